@@ -1,0 +1,48 @@
+"""Argument checks shared by the public functions; errors name the argument."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+from .errors import LRFinderError
+
+
+def positive_float(name: str, value: object) -> float:
+    """Return `value` as a finite float > 0, or raise naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise LRFinderError(f"{name} must be a positive number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise LRFinderError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
+def int_at_least(name: str, value: object, minimum: int) -> int:
+    """Return `value` as an int >= `minimum`, or raise naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise LRFinderError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise LRFinderError(f"{name} must be >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def rate_range(min_lr: object, max_lr: object) -> tuple[float, float]:
+    """Validate a sweep's bounds: 0 < min_lr < max_lr, both finite."""
+    low = positive_float("min_lr", min_lr)
+    high = positive_float("max_lr", max_lr)
+    if high <= low:
+        raise LRFinderError(
+            f"max_lr must be greater than min_lr, got min_lr={low!r}, max_lr={high!r}"
+        )
+    return low, high
+
+
+def fraction(name: str, value: object) -> float:
+    """Return `value` as a float in [0, 1), or raise naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise LRFinderError(f"{name} must be a number in [0, 1), got {value!r}")
+    value = float(value)
+    if not 0.0 <= value < 1.0:
+        raise LRFinderError(f"{name} must be in [0, 1), got {value!r}")
+    return value

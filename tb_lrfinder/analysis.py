@@ -1,0 +1,305 @@
+"""Suggestions and stop-point analysis of a range-test curve.
+
+Input: a frame with columns step, learning_rate, loss (see `reader`).
+Output: an `Analysis`, a frozen dataclass; nothing here prints or plots.
+
+The rules, all applied to the smoothed loss before the stop point:
+
+* steepest: the rate where the loss falls fastest, i.e. the most negative
+  d(smoothed loss)/d(log10 rate) before the minimum (the source article's
+  minimum rate);
+* min_loss_div10: the rate at the minimum smoothed loss, divided by 10 (the
+  article's maximum rate: the minimum itself sits too close to divergence);
+* valley: fastai's longest-valley rule: the longest stretch over which the
+  loss keeps falling, and a rate about halfway down it.
+
+The recommended rate is the geometric median of the three, with the range
+(low, high) they span, flagged as not confident when they disagree by more
+than a factor of 3, the curve is noisy or short, or the sweep did not reach
+the rate where the loss rises.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ._validation import fraction, int_at_least, positive_float
+from .errors import LRFinderError
+from .smoothing import centered_ema, debiased_ema
+
+MIN_POINTS = 8
+"""Fewest usable points (before the stop) the rules need."""
+
+DISAGREEMENT_FACTOR = 3.0
+NOISE_LIMIT = 0.25
+
+# Stop reasons.
+DIVERGED = "diverged"
+NON_FINITE = "non_finite"
+LAST_STEP = "last_step"
+DATA_EXHAUSTED = "data_exhausted"
+TOO_FEW_POINTS = "too_few_points"
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A rate one rule suggests, and the step (and loss) it was read at."""
+
+    rule: str
+    learning_rate: float
+    step: int
+    smoothed_loss: float
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """The rate to train with, the range the rules span, and how much to trust it."""
+
+    learning_rate: float
+    low: float
+    high: float
+    confident: bool
+    caveats: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StopPoint:
+    """Where and why the sweep ended (or, for a log that ran on, should have)."""
+
+    reason: str
+    step: int
+    learning_rate: float
+    message: str
+
+
+@dataclass(frozen=True)
+class LossSummary:
+    """Raw loss at the start and end, and the smoothed minimum (with its step and rate)."""
+
+    start: float
+    end: float
+    minimum: float
+    step_at_minimum: int
+    rate_at_minimum: float
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything the post-processor concludes from one range-test curve."""
+
+    stop: StopPoint
+    losses: LossSummary | None
+    steepest: Suggestion | None
+    min_loss_div10: Suggestion | None
+    valley: Suggestion | None
+    recommended: Recommendation | None
+    num_points: int
+    swept: tuple[float, float]
+    smoothed: np.ndarray = field(repr=False, compare=False)
+
+    @property
+    def suggestions(self) -> tuple[Suggestion, ...]:
+        return tuple(s for s in (self.steepest, self.min_loss_div10, self.valley) if s is not None)
+
+
+def _validated_curve(frame: pd.DataFrame):
+    missing = {"step", "learning_rate", "loss"} - set(frame.columns)
+    if missing:
+        raise LRFinderError(f"range-test frame lacks column(s) {sorted(missing)}")
+    if len(frame) == 0:
+        raise LRFinderError("the range test has no points (no step has both a rate and a loss)")
+    steps = frame["step"].to_numpy(dtype=np.int64)
+    rates = frame["learning_rate"].to_numpy(dtype=np.float64)
+    losses = frame["loss"].to_numpy(dtype=np.float64)
+    if np.any(np.diff(steps) <= 0):
+        raise LRFinderError("steps must be strictly increasing (use reader.range_test_frame to merge restarts)")
+    if not np.all(np.isfinite(rates)) or np.any(rates <= 0):
+        bad = int(steps[~(np.isfinite(rates) & (rates > 0))][0])
+        raise LRFinderError(f"learning rate must be finite and > 0; step {bad} has {rates[steps == bad][0]!r}")
+    if len(rates) > 1 and (np.any(np.diff(rates) < 0) or rates[-1] <= rates[0]):
+        raise LRFinderError(
+            "the learning rate does not increase over the run "
+            f"({rates[0]:.3g} at step {steps[0]} to {rates[-1]:.3g} at step {steps[-1]}): "
+            "this is not a range test, or the wrong tag was taken for the rate"
+        )
+    return steps, rates, losses
+
+
+def find_stop(steps, rates, losses, smoothed, *, stop_factor: float, planned_steps: int | None) -> StopPoint:
+    """The first non-finite loss, or the first step whose smoothed loss exceeds
+    the best so far by `stop_factor`, or else the end of the log."""
+    finite = np.isfinite(losses)
+    first_bad = int(np.argmin(finite)) if not finite.all() else len(losses)
+    best = np.fmin.accumulate(np.where(np.isfinite(smoothed), smoothed, np.inf))
+    rise = smoothed - best > (stop_factor - 1.0) * np.abs(best)
+    first_rise = int(np.argmax(rise)) if rise.any() else len(losses)
+    if first_bad < len(losses) and first_bad <= first_rise:
+        i = first_bad
+        return StopPoint(
+            NON_FINITE, int(steps[i]), float(rates[i]),
+            f"the loss became {losses[i]} at step {steps[i]} (rate {rates[i]:.3g}): the sweep blew up there",
+        )
+    if first_rise < len(losses):
+        i = first_rise
+        return StopPoint(
+            DIVERGED, int(steps[i]), float(rates[i]),
+            f"the smoothed loss passed {stop_factor:g}x its best at step {steps[i]} "
+            f"(rate {rates[i]:.3g}): the sweep diverged there, as a complete sweep should",
+        )
+    i = len(losses) - 1
+    if planned_steps is not None and len(losses) < planned_steps:
+        return StopPoint(
+            DATA_EXHAUSTED, int(steps[i]), float(rates[i]),
+            f"the data ran out after {len(losses)} of {planned_steps} steps (rate {rates[i]:.3g}) "
+            "before the loss diverged: give more data or fewer steps, or raise max_lr",
+        )
+    return StopPoint(
+        LAST_STEP, int(steps[i]), float(rates[i]),
+        f"the sweep reached its last step (rate {rates[i]:.3g}) without diverging: "
+        "the result is inconclusive near the top of the range; raise max_lr",
+    )
+
+
+def steepest_descent(log_rates, smoothed, steps, rates) -> Suggestion | None:
+    """Most negative slope of the smoothed loss against log10(rate), before its minimum.
+
+    Slopes are central differences over the whole curve, so the drop into the
+    minimum is not mistaken for the steepest part of the descent.
+    """
+    lowest = int(np.nanargmin(smoothed))
+    if lowest < 2:
+        return None
+    slopes = np.gradient(smoothed, log_rates)[:lowest]
+    i = int(np.nanargmin(slopes))
+    if not slopes[i] < 0:
+        return None
+    return Suggestion("steepest", float(rates[i]), int(steps[i]), float(smoothed[i]))
+
+
+def min_loss_div10(smoothed, steps, rates) -> Suggestion:
+    """The rate at the minimum smoothed loss, divided by 10."""
+    i = int(np.nanargmin(smoothed))
+    return Suggestion("min_loss_div10", float(rates[i]) / 10.0, int(steps[i]), float(smoothed[i]))
+
+
+def longest_valley(smoothed, steps, rates) -> Suggestion | None:
+    """fastai's valley rule: the longest strictly falling subsequence of the
+    loss marks the valley; the rate about halfway down it is suggested.
+
+    O(n log n) (patience sorting) instead of fastai's O(n^2) loop.
+    """
+    n = len(smoothed)
+    tails: list[float] = []  # tails[k]: largest last value (negated) of a falling run of length k+1
+    lengths = np.ones(n, dtype=np.int64)
+    for i, value in enumerate(smoothed):
+        key = -value
+        k = bisect.bisect_left(tails, key)
+        if k == len(tails):
+            tails.append(key)
+        else:
+            tails[k] = key
+        lengths[i] = k + 1
+    end = int(np.argmax(lengths))
+    start = end - int(lengths[end])
+    if lengths[end] < 3:
+        return None
+    sections = (end - start) / 3
+    i = max(0, min(n - 1, start + int(sections) + int(sections / 2)))
+    return Suggestion("valley", float(rates[i]), int(steps[i]), float(smoothed[i]))
+
+
+def _noise(losses, smoothed_centered) -> float:
+    """Typical raw-vs-smooth deviation, relative to the loss's total drop."""
+    drop = np.nanmax(smoothed_centered) - np.nanmin(smoothed_centered)
+    deviation = np.nanmedian(np.abs(losses - smoothed_centered))
+    return float(deviation / drop) if drop > 0 else math.inf
+
+
+def recommend(suggestions, *, extra_caveats=()) -> Recommendation | None:
+    """Geometric median of the rules' rates, the range they span, and caveats."""
+    if not suggestions:
+        return None
+    log_rates = np.log([s.learning_rate for s in suggestions])
+    rate = float(np.exp(np.median(log_rates)))
+    low, high = float(np.exp(log_rates.min())), float(np.exp(log_rates.max()))
+    caveats = list(extra_caveats)
+    if high / low > DISAGREEMENT_FACTOR:
+        caveats.append(f"the rules disagree by {high / low:.1f}x (more than {DISAGREEMENT_FACTOR:g}x)")
+    if len(suggestions) < 3:
+        caveats.append("only some rules could be applied")
+    return Recommendation(rate, low, high, confident=not caveats, caveats=tuple(caveats))
+
+
+def analyze(
+    frame: pd.DataFrame,
+    *,
+    smoothing: float = 0.9,
+    stop_factor: float = 4.0,
+    planned_steps: int | None = None,
+) -> Analysis:
+    """Suggestions, recommended rate and stop point of one range-test curve.
+
+    Args:
+      frame: columns step, learning_rate (> 0, increasing), loss (NaN allowed).
+      smoothing: beta of the debiased EMA (the article's 0.9).
+      stop_factor: divergence threshold on the smoothed loss (the article's 4).
+      planned_steps: steps the sweep was meant to run; fewer means the data ran out.
+
+    Raises:
+      LRFinderError: the frame is empty or its rates do not increase.
+    """
+    beta = fraction("smoothing", smoothing)
+    stop_factor = positive_float("stop_factor", stop_factor)
+    if stop_factor <= 1:
+        raise LRFinderError(f"stop_factor must be > 1, got {stop_factor!r}")
+    if planned_steps is not None:
+        planned_steps = int_at_least("planned_steps", planned_steps, 1)
+    steps, rates, losses = _validated_curve(frame)
+    smoothed = debiased_ema(losses, beta)
+    stop = find_stop(steps, rates, losses, smoothed, stop_factor=stop_factor, planned_steps=planned_steps)
+    swept = (float(rates[0]), float(rates[-1]))
+    # The rules look at the curve up to the stop, the stop point excluded.
+    usable = int(np.searchsorted(steps, stop.step)) + (stop.reason in (LAST_STEP, DATA_EXHAUSTED))
+    u_steps, u_rates, u_losses, u_smoothed = steps[:usable], rates[:usable], losses[:usable], smoothed[:usable]
+    finite = np.isfinite(u_smoothed)
+    losses_summary = None
+    if finite.any():
+        lowest = int(np.nanargmin(u_smoothed))
+        losses_summary = LossSummary(
+            float(losses[0]), float(losses[-1]), float(u_smoothed[lowest]), int(u_steps[lowest]), float(u_rates[lowest])
+        )
+    if finite.sum() < MIN_POINTS:
+        stop_note = stop.message
+        stop = StopPoint(
+            TOO_FEW_POINTS, stop.step, stop.learning_rate,
+            f"only {int(finite.sum())} usable points before the stop (the rules need {MIN_POINTS}); {stop_note}",
+        )
+        return Analysis(stop, losses_summary, None, None, None, None, len(losses), swept, smoothed)
+
+    u_steps, u_rates, u_losses, u_smoothed = u_steps[finite], u_rates[finite], u_losses[finite], u_smoothed[finite]
+    log_rates = np.log10(u_rates)
+    steepest = steepest_descent(log_rates, u_smoothed, u_steps, u_rates)
+    by_minimum = min_loss_div10(u_smoothed, u_steps, u_rates)
+    valley = longest_valley(u_smoothed, u_steps, u_rates)
+    caveats = []
+    if stop.reason in (LAST_STEP, DATA_EXHAUSTED):
+        caveats.append("the loss never diverged, so the top of the good range is unknown")
+    if _noise(u_losses, centered_ema(u_losses, beta)) > NOISE_LIMIT:
+        caveats.append("the loss is too noisy to read reliably (use more steps or a larger batch)")
+    if len(u_losses) < 2 * MIN_POINTS:
+        caveats.append(f"the curve is short ({len(u_losses)} usable points)")
+    if losses_summary is not None and not losses_summary.minimum < u_smoothed[0] - 1e-12 * abs(u_smoothed[0]):
+        caveats.append("the loss never fell below its starting value")
+    rules = [s for s in (steepest, by_minimum, valley) if s is not None]
+    recommended = recommend(rules, extra_caveats=caveats)
+    return Analysis(stop, losses_summary, steepest, by_minimum, valley, recommended, len(losses), swept, smoothed)
+
+
+def with_smoothed(frame: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
+    """`frame` with the analysis's smoothed loss as column `smoothed_loss`."""
+    return frame.assign(smoothed_loss=analysis.smoothed)

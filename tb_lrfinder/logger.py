@@ -1,0 +1,297 @@
+"""The step logger: rate and true batch loss of every optimizer step, in-graph.
+
+Two layers:
+
+* `StepWriter` writes one (step, learning rate, loss) record to a TensorBoard
+  run with `tf.summary`, from eager code or inside a `tf.function` (a custom
+  training loop), and keeps an optional in-graph divergence guard.
+* `StepLogger` is a Keras callback that makes `model.fit` call the writer from
+  inside the compiled train step, so every step is logged, also with
+  `steps_per_execution > 1`, and the loss logged is the loss of that batch, not
+  the running mean `fit` reports in `logs["loss"]`.
+
+Tags come from `tags`; the reader never imports this module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import keras
+import tensorflow as tf
+from tensorboard.plugins.scalar import metadata as scalar_metadata
+
+from . import tags
+from ._validation import fraction, positive_float
+from .errors import LRFinderError
+
+
+def _checked_writer_options(stop_factor, smoothing, flush_secs):
+    if stop_factor is not None:
+        stop_factor = positive_float("stop_factor", stop_factor)
+        if stop_factor <= 1.0:
+            raise LRFinderError(f"stop_factor must be > 1, got {stop_factor!r}")
+    return stop_factor, fraction("smoothing", smoothing), positive_float("flush_secs", flush_secs)
+
+
+def _scalar_metadata(description: str) -> bytes:
+    return scalar_metadata.create_summary_metadata(
+        display_name="", description=description
+    ).SerializeToString()
+
+
+_LR_METADATA = _scalar_metadata(
+    "Learning rate applied at this optimizer step. The sweep grows the rate "
+    "exponentially, so the step axis is a log-rate axis."
+)
+_LOSS_METADATA = _scalar_metadata(
+    "True loss of this step's batch (before the update), not the running mean "
+    "of the epoch. The step axis is a log-rate axis."
+)
+
+
+class StepWriter:
+    """Writes per-step learning rate and loss scalars to one TensorBoard run.
+
+    With `stop_factor`, it also keeps the source article's divergence guard in
+    TensorFlow variables: a debiased exponential moving average of the loss,
+
+        avg_n = beta * avg_{n-1} + (1 - beta) * loss_n,  smoothed_n = avg_n / (1 - beta**n)
+
+    and it *stops* (writes nothing more, and `stopped` turns true) at the
+    first step whose loss is NaN/inf or whose smoothed loss exceeds the best
+    smoothed loss so far by `stop_factor` (for a positive best loss: smoothed
+    > stop_factor * best; in general smoothed - best > (stop_factor - 1) * |best|).
+
+    Args:
+      log_dir: TensorBoard run directory (created if missing).
+      stop_factor: divergence threshold (> 1), or None for no guard.
+      smoothing: EMA coefficient beta in [0, 1).
+      flush_secs: the writer flushes at least this often (seconds), so a sweep
+        can be watched live.
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        *,
+        stop_factor: float | None = None,
+        smoothing: float = 0.9,
+        flush_secs: float = 2.0,
+    ):
+        self.log_dir = os.fspath(log_dir)
+        self.stop_factor, self.smoothing, flush_secs = _checked_writer_options(
+            stop_factor, smoothing, flush_secs
+        )
+        flush_millis = int(1000 * flush_secs)
+        try:
+            os.makedirs(self.log_dir, exist_ok=True)
+            self._writer = tf.summary.create_file_writer(
+                self.log_dir, max_queue=1000, flush_millis=flush_millis
+            )
+        except (OSError, tf.errors.OpError) as exc:
+            raise LRFinderError(
+                f"cannot write TensorBoard events to log_dir {self.log_dir!r}: {exc}"
+            ) from None
+        self._count = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self._average = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+        self._best = tf.Variable(float("inf"), dtype=tf.float64, trainable=False)
+        self._stopped = tf.Variable(False, trainable=False)
+        self._stop_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the divergence guard has stopped the sweep."""
+        return bool(self._stopped.numpy())
+
+    @property
+    def stop_step(self) -> int | None:
+        """The step at which the guard stopped, or None."""
+        step = int(self._stop_step.numpy())
+        return None if step < 0 else step
+
+    def write(self, step, learning_rate, loss):
+        """Record one optimizer step; usable inside a `tf.function`.
+
+        Args:
+          step: the optimizer step the rate was applied at (read it *before*
+            the update, e.g. `tf.identity(optimizer.iterations)`).
+          learning_rate: the rate applied at that step.
+          loss: the loss of that step's batch (a scalar).
+
+        Returns:
+          A boolean tensor: whether the guard has stopped (after this step).
+        """
+        step = tf.cast(step, tf.int64)
+        learning_rate = tf.cast(tf.reshape(learning_rate, []), tf.float32)
+        loss = tf.cast(tf.reshape(loss, []), tf.float32)
+        active = tf.logical_not(self._stopped)
+        with self._writer.as_default(step=step), tf.summary.record_if(active):
+            # tf.summary.write takes the tag verbatim: no enclosing name scope
+            # (`while/`, `compile_loss/`) leaks into it.
+            tf.summary.write(tags.LEARNING_RATE, learning_rate, metadata=_LR_METADATA)
+            tf.summary.write(tags.LOSS, loss, metadata=_LOSS_METADATA)
+        if self.stop_factor is not None:
+            self._update_guard(step, tf.cast(loss, tf.float64), active)
+        return tf.identity(self._stopped)
+
+    def _update_guard(self, step, loss, active):
+        beta = tf.constant(self.smoothing, tf.float64)
+        count = self._count + 1.0
+        average = beta * self._average + (1.0 - beta) * loss
+        smoothed = average / (1.0 - tf.pow(beta, count))
+        best = tf.minimum(self._best, smoothed)
+        diverged = smoothed - best > (self.stop_factor - 1.0) * tf.abs(best)
+        stop_now = tf.logical_and(
+            active, tf.logical_or(tf.logical_not(tf.math.is_finite(loss)), diverged)
+        )
+        self._count.assign(tf.where(active, count, self._count))
+        self._average.assign(tf.where(active, average, self._average))
+        self._best.assign(tf.where(active, best, self._best))
+        self._stop_step.assign(tf.where(stop_now, step, self._stop_step))
+        self._stopped.assign(tf.logical_or(self._stopped, stop_now))
+
+    def flush(self) -> None:
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class StepLogger(keras.callbacks.Callback):
+    """Logs the rate and the true loss of every optimizer step of `model.fit`.
+
+    The loss is taken inside the compiled train step, from the model's
+    `compute_loss`, so it is the loss of the batch (regularization included),
+    not the running mean `fit` reports; the rate is the optimizer's rate at
+    that step; the step is `optimizer.iterations` before the update. Every
+    step is written, also with `steps_per_execution > 1`.
+
+    With `stop_factor`, training stops once the sweep diverged (see
+    `StepWriter`); steps a compiled block runs after that point are not logged.
+
+    The model's `train_function` is swapped for a logged one between
+    `on_train_begin` and `on_train_end`; `detach()` puts the original back
+    (idempotent; call it in a `finally` if `fit` may raise).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from tb_lrfinder import StepLogger, lr_range_schedule
+    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(lr_range_schedule(1e-4, 1.0, 8)), "mse")
+    >>> x, y = np.ones((64, 3)), np.ones((64, 1))
+    >>> _ = model.fit(x, y, batch_size=8, verbose=0,
+    ...               callbacks=[StepLogger("/tmp/tb_lrfinder_doctest")])
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        *,
+        stop_factor: float | None = None,
+        smoothing: float = 0.9,
+        flush_secs: float = 2.0,
+    ):
+        super().__init__()
+        # Validated now, so a bad argument fails before `fit` starts.
+        stop_factor, smoothing, flush_secs = _checked_writer_options(
+            stop_factor, smoothing, flush_secs
+        )
+        self._writer_args = dict(
+            log_dir=log_dir, stop_factor=stop_factor, smoothing=smoothing, flush_secs=flush_secs
+        )
+        self.writer: StepWriter | None = None
+        self._saved_train_function = None
+        self._attached = False
+        self._loss_hook_traced = False
+        self._checked = False
+
+    @property
+    def stopped(self) -> bool:
+        return self.writer is not None and self.writer.stopped
+
+    def on_train_begin(self, logs=None):
+        model = self.model
+        if model.optimizer is None:
+            raise LRFinderError("StepLogger needs a compiled model (model.optimizer is None)")
+        self.writer = StepWriter(**self._writer_args)
+        self._saved_train_function = model.train_function
+        self._attached = True
+        self._loss_hook_traced = False
+        self._checked = False
+        original_train_step = model.train_step
+
+        def logged_train_step(data):
+            with _recording_compute_loss(model, self._record):
+                return original_train_step(data)
+
+        # `make_train_function` reads `self.train_step` once, when it builds
+        # the function; the instance attribute is needed only for that call.
+        with _attribute_set(model, "train_step", logged_train_step):
+            model.make_train_function(force=True)
+
+    def _record(self, loss):
+        self._loss_hook_traced = True
+        optimizer = self.model.optimizer
+        step = tf.identity(tf.convert_to_tensor(optimizer.iterations))
+        learning_rate = tf.convert_to_tensor(optimizer.learning_rate)
+        self.writer.write(step, learning_rate, loss)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if not self._checked:
+            self._checked = True
+            if not self._loss_hook_traced:
+                raise LRFinderError(
+                    "StepLogger saw no loss: the model's train_step never called "
+                    "compute_loss(). Call it from your train_step, or log from "
+                    "your own loop with StepWriter.write(step, rate, loss)."
+                )
+        if self.writer.stop_factor is not None and self.writer.stopped:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.detach()
+
+    def detach(self) -> None:
+        """Restore the model's own train function and close the writer."""
+        if not self._attached:
+            return
+        self._attached = False
+        self.model.train_function = self._saved_train_function
+        self._saved_train_function = None
+        self.writer.close()
+
+
+@contextlib.contextmanager
+def _recording_compute_loss(model, record):
+    """While tracing a train step, pass the first `compute_loss` result to `record`."""
+    original = model.compute_loss
+    recorded = False
+
+    def compute_loss(*args, **kwargs):
+        nonlocal recorded
+        loss = original(*args, **kwargs)
+        if not recorded:
+            recorded = True
+            record(loss)
+        return loss
+
+    with _attribute_set(model, "compute_loss", compute_loss):
+        yield
+
+
+@contextlib.contextmanager
+def _attribute_set(obj, name, value):
+    """Set an instance attribute for the block; restore what was there."""
+    missing = object()
+    previous = obj.__dict__.get(name, missing)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        if previous is missing:
+            delattr(obj, name)
+        else:
+            setattr(obj, name, previous)

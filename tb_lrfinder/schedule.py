@@ -1,0 +1,69 @@
+"""The sweep's learning-rate schedule: a growing Keras `ExponentialDecay`.
+
+The range test needs no special optimizer or callback to drive the rate: an
+`ExponentialDecay` whose decay rate is greater than 1 *grows* the rate, and is a
+stock, serializable Keras schedule that any optimizer, `fit` or custom loop
+accepts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._validation import int_at_least, rate_range
+
+
+def sweep_rates(min_lr: float, max_lr: float, num_steps: int) -> np.ndarray:
+    """Rates of an exponential sweep at steps 0 .. num_steps-1, as float64.
+
+    rate(step) = min_lr * (max_lr / min_lr) ** (step / num_steps)
+
+    This is the closed form of `lr_range_schedule`; it needs no TensorFlow.
+    """
+    low, high = rate_range(min_lr, max_lr)
+    steps = int_at_least("num_steps", num_steps, 2)
+    return low * (high / low) ** (np.arange(steps, dtype=np.float64) / steps)
+
+
+def lr_range_schedule(min_lr: float = 1e-7, max_lr: float = 10.0, num_steps: int = 100):
+    """A Keras schedule that sweeps the rate exponentially from min_lr to max_lr.
+
+    rate(step) = min_lr * (max_lr / min_lr) ** (step / num_steps)
+
+    i.e. `keras.optimizers.schedules.ExponentialDecay(initial_learning_rate=min_lr,
+    decay_steps=num_steps, decay_rate=max_lr / min_lr)`: a decay rate > 1 makes
+    the rate grow by the constant factor (max_lr/min_lr)**(1/num_steps) each
+    optimizer step. At step num_steps the rate reaches max_lr.
+
+    Args:
+      min_lr: rate at step 0 (> 0).
+      max_lr: rate at step `num_steps` (> min_lr).
+      num_steps: optimizer steps the sweep spans (>= 2).
+
+    Returns:
+      A `keras.optimizers.schedules.ExponentialDecay`; it saves and loads with
+      the model like any stock schedule.
+
+    Raises:
+      LRFinderError: an argument is out of range (the message names it).
+
+    Example:
+
+    >>> import keras
+    >>> from tb_lrfinder import lr_range_schedule
+    >>> schedule = lr_range_schedule(1e-6, 1.0, num_steps=60)
+    >>> optimizer = keras.optimizers.SGD(learning_rate=schedule)
+    >>> round(float(schedule(60)), 6)
+    1.0
+    """
+    low, high = rate_range(min_lr, max_lr)
+    steps = int_at_least("num_steps", num_steps, 2)
+    import keras
+
+    return keras.optimizers.schedules.ExponentialDecay(
+        initial_learning_rate=low,
+        decay_steps=steps,
+        decay_rate=high / low,
+        staircase=False,
+        name="lr_range_test",
+    )

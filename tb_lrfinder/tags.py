@@ -1,0 +1,45 @@
+"""Tag names shared by the writer (`logger`) and the reader (`reader`).
+
+This is the only module both sides import: the writer never imports the reader
+and the reader never imports TensorFlow.
+"""
+
+PREFIX = "lr_finder"
+
+LEARNING_RATE = f"{PREFIX}/learning_rate"
+"""Learning rate applied at the optimizer step (the scalar's step)."""
+
+LOSS = f"{PREFIX}/loss"
+"""True loss of the batch of that step, computed before the update."""
+
+SMOOTHED_LOSS = f"{PREFIX}/smoothed_loss"
+"""Debiased exponential moving average of LOSS (written by the report stage)."""
+
+SUMMARY_TEXT = f"{PREFIX}/analysis"
+SUMMARY_PLOT = f"{PREFIX}/loss_vs_learning_rate"
+
+# Tags other writers use, in order of preference, when a run was not written by
+# this project (Keras's TensorBoard callback, PyTorch Lightning, fastai, ...).
+LEARNING_RATE_CANDIDATES = (
+    LEARNING_RATE,
+    "learning_rate",
+    "lr",
+    "epoch_learning_rate",
+    "batch_learning_rate",
+    "Train/Samples/lr",
+    "train/lr",
+    "train/learning_rate",
+    "lr-SGD",
+    "lr-Adam",
+    "lr-AdamW",
+)
+LOSS_CANDIDATES = (
+    LOSS,
+    "loss",
+    "train_loss",
+    "train/loss",
+    "Train/Samples/train_loss",
+    "Loss/train",
+    "batch_loss",
+    "training_loss",
+)
