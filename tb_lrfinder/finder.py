@@ -67,13 +67,15 @@ def _sweep_optimizer(optimizer, schedule):
     return type(optimizer).from_config(config)
 
 
+def _is_dataset(x) -> bool:
+    import tensorflow as tf
+
+    return isinstance(x, tf.data.Dataset)
+
+
 def _batches_available(x, batch_size: int | None) -> int | None:
     """Batches one pass over `x` yields, when that can be known up front."""
-    try:
-        import tensorflow as tf
-    except ImportError:  # pragma: no cover - finder is only used with TF
-        return None
-    if isinstance(x, tf.data.Dataset):
+    if _is_dataset(x):
         cardinality = int(x.cardinality())
         return cardinality if cardinality >= 0 else None
     first = x[0] if isinstance(x, (list, tuple)) else (next(iter(x.values())) if isinstance(x, dict) else x)
@@ -193,9 +195,9 @@ def find_lr(
             batch_size=batch_size,
             epochs=1,
             steps_per_epoch=steps,
-            shuffle=shuffle,
             callbacks=[logger],
             verbose=verbose,
+            shuffle=shuffle and not _is_dataset(x),  # a Dataset shuffles itself
         )
     except KeyboardInterrupt:
         raise

@@ -1,0 +1,116 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from tb_lrfinder import LRFinderError, analysis, analyze
+
+
+def _frame(losses, min_lr=1e-6, max_lr=10.0):
+    losses = np.asarray(losses, dtype=float)
+    n = len(losses)
+    rates = min_lr * (max_lr / min_lr) ** (np.arange(n) / n)
+    return pd.DataFrame({"step": np.arange(n), "learning_rate": rates, "loss": losses})
+
+
+def _valley_curve(n=200, scale=1.0, offset=0.0):
+    """Flat, then a descent centred at log10(rate) = -3, a minimum near 1e-1, then a blow-up."""
+    log_rates = np.log10(1e-6 * (10 / 1e-6) ** (np.arange(n) / n))
+    descent = 1.0 / (1.0 + np.exp(-(log_rates + 3.0) * 3.0))  # 0 -> 1 around 1e-3
+    blow_up = np.exp(np.clip((log_rates + 1.0) * 4.0, None, 50))  # rises after 1e-1
+    return offset + scale * (2.0 - 1.5 * descent + 0.05 * blow_up)
+
+
+def test_rules_on_a_known_curve():
+    result = analyze(_frame(_valley_curve()), smoothing=0.0)  # beta 0: smoothed == raw
+    assert result.stop.reason == analysis.DIVERGED
+    assert result.steepest.learning_rate == pytest.approx(1e-3, rel=0.15)
+    minimum = result.losses.rate_at_minimum
+    assert 1e-2 < minimum < 1e-1
+    assert result.min_loss_div10.learning_rate == pytest.approx(minimum / 10)
+    # On a noise-free curve the falling stretch starts at step 0; the valley
+    # rule takes the point halfway down it (in steps).
+    assert result.valley.step == pytest.approx(result.losses.step_at_minimum / 2, abs=2)
+    rec = result.recommended
+    assert rec.low <= rec.learning_rate <= rec.high
+    assert rec.low == min(s.learning_rate for s in result.suggestions)
+
+
+def test_scale_and_sign_do_not_change_the_rates():
+    base = analyze(_frame(_valley_curve()), smoothing=0.0)
+    for scale, offset in ((1e-4, 0.0), (1e4, 0.0), (1.0, -5.0)):
+        other = analyze(_frame(_valley_curve(scale=scale, offset=offset)), smoothing=0.0)
+        assert other.recommended.learning_rate == pytest.approx(base.recommended.learning_rate)
+        assert other.stop.step == base.stop.step or offset != 0.0
+
+
+def test_stop_at_first_nan():
+    losses = _valley_curve()
+    losses[150] = np.nan
+    result = analyze(_frame(losses))
+    assert result.stop.reason == analysis.NON_FINITE and result.stop.step == 150
+    assert "nan" in result.stop.message
+
+
+def test_divergence_step_is_where_smoothed_loss_passes_4x_best():
+    losses = np.concatenate([np.linspace(2.0, 0.5, 50), [0.5, 1.9, 2.1, 9.0]])
+    result = analyze(_frame(losses), smoothing=0.0)
+    assert result.stop.reason == analysis.DIVERGED and result.stop.step == 52  # 5.0 > 4 * 0.5
+
+
+def test_reaching_the_last_step_is_inconclusive():
+    result = analyze(_frame(np.linspace(2.0, 1.0, 60)))
+    assert result.stop.reason == analysis.LAST_STEP
+    assert "raise max_lr" in result.stop.message
+    assert not result.recommended.confident
+
+
+def test_data_exhausted_needs_planned_steps():
+    result = analyze(_frame(np.linspace(2.0, 1.0, 60)), planned_steps=100)
+    assert result.stop.reason == analysis.DATA_EXHAUSTED and "60 of 100" in result.stop.message
+
+
+def test_too_few_points():
+    result = analyze(_frame([1.0, 0.9, 0.8]))
+    assert result.stop.reason == analysis.TOO_FEW_POINTS
+    assert result.recommended is None and result.steepest is None
+
+
+def test_disagreeing_rules_lower_confidence():
+    result = analyze(_frame(_valley_curve()), smoothing=0.0)
+    spread = result.recommended.high / result.recommended.low
+    assert result.recommended.confident == (spread <= 3.0 and not result.recommended.caveats)
+    if spread > 3:
+        assert any("disagree" in c for c in result.recommended.caveats)
+
+
+def test_learning_rate_must_increase():
+    frame = _frame(np.linspace(2, 1, 20))
+    frame["learning_rate"] = frame["learning_rate"].to_numpy()[::-1]
+    with pytest.raises(LRFinderError, match="does not increase"):
+        analyze(frame)
+    frame["learning_rate"] = 0.1
+    with pytest.raises(LRFinderError, match="does not increase"):
+        analyze(frame)
+
+
+def test_valley_rule_matches_fastai_quadratic_reference():
+    rng = np.random.default_rng(5)
+    losses = np.cumsum(rng.normal(size=80))
+
+    def fastai_valley(values):  # fastai.callback.schedule.valley, verbatim logic
+        n = len(values)
+        max_start, max_end, lds = 0, 0, [1] * n
+        for i in range(1, n):
+            for j in range(0, i):
+                if values[i] < values[j] and lds[i] < lds[j] + 1:
+                    lds[i] = lds[j] + 1
+                if lds[max_end] < lds[i]:
+                    max_end = i
+                    max_start = max_end - lds[max_end]
+        sections = (max_end - max_start) / 3
+        return max_start + int(sections) + int(sections / 2)
+
+    steps = np.arange(80)
+    rates = 10.0 ** (steps / 10)
+    got = analysis.longest_valley(losses, steps, rates)
+    assert got.step == fastai_valley(list(losses))

@@ -1,0 +1,200 @@
+import numpy as np
+import pytest
+
+from tb_lrfinder import LRFinderError, analysis, read_scalars, sweep_rates, tags
+
+pytest.importorskip("tensorflow")
+
+
+def _state(model):
+    """Every value a sweep could disturb: model variables and optimizer variables."""
+    values = [v.numpy().copy() for v in model.variables]
+    values += [v.numpy().copy() for v in model.optimizer.variables]
+    return values
+
+
+def _assert_identical(before, after):
+    assert len(before) == len(after)
+    for a, b in zip(before, after):
+        assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+
+
+def _reference_losses(model, x, y, batch_size, min_lr, max_lr, num_steps, steps):
+    """Train a copy by hand (GradientTape, same schedule) and return each batch's loss."""
+    import keras
+    import tensorflow as tf
+
+    from tb_lrfinder import lr_range_schedule
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    config = model.optimizer.get_config()
+    config["learning_rate"] = lr_range_schedule(min_lr, max_lr, num_steps)
+    optimizer = type(model.optimizer).from_config(config)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    losses = []
+    for k in range(steps):
+        xb, yb = x[k * batch_size : (k + 1) * batch_size], y[k * batch_size : (k + 1) * batch_size]
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, copy(xb, training=True))
+        grads = tape.gradient(loss, copy.trainable_variables)
+        optimizer.apply_gradients(zip(grads, copy.trainable_variables))
+        losses.append(float(loss))
+    return np.array(losses)
+
+
+def test_logged_loss_is_each_batch_true_loss_and_rate_follows_formula(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = make_mlp()
+    expected = _reference_losses(model, x, y, 32, 1e-3, 0.5, 16, 16)
+    result = find_lr(
+        model, x, y, batch_size=32, min_lr=1e-3, max_lr=0.5, num_steps=16,
+        stop_factor=1e6, shuffle=False, verbose=0, log_dir=tmp_path / "run",
+    )
+    frame = result.frame
+    assert frame["step"].tolist() == list(range(16))
+    np.testing.assert_allclose(frame["loss"], expected, rtol=2e-5)
+    # ... and not the running mean Keras reports in logs["loss"].
+    running_mean = np.cumsum(expected) / np.arange(1, 17)
+    assert np.max(np.abs(frame["loss"].to_numpy()[1:] - running_mean[1:])) > 1e-3
+    np.testing.assert_allclose(
+        frame["learning_rate"], 1e-3 * (0.5 / 1e-3) ** (frame["step"] / 16), rtol=1e-6
+    )
+    assert list(frame.columns) == ["step", "learning_rate", "loss", "smoothed_loss"]
+    assert result.log_dir == str(tmp_path / "run")
+
+
+def test_every_step_is_logged_with_steps_per_execution_4(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = make_mlp(steps_per_execution=4)
+    result = find_lr(model, x, y, batch_size=16, min_lr=1e-4, max_lr=1e-1, num_steps=24,
+                     verbose=0, log_dir=tmp_path)
+    scalars = read_scalars(tmp_path)
+    for tag in (tags.LEARNING_RATE, tags.LOSS):
+        assert scalars.loc[scalars["tag"] == tag, "step"].tolist() == list(range(24))
+    np.testing.assert_allclose(result.frame["learning_rate"], sweep_rates(1e-4, 1e-1, 24), rtol=1e-6)
+
+
+def test_early_stop_inside_a_block_does_not_log_later_steps(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = make_mlp(steps_per_execution=8)
+    result = find_lr(model, x, y, batch_size=8, min_lr=1e-3, max_lr=1e6, num_steps=64,
+                     verbose=0, log_dir=tmp_path)
+    stop = result.analysis.stop
+    assert stop.reason in (analysis.DIVERGED, analysis.NON_FINITE)
+    assert result.frame["step"].iloc[-1] == stop.step < 63
+
+
+def _pretrained(make_mlp, tiny_data, **kwargs):
+    import keras
+
+    x, y = tiny_data
+    model = make_mlp(optimizer=keras.optimizers.Adam(1e-3), dropout=True, **kwargs)
+    model.fit(x[:64], y[:64], batch_size=32, verbose=0)  # optimizer built: slots, iterations=2
+    return model
+
+
+def test_state_is_bit_identical_after_a_diverging_sweep(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = _pretrained(make_mlp, tiny_data)
+    optimizer = model.optimizer
+    before = _state(model)
+    result = find_lr(model, x, y, batch_size=8, min_lr=1e-4, max_lr=100.0, num_steps=60,
+                     verbose=0, log_dir=tmp_path)
+    assert result.analysis.stop.reason in (analysis.DIVERGED, analysis.NON_FINITE)
+    assert model.optimizer is optimizer and float(optimizer.learning_rate) == pytest.approx(1e-3)
+    _assert_identical(before, _state(model))
+    # Training goes on exactly as it would have without the sweep.
+    assert int(optimizer.iterations) == 2
+
+
+def test_state_is_bit_identical_after_a_nan_sweep(tmp_path, make_mlp, tiny_data):
+    import keras
+
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "mse")
+    model.fit(x[:32], y[:32].astype("float32"), verbose=0)
+    before = _state(model)
+    result = find_lr(model, x, (y * 1e3).astype("float32"), batch_size=8, min_lr=1e-4,
+                     max_lr=1e12, num_steps=60, stop_factor=1e30, verbose=0, log_dir=tmp_path)
+    assert result.analysis.stop.reason == analysis.NON_FINITE
+    assert not np.isfinite(result.frame["loss"].iloc[-1])
+    _assert_identical(before, _state(model))
+
+
+@pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
+def test_state_is_bit_identical_after_an_interrupted_sweep(tmp_path, make_mlp, tiny_data, monkeypatch, error):
+    from tb_lrfinder import find_lr
+    from tb_lrfinder.logger import StepLogger
+
+    x, y = tiny_data
+    model = _pretrained(make_mlp, tiny_data)
+    train_function = model.train_function
+    before = _state(model)
+    calls = []
+    original = StepLogger.on_train_batch_end
+
+    def interrupt(self, batch, logs=None):
+        calls.append(batch)
+        original(self, batch, logs)
+        if len(calls) == 3:
+            raise error
+
+    monkeypatch.setattr(StepLogger, "on_train_batch_end", interrupt)
+    expected = KeyboardInterrupt if isinstance(error, KeyboardInterrupt) else LRFinderError
+    with pytest.raises(expected) as info:
+        find_lr(model, x, y, batch_size=8, num_steps=50, verbose=0, log_dir=tmp_path)
+    if expected is LRFinderError:
+        assert "boom" in str(info.value) and "restored" in str(info.value)
+    _assert_identical(before, _state(model))
+    assert model.train_function is train_function
+    # The model trains normally afterwards, with its own optimizer.
+    model.fit(x[:32], y[:32], batch_size=32, verbose=0)
+    assert int(model.optimizer.iterations) == 3
+
+
+def test_tf_data_input_and_data_running_out(tmp_path, make_mlp, tiny_data):
+    import keras
+    import tensorflow as tf
+
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = make_mlp(optimizer=keras.optimizers.Adam())
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)  # 16 batches
+    result = find_lr(model, dataset, min_lr=1e-6, max_lr=1e-4, num_steps=40, verbose=0,
+                     log_dir=tmp_path)
+    assert len(result.frame) == 16
+    assert result.analysis.stop.reason == analysis.DATA_EXHAUSTED
+    assert "ran out" in result.analysis.stop.message
+
+
+def test_arguments_and_model_are_checked_up_front(tmp_path, make_mlp, tiny_data):
+    import keras
+
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = make_mlp()
+    with pytest.raises(LRFinderError, match="max_lr"):
+        find_lr(model, x, y, min_lr=1.0, max_lr=0.1)
+    with pytest.raises(LRFinderError, match="num_steps"):
+        find_lr(model, x, y, num_steps=1)
+    uncompiled = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    with pytest.raises(LRFinderError, match="not compiled"):
+        find_lr(uncompiled, x, y)
+    find_lr(model, x, y, batch_size=64, num_steps=4, verbose=0, log_dir=tmp_path)
+    with pytest.raises(LRFinderError, match="already holds"):
+        find_lr(model, x, y, batch_size=64, num_steps=4, verbose=0, log_dir=tmp_path)

@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+
+from tb_lrfinder import LRFinderError, read_scalars, sweep_rates, tags
+
+
+def test_fit_logs_every_step_with_stable_tags_across_epochs(tmp_path, make_mlp, tiny_data):
+    import keras
+
+    from tb_lrfinder import StepLogger, lr_range_schedule
+
+    x, y = tiny_data
+    model = make_mlp(
+        optimizer=keras.optimizers.SGD(lr_range_schedule(1e-4, 1e-1, 32)), steps_per_execution=3
+    )
+    model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[StepLogger(tmp_path)])
+    scalars = read_scalars(tmp_path)
+    assert set(scalars["tag"]) == {tags.LEARNING_RATE, tags.LOSS}  # no `while/` or scope prefix
+    for tag in (tags.LEARNING_RATE, tags.LOSS):
+        assert scalars.loc[scalars["tag"] == tag, "step"].tolist() == list(range(32))
+    rates = scalars.loc[scalars["tag"] == tags.LEARNING_RATE, "value"].to_numpy()
+    np.testing.assert_allclose(rates, sweep_rates(1e-4, 1e-1, 32), rtol=1e-6)
+    # The model's own train function is back: a later fit logs nothing more.
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert len(read_scalars(tmp_path)) == len(scalars)
+
+
+def test_step_writer_in_a_custom_training_loop(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from tb_lrfinder import StepWriter, lr_range_schedule
+
+    writer = StepWriter(tmp_path, stop_factor=4.0)
+    optimizer = keras.optimizers.SGD(lr_range_schedule(1e-3, 1.0, 10))
+    weight = keras.Variable(np.array([3.0], "float32"))
+
+    @tf.function
+    def train_step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(weight.value**2)
+        step = tf.identity(optimizer.iterations)
+        writer.write(step, optimizer.learning_rate, loss)
+        optimizer.apply_gradients([(tape.gradient(loss, weight.value), weight)])
+        return loss
+
+    losses = [float(train_step()) for _ in range(10)]
+    writer.close()
+    scalars = read_scalars(tmp_path)
+    logged = scalars.loc[scalars["tag"] == tags.LOSS, "value"].to_numpy()
+    np.testing.assert_allclose(logged, losses, rtol=1e-6)
+    assert not writer.stopped
+
+
+def test_guard_stops_logging_at_first_nan_inside_a_block(tmp_path):
+    import tensorflow as tf
+
+    from tb_lrfinder import StepWriter
+
+    writer = StepWriter(tmp_path, stop_factor=4.0)
+    values = tf.constant([1.0, 0.9, 0.8, float("nan"), 0.5, 0.4])
+
+    @tf.function
+    def run():  # several steps in one graph, as with steps_per_execution > 1
+        for i in tf.range(6):
+            writer.write(tf.cast(i, tf.int64), 0.1, values[i])
+
+    run()
+    writer.close()
+    scalars = read_scalars(tmp_path)
+    assert scalars.loc[scalars["tag"] == tags.LOSS, "step"].tolist() == [0, 1, 2, 3]
+    assert writer.stopped and writer.stop_step == 3
+
+
+def test_guard_stops_when_smoothed_loss_passes_factor_times_best(tmp_path):
+    from tb_lrfinder import StepWriter
+
+    writer = StepWriter(tmp_path, stop_factor=4.0, smoothing=0.0)  # beta 0: smoothed == raw
+    for step, loss in enumerate([1.0, 0.5, 1.9, 2.1, 5.0]):
+        writer.write(step, 0.1, loss)
+    assert writer.stop_step == 3  # 2.1 > 4 * 0.5
+
+
+def test_bad_options_fail_before_fit(tmp_path):
+    from tb_lrfinder import StepLogger
+
+    with pytest.raises(LRFinderError, match="stop_factor"):
+        StepLogger(tmp_path, stop_factor=1.0)
+    with pytest.raises(LRFinderError, match="smoothing"):
+        StepLogger(tmp_path, smoothing=1.5)
+
+
+def test_train_step_without_compute_loss_gets_a_clear_error(tmp_path, tiny_data):
+    import keras
+    import tensorflow as tf
+
+    from tb_lrfinder import StepLogger
+
+    class OwnLoss(keras.Model):
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(tf.square(self(x, training=True)))
+            grads = tape.gradient(loss, self.trainable_variables)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            return {"loss": loss}
+
+    inputs = keras.Input((8,))
+    model = OwnLoss(inputs, keras.layers.Dense(1)(inputs))
+    model.compile("sgd", "mse")
+    x, y = tiny_data
+    logger = StepLogger(tmp_path)
+    with pytest.raises(LRFinderError, match="compute_loss"):
+        model.fit(x, y, batch_size=64, verbose=0, callbacks=[logger])
+    logger.detach()

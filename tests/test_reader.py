@@ -1,0 +1,106 @@
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from eventlog import write_simple_log
+
+from tb_lrfinder import LogReadWarning, LRFinderError, range_test_frame, read_range_test, read_scalars, tags
+
+
+def _tf_log(path, n, tag_lr=tags.LEARNING_RATE, tag_loss=tags.LOSS, start=0):
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(str(path))
+    with writer.as_default():
+        for step in range(start, start + n):
+            tf.summary.scalar(tag_lr, 1e-4 * 1.01**step, step=step)
+            tf.summary.scalar(tag_loss, 2.0 - step / 1000, step=step)
+    writer.close()
+
+
+def test_tf2_tensor_scalars_all_1000_points(tmp_path):
+    _tf_log(tmp_path, 1000)
+    scalars = read_scalars(tmp_path)
+    assert list(scalars.columns) == ["run", "tag", "step", "wall_time", "value"]
+    assert len(scalars) == 2000 and set(scalars["run"]) == {"."}
+    frame = range_test_frame(scalars)
+    assert frame["step"].tolist() == list(range(1000))
+    np.testing.assert_allclose(frame["learning_rate"], 1e-4 * 1.01 ** np.arange(1000), rtol=1e-6)
+    np.testing.assert_allclose(frame["loss"], 2.0 - np.arange(1000) / 1000, rtol=1e-6)
+
+
+def test_simple_value_scalars_and_common_tag_names(tmp_path):
+    write_simple_log(tmp_path / "events.out.tfevents.1.h", [(i, 0.01 * i + 0.01, 5.0 - i) for i in range(20)],
+                     lr_tag="Train/Samples/lr", loss_tag="train_loss")
+    frame = read_range_test(tmp_path)
+    assert frame.attrs["lr_tag"] == "Train/Samples/lr" and frame.attrs["loss_tag"] == "train_loss"
+    np.testing.assert_allclose(frame["loss"], 5.0 - np.arange(20))
+
+
+def test_restarted_writer_later_file_wins(tmp_path):
+    write_simple_log(tmp_path / "events.out.tfevents.100.h", [(i, 0.1 + i, 1.0) for i in range(10)])
+    write_simple_log(tmp_path / "events.out.tfevents.200.h", [(i, 0.1 + i, 2.0) for i in range(5, 15)])
+    frame = read_range_test(tmp_path)
+    assert frame["step"].tolist() == list(range(15))
+    assert frame["loss"].tolist() == [1.0] * 5 + [2.0] * 10
+
+
+def test_root_of_runs(tmp_path):
+    for name in ("bs32", "bs256/inner"):
+        (tmp_path / name).mkdir(parents=True)
+        write_simple_log(tmp_path / name / "events.out.tfevents.1.h", [(i, 0.1 + i, 1.0) for i in range(3)])
+    scalars = read_scalars(tmp_path)
+    assert sorted(set(scalars["run"])) == ["bs256/inner", "bs32"]
+    with pytest.raises(LRFinderError, match="2 runs"):
+        range_test_frame(scalars)
+    assert len(range_test_frame(scalars, run="bs32")) == 3
+
+
+def test_override_and_unknown_tags_list_what_exists(tmp_path):
+    write_simple_log(tmp_path / "events.out.tfevents.1.h", [(i, 0.1 + i, 1.0) for i in range(3)],
+                     lr_tag="rate_a", loss_tag="objective")
+    with pytest.raises(LRFinderError) as info:
+        read_range_test(tmp_path)
+    assert "objective" in str(info.value) and "rate_a" in str(info.value) and "--lr-tag" in str(info.value)
+    frame = read_range_test(tmp_path, lr_tag="rate_a", loss_tag="objective")
+    assert len(frame) == 3
+    with pytest.raises(LRFinderError, match="no tag 'nope'"):
+        read_range_test(tmp_path, lr_tag="nope", loss_tag="objective")
+
+
+def test_bad_paths_and_files(tmp_path):
+    with pytest.raises(LRFinderError, match="no such file"):
+        read_scalars(tmp_path / "missing")
+    with pytest.raises(LRFinderError, match="no TensorBoard event files"):
+        read_scalars(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello")
+    with pytest.raises(LRFinderError, match="no TensorBoard event files"):
+        read_scalars(tmp_path)
+    bogus = tmp_path / "events.out.tfevents.1.h"
+    bogus.write_bytes(b"this is not an event file at all, just text" * 10)
+    with pytest.raises(LRFinderError, match="not a TensorBoard event file"):
+        read_scalars(bogus)
+
+
+def test_corrupt_record_warns_and_keeps_the_rest(tmp_path):
+    path = tmp_path / "events.out.tfevents.1.h"
+    offsets = write_simple_log(path, [(i, 0.1 + i, 1.0) for i in range(10)])
+    data = bytearray(path.read_bytes())
+    data[offsets[5] + 20] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.warns(LogReadWarning, match=f"offset {offsets[5]}"):
+        frame = read_range_test(tmp_path)
+    assert frame["step"].tolist() == [0, 1, 2, 3, 5, 6, 7, 8, 9]
+
+
+def test_reading_does_not_import_tensorflow(tmp_path):
+    write_simple_log(tmp_path / "events.out.tfevents.1.h", [(i, 0.1 + i, 1.0) for i in range(3)])
+    code = (
+        "import sys, tb_lrfinder; f = tb_lrfinder.read_range_test(sys.argv[1]); "
+        "tb_lrfinder.analyze(f); assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print(len(f))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "3"
