@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from . import analysis as analysis_module
-from . import reader, tags
+from . import pipeline, reader, tags
 from ._validation import int_at_least, positive_float, rate_range
 from .errors import LRFinderError
 
@@ -212,13 +212,11 @@ def find_lr(
         logger.detach()
         saved.restore()
 
-    frame = reader.read_range_test(log_dir, lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)
-    frame = frame[["step", "learning_rate", "loss"]].reset_index(drop=True)
-    result_analysis = analysis_module.analyze(
-        frame, smoothing=smoothing, stop_factor=stop_factor, planned_steps=num_steps
+    run = pipeline.analyze_run(
+        reader.read_scalars(log_dir), ".", name=log_dir, lr_tag=tags.LEARNING_RATE,
+        loss_tag=tags.LOSS, smoothing=smoothing, stop_factor=stop_factor, planned_steps=num_steps,
     )
-    frame = analysis_module.with_smoothed(frame, result_analysis)
-    return RangeTestResult(frame, result_analysis, log_dir, num_steps)
+    return RangeTestResult(run.frame, run.analysis, log_dir, num_steps)
 
 
 class _ModelState:

@@ -1,0 +1,93 @@
+"""Logs in, analyses out: read every run under some paths and analyse each.
+
+The one place that strings reader -> range-test frame -> analysis together,
+for `find_lr`, `scripts/analyze.py` and anyone else with a log directory.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from . import analysis as analysis_module
+from .errors import LRFinderError
+from .reader import range_test_frame, read_scalars
+
+
+@dataclass(frozen=True)
+class RunAnalysis:
+    """One run's range-test frame (step, learning_rate, loss, smoothed_loss) and analysis."""
+
+    name: str
+    frame: pd.DataFrame
+    analysis: analysis_module.Analysis
+    lr_tag: str
+    loss_tag: str
+
+
+@dataclass(frozen=True)
+class SkippedRun:
+    """A run that holds no readable range test, and why."""
+
+    name: str
+    reason: str
+
+
+def _run_name(path: str, run: str) -> str:
+    return path if run == "." else os.path.join(path, run)
+
+
+def analyze_run(
+    scalars: pd.DataFrame,
+    run: str,
+    *,
+    name: str | None = None,
+    lr_tag: str | None = None,
+    loss_tag: str | None = None,
+    smoothing: float = 0.9,
+    stop_factor: float = 4.0,
+    planned_steps: int | None = None,
+) -> RunAnalysis:
+    """Analyse one run of a tidy scalar frame (see `reader.read_scalars`)."""
+    frame = range_test_frame(scalars, run=run, lr_tag=lr_tag, loss_tag=loss_tag)
+    result = analysis_module.analyze(
+        frame, smoothing=smoothing, stop_factor=stop_factor, planned_steps=planned_steps
+    )
+    return RunAnalysis(
+        name or run,
+        analysis_module.with_smoothed(frame[["step", "learning_rate", "loss"]], result),
+        result,
+        frame.attrs["lr_tag"],
+        frame.attrs["loss_tag"],
+    )
+
+
+def analyze_paths(
+    paths: Iterable[str | os.PathLike],
+    *,
+    lr_tag: str | None = None,
+    loss_tag: str | None = None,
+    smoothing: float = 0.9,
+    stop_factor: float = 4.0,
+) -> tuple[list[RunAnalysis], list[SkippedRun]]:
+    """Analyse every run under `paths`; runs without a range test are skipped with the reason.
+
+    Raises:
+      LRFinderError: a path cannot be read at all (missing, no event files).
+    """
+    analysed, skipped = [], []
+    for path in map(os.fspath, paths):
+        scalars = read_scalars(path)
+        for run in dict.fromkeys(scalars["run"]):
+            name = _run_name(path, run)
+            try:
+                analysed.append(
+                    analyze_run(scalars, run, name=name, lr_tag=lr_tag, loss_tag=loss_tag,
+                                smoothing=smoothing, stop_factor=stop_factor)
+                )
+            except LRFinderError as exc:
+                skipped.append(SkippedRun(name, str(exc)))
+    return analysed, skipped

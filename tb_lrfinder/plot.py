@@ -1,0 +1,99 @@
+"""Loss against log(rate), with the suggestions and the stop point marked.
+
+Drawing only: every number comes from `RunAnalysis`. matplotlib is imported
+here and nowhere else (`pip install tb-lrfinder[plot]`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import LRFinderError
+from .pipeline import RunAnalysis
+
+_MARKERS = {"steepest": "v", "min_loss_div10": "s", "valley": "D"}
+_LABELS = {"steepest": "steepest", "min_loss_div10": "min loss / 10", "valley": "valley"}
+
+
+def _pyplot():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise LRFinderError("plotting needs matplotlib: pip install 'tb-lrfinder[plot]'") from None
+    return plt
+
+
+def _loss_limits(runs: Sequence[RunAnalysis]) -> tuple[float, float] | None:
+    """Y range that shows every curve up to its stop, not the blow-up after it."""
+    lows, highs = [], []
+    for run in runs:
+        smoothed = run.frame["smoothed_loss"].to_numpy()
+        upto = run.frame["step"].to_numpy() <= run.analysis.stop.step
+        finite = smoothed[upto & np.isfinite(smoothed)]
+        if finite.size:
+            lows.append(finite.min())
+            highs.append(finite[: max(1, finite.size // 10)].max())  # the starting level
+    if not lows:
+        return None
+    low, high = min(lows), max(max(highs), min(lows))
+    pad = 0.15 * (high - low) if high > low else max(abs(high), 1.0) * 0.1
+    return low - pad, high + 2 * pad
+
+
+def draw(runs: Sequence[RunAnalysis], ax=None):
+    """Draw the runs on `ax` (a new figure if None); returns the axes."""
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, run in enumerate(runs):
+        color = colors[i % len(colors)]
+        frame, result = run.frame, run.analysis
+        label = run.name if len(runs) > 1 else "smoothed loss"
+        ax.plot(frame["learning_rate"], frame["loss"], color=color, alpha=0.25, linewidth=0.8)
+        ax.plot(frame["learning_rate"], frame["smoothed_loss"], color=color, linewidth=1.8, label=label)
+        for suggestion in result.suggestions:
+            rate = suggestion.learning_rate
+            y = np.interp(np.log(rate), np.log(frame["learning_rate"]), frame["smoothed_loss"])
+            ax.plot([rate], [y], marker=_MARKERS[suggestion.rule], color=color, markersize=8, linestyle="none",
+                    markeredgecolor="black", label=f"{_LABELS[suggestion.rule]} {rate:.2g}" if len(runs) == 1 else None)
+        if result.recommended is not None:
+            rec = result.recommended
+            ax.axvspan(rec.low, rec.high, color=color, alpha=0.08)
+            ax.axvline(rec.learning_rate, color=color, linestyle="--", linewidth=1.2,
+                       label=f"recommended {rec.learning_rate:.2g}" + ("" if len(runs) == 1 else f" ({run.name})"))
+        stop = result.stop
+        ax.axvline(stop.learning_rate, color=color, linestyle=":", linewidth=1.0,
+                   label=f"stop: {stop.reason} @ {stop.learning_rate:.2g}" if len(runs) == 1 else None)
+    ax.set_xscale("log")
+    limits = _loss_limits(runs)
+    if limits is not None:
+        ax.set_ylim(*limits)
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("loss (raw: faint, smoothed: solid)")
+    ax.set_title("Learning-rate range test")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
+
+
+def save_plot(runs: Sequence[RunAnalysis], path: str | os.PathLike) -> str:
+    """Write the plot of `runs` to `path` (PNG, SVG, PDF by extension)."""
+    if not runs:
+        raise LRFinderError("nothing to plot: no run holds a range test")
+    plt = _pyplot()
+    ax = draw(runs)
+    path = os.fspath(path)
+    try:
+        ax.figure.savefig(path, bbox_inches="tight")
+    except OSError as exc:
+        raise LRFinderError(f"cannot write plot {path!r}: {exc.strerror or exc}") from None
+    finally:
+        plt.close(ax.figure)
+    return path

@@ -1,0 +1,74 @@
+"""scripts/analyze.py end to end, as a user runs it (a subprocess, no TensorFlow needed)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from eventlog import write_simple_log
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "scripts", "analyze.py")
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], capture_output=True, text=True, timeout=120)
+
+
+def _sweep(path, n=120, blow_up_at=100, scale=1.0):
+    rates = 1e-5 * (10 / 1e-5) ** (np.arange(n) / n)
+    losses = scale * (2.0 - 1.5 / (1 + np.exp(-(np.log10(rates) + 2.5) * 3)))
+    losses[blow_up_at:] *= np.exp(np.arange(n - blow_up_at))
+    path.mkdir(parents=True, exist_ok=True)
+    write_simple_log(path / "events.out.tfevents.1.h", zip(range(n), rates, losses),
+                     lr_tag="lr_finder/learning_rate", loss_tag="lr_finder/loss")
+
+
+def test_json_has_recommended_rules_and_stop(tmp_path):
+    _sweep(tmp_path / "run")
+    out = _run(tmp_path / "run", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    run = report["runs"][0]
+    assert run["recommended"]["low"] <= run["recommended"]["learning_rate"] <= run["recommended"]["high"]
+    assert set(run["rules"]) == {"steepest", "min_loss_div10", "valley"}
+    assert run["stop"]["reason"] == "diverged" and run["stop"]["step"] >= 100
+
+
+def test_table_over_a_root_of_runs_and_plot(tmp_path):
+    pytest.importorskip("matplotlib")
+    _sweep(tmp_path / "logs" / "bs32")
+    _sweep(tmp_path / "logs" / "bs256", blow_up_at=90, scale=3.0)
+    (tmp_path / "logs" / "other").mkdir()  # a constant-rate training run: not a range test
+    write_simple_log(tmp_path / "logs" / "other" / "events.out.tfevents.1.h", [(i, 0.1, 1.0) for i in range(5)],
+                     lr_tag="lr", loss_tag="epoch_loss")
+    png = tmp_path / "out.png"
+    out = _run(tmp_path / "logs", "--plot", png)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split()[:3] == ["run", "recommended", "range"]
+    assert any("bs32" in line for line in lines) and any("bs256" in line for line in lines)
+    assert any(line.startswith("skipped") and "other" in line for line in lines)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{tmp}/missing"], "no such file"),
+    (["{tmp}"], "no TensorBoard event files"),
+    (["{tmp}/run", "--lr-tag", "nope"], "no tag 'nope'"),
+])
+def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
+    _sweep(tmp_path / "run")
+    (tmp_path / "empty").mkdir()
+    args = [a.replace("{tmp}", str(tmp_path / "empty") if a == "{tmp}" else str(tmp_path)) for a in args]
+    out = _run(*args)
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: ") and message in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_help():
+    out = _run("--help")
+    assert out.returncode == 0 and "--json" in out.stdout and "--plot" in out.stdout
