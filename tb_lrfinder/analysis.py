@@ -220,14 +220,22 @@ def _noise(losses, smoothed_centered) -> float:
     return float(deviation / drop) if drop > 0 else math.inf
 
 
-def recommend(suggestions, *, extra_caveats=()) -> Recommendation | None:
-    """Geometric median of the rules' rates, the range they span, and caveats."""
+def recommend(suggestions, swept: tuple[float, float], *, extra_caveats=()) -> Recommendation | None:
+    """Geometric median of the rules' rates, the range they span, and caveats.
+
+    Rate and range are clipped to the swept range: a rule pointing below it
+    (the minimum within a decade of the start) says min_lr was too high.
+    """
     if not suggestions:
         return None
+    caveats = list(extra_caveats)
     log_rates = np.log([s.learning_rate for s in suggestions])
+    if np.exp(log_rates.min()) < swept[0]:
+        caveats.append("a rule points below the swept range: lower min_lr")
+    log_rates = np.clip(log_rates, np.log(swept[0]), np.log(swept[1]))
     rate = float(np.exp(np.median(log_rates)))
     low, high = float(np.exp(log_rates.min())), float(np.exp(log_rates.max()))
-    caveats = list(extra_caveats)
+    rate, low, high = (float(np.clip(v, *swept)) for v in (rate, low, high))  # exp(log(x)) rounding
     if high / low > DISAGREEMENT_FACTOR:
         caveats.append(f"the rules disagree by {high / low:.1f}x (more than {DISAGREEMENT_FACTOR:g}x)")
     if len(suggestions) < 3:
@@ -296,7 +304,7 @@ def analyze(
     if losses_summary is not None and not losses_summary.minimum < u_smoothed[0] - 1e-12 * abs(u_smoothed[0]):
         caveats.append("the loss never fell below its starting value")
     rules = [s for s in (steepest, by_minimum, valley) if s is not None]
-    recommended = recommend(rules, extra_caveats=caveats)
+    recommended = recommend(rules, swept, extra_caveats=caveats)
     return Analysis(stop, losses_summary, steepest, by_minimum, valley, recommended, len(losses), swept, smoothed)
 
 

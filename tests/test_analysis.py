@@ -114,3 +114,13 @@ def test_valley_rule_matches_fastai_quadratic_reference():
     rates = 10.0 ** (steps / 10)
     got = analysis.longest_valley(losses, steps, rates)
     assert got.step == fastai_valley(list(losses))
+
+
+def test_recommendation_stays_inside_the_swept_range():
+    # Minimum right at the start: min_loss/10 points below the sweep.
+    losses = np.concatenate([[1.0, 0.5, 0.4], np.linspace(0.45, 1.5, 40)])
+    result = analyze(_frame(losses, min_lr=1e-3, max_lr=1.0), smoothing=0.0)
+    assert result.min_loss_div10.learning_rate < 1e-3
+    rec = result.recommended
+    assert rec.low == pytest.approx(1e-3) and 1e-3 <= rec.learning_rate <= rec.high
+    assert any("lower min_lr" in c for c in rec.caveats)

@@ -198,3 +198,33 @@ def test_arguments_and_model_are_checked_up_front(tmp_path, make_mlp, tiny_data)
     find_lr(model, x, y, batch_size=64, num_steps=4, verbose=0, log_dir=tmp_path)
     with pytest.raises(LRFinderError, match="already holds"):
         find_lr(model, x, y, batch_size=64, num_steps=4, verbose=0, log_dir=tmp_path)
+
+
+def test_nan_at_the_first_step_is_reported_and_state_restored(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = make_mlp()
+    before = _state(model)
+    poisoned = x.copy()
+    poisoned[:] = np.nan
+    result = find_lr(model, poisoned, y, batch_size=32, num_steps=10, verbose=0, log_dir=tmp_path)
+    assert len(result.frame) == 1 and np.isnan(result.frame["loss"].iloc[0])
+    assert result.analysis.stop.reason == analysis.TOO_FEW_POINTS
+    assert "nan" in result.analysis.stop.message and result.learning_rate is None
+    _assert_identical(before, _state(model))
+
+
+def test_unwritable_log_dir_is_a_clear_error_and_state_restored(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = make_mlp()
+    before = _state(model)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    with pytest.raises(LRFinderError, match="cannot write TensorBoard events"):
+        find_lr(model, x, y, num_steps=10, verbose=0, log_dir=blocker / "run")
+    _assert_identical(before, _state(model))
+    assert model.train_function is None or callable(model.train_function)
+    model.fit(x[:32], y[:32], verbose=0)  # still trains with its own optimizer

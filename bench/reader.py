@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""How fast is the reader? Side by side on the same files, in one process.
+
+Writes TF2-style range-test logs (one event per scalar, float32
+`tensor_content`, scalars-plugin metadata on each tag's first event, exactly
+as `tf.summary` writes them) of 1k, 100k and 1M steps, then times:
+
+* walk:      `records.walk_frames`, the framing alone (no CRC, no parsing);
+* reader:    `tb_lrfinder.read_scalars` (CRC-checked, parsed, every point,
+             into a pandas DataFrame);
+* tbparse:   `tbparse.SummaryReader(path).tensors` (TensorBoard's
+             EventAccumulator with sampling off), the common alternative.
+
+Prints reader/walk and tbparse/reader. Targets on 100k steps: tbparse/reader
+>= 10 and reader/walk <= 3. Also prints the reader's peak Python memory
+against the file size (tracemalloc), which stays proportional to the points
+kept, not the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import struct
+import sys
+import tempfile
+import time
+import tracemalloc
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2  # noqa: E402
+from tensorboard.plugins.scalar import metadata as scalar_metadata  # noqa: E402
+
+from tb_lrfinder import read_scalars, tags  # noqa: E402
+from tb_lrfinder.records import frame_record, walk_frames  # noqa: E402
+
+
+def write_log(path: str, steps: int) -> int:
+    """A TF2-style range-test log of `steps` steps; returns its size in bytes."""
+    meta = scalar_metadata.create_summary_metadata(display_name="", description="")
+    with open(path, "wb") as handle:
+        handle.write(frame_record(event_pb2.Event(wall_time=1.0, file_version="brain.Event:2").SerializeToString()))
+        chunk = []
+        for step in range(steps):
+            for tag, value in ((tags.LEARNING_RATE, 1e-7 * 1.0001**step), (tags.LOSS, 2.0 + (step % 7) * 0.01)):
+                tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=struct.pack("<f", value))
+                value_proto = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
+                if step == 0:
+                    value_proto.metadata.CopyFrom(meta)
+                event = event_pb2.Event(wall_time=1.7e9 + step * 0.01, step=step,
+                                        summary=summary_pb2.Summary(value=[value_proto]))
+                chunk.append(frame_record(event.SerializeToString()))
+            if len(chunk) > 20000:
+                handle.write(b"".join(chunk))
+                chunk.clear()
+        handle.write(b"".join(chunk))
+    return os.path.getsize(path)
+
+
+def timed(fn, repeats):
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000,100000,1000000")
+    parser.add_argument("--tbparse-max", type=int, default=1_000_000, help="skip tbparse above this many steps")
+    args = parser.parse_args(argv)
+    try:
+        from tbparse import SummaryReader
+    except ImportError:
+        SummaryReader = None
+        print("tbparse not installed (pip install tbparse): its column is skipped")
+    print(f"{'steps':>8} {'MiB':>7}  {'walk s':>8} {'reader s':>9} {'tbparse s':>9}  "
+          f"{'reader/walk':>11} {'tbparse/reader':>14}  {'peak MiB':>8}")
+    with tempfile.TemporaryDirectory() as root:
+        for steps in map(int, args.sizes.split(",")):
+            run = os.path.join(root, f"run{steps}")
+            os.makedirs(run)
+            path = os.path.join(run, "events.out.tfevents.1700000000.bench")
+            size = write_log(path, steps)
+            repeats = 3 if steps <= 100_000 else 1
+            walk_s = timed(lambda: walk_frames(path), repeats)
+            frame = None
+
+            def read():
+                nonlocal frame
+                frame = read_scalars(run)
+
+            reader_s = timed(read, repeats)
+            assert len(frame) == 2 * steps, len(frame)
+            tracemalloc.start()
+            read_scalars(run)
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            tbparse_s = float("nan")
+            if SummaryReader is not None and steps <= args.tbparse_max:
+                def parse():
+                    tensors = SummaryReader(run).tensors
+                    assert len(tensors) == 2 * steps, len(tensors)
+
+                tbparse_s = timed(parse, 1)
+            print(f"{steps:>8} {size / 2**20:>7.1f}  {walk_s:>8.3f} {reader_s:>9.3f} {tbparse_s:>9.2f}  "
+                  f"{reader_s / walk_s:>11.2f} {tbparse_s / reader_s:>14.1f}  {peak / 2**20:>8.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
