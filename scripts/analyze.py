@@ -32,6 +32,8 @@ def parse_args(argv):
     parser.add_argument("--json", action="store_true", help="print the analysis as JSON")
     parser.add_argument("--plot", metavar="OUT", help="write loss vs. log(rate) to OUT (.png, .svg, .pdf)")
     parser.add_argument("--details", action="store_true", help="print the full report of each run after the table")
+    parser.add_argument("--write-back", action="store_true",
+                        help="add the analysis to each run for TensorBoard (text, plot, HParams, smoothed loss)")
     parser.add_argument("--lr-tag", help="tag of the learning rate (default: found automatically)")
     parser.add_argument("--loss-tag", help="tag of the loss (default: found automatically)")
     parser.add_argument("--smoothing", type=float, default=0.9, help="EMA beta (default 0.9)")
@@ -72,6 +74,13 @@ def main(argv=None) -> int:
             for r in analysed:
                 print()
                 print(format_analysis(r.analysis, title=f"[{r.name}]"))
+    if args.write_back:
+        from tb_lrfinder import tags
+        from tb_lrfinder.tensorboard_report import write_report
+
+        for run in analysed:
+            path = write_report(run, include_smoothed=run.loss_tag != tags.LOSS)
+            print(f"report written to {path}", file=sys.stderr)
     if args.plot:
         from tb_lrfinder.plot import save_plot
 

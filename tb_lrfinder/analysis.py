@@ -100,6 +100,8 @@ class Analysis:
     recommended: Recommendation | None
     num_points: int
     swept: tuple[float, float]
+    smoothing: float
+    stop_factor: float
     smoothed: np.ndarray = field(repr=False, compare=False)
 
     @property
@@ -287,7 +289,7 @@ def analyze(
             TOO_FEW_POINTS, stop.step, stop.learning_rate,
             f"only {int(finite.sum())} usable points before the stop (the rules need {MIN_POINTS}); {stop_note}",
         )
-        return Analysis(stop, losses_summary, None, None, None, None, len(losses), swept, smoothed)
+        return Analysis(stop, losses_summary, None, None, None, None, len(losses), swept, beta, stop_factor, smoothed)
 
     u_steps, u_rates, u_losses, u_smoothed = u_steps[finite], u_rates[finite], u_losses[finite], u_smoothed[finite]
     log_rates = np.log10(u_rates)
@@ -305,7 +307,9 @@ def analyze(
         caveats.append("the loss never fell below its starting value")
     rules = [s for s in (steepest, by_minimum, valley) if s is not None]
     recommended = recommend(rules, swept, extra_caveats=caveats)
-    return Analysis(stop, losses_summary, steepest, by_minimum, valley, recommended, len(losses), swept, smoothed)
+    return Analysis(
+        stop, losses_summary, steepest, by_minimum, valley, recommended, len(losses), swept, beta, stop_factor, smoothed
+    )
 
 
 def with_smoothed(frame: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:

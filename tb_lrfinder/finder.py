@@ -108,6 +108,7 @@ def find_lr(
     optimizer=None,
     shuffle: bool = True,
     verbose="auto",
+    report: bool = True,
 ) -> RangeTestResult:
     """Run a learning-rate range test on a compiled model and analyse it.
 
@@ -134,6 +135,8 @@ def find_lr(
         model's own (same class and settings, rate replaced by the sweep).
       shuffle: shuffle array data, as `fit` does.
       verbose: passed to `fit` (Keras's progress bar by default).
+      report: write the analysis (Markdown table, plot, HParams) into the
+        run for TensorBoard's text, image and HParams dashboards.
 
     Returns:
       A `RangeTestResult` (frame, analysis, log_dir).
@@ -213,9 +216,17 @@ def find_lr(
         saved.restore()
 
     run = pipeline.analyze_run(
-        reader.read_scalars(log_dir), ".", name=log_dir, lr_tag=tags.LEARNING_RATE,
+        reader.read_scalars(log_dir), ".", name=log_dir, directory=log_dir, lr_tag=tags.LEARNING_RATE,
         loss_tag=tags.LOSS, smoothing=smoothing, stop_factor=stop_factor, planned_steps=num_steps,
     )
+    if report:
+        from .tensorboard_report import write_report
+
+        write_report(run, hparams={
+            "num_steps": num_steps,
+            "batch_size": batch_size if batch_size is not None else "dataset",
+            "optimizer": type(sweep_optimizer).__name__,
+        })
     return RangeTestResult(run.frame, run.analysis, log_dir, num_steps)
 
 

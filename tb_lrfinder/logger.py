@@ -49,20 +49,47 @@ _LOSS_METADATA = _scalar_metadata(
     "True loss of this step's batch (before the update), not the running mean "
     "of the epoch. The step axis is a log-rate axis."
 )
+_SMOOTHED_METADATA = _scalar_metadata(
+    "Debiased exponential moving average of the loss (the stop rule's curve). "
+    "The step axis is a log-rate axis."
+)
+
+
+def _layout_summary() -> bytes:
+    """A custom-scalars layout that groups the sweep's charts."""
+    from tensorboard.plugins.custom_scalar import layout_pb2
+    from tensorboard.plugins.custom_scalar import summary as custom_scalar_summary
+
+    def chart(title, *patterns):
+        return layout_pb2.Chart(title=title, multiline=layout_pb2.MultilineChartContent(tag=list(patterns)))
+
+    layout = layout_pb2.Layout(
+        category=[
+            layout_pb2.Category(
+                title="learning-rate range test (step axis = log rate)",
+                chart=[
+                    chart("loss: raw and smoothed", f"^{tags.LOSS}$", f"^{tags.SMOOTHED_LOSS}$"),
+                    chart("learning rate", f"^{tags.LEARNING_RATE}$"),
+                ],
+            )
+        ]
+    )
+    return custom_scalar_summary.pb(layout).SerializeToString()
 
 
 class StepWriter:
     """Writes per-step learning rate and loss scalars to one TensorBoard run.
 
-    With `stop_factor`, it also keeps the source article's divergence guard in
-    TensorFlow variables: a debiased exponential moving average of the loss,
+    It keeps the source article's smoothed loss in TensorFlow variables, a
+    debiased exponential moving average,
 
         avg_n = beta * avg_{n-1} + (1 - beta) * loss_n,  smoothed_n = avg_n / (1 - beta**n)
 
-    and it *stops* (writes nothing more, and `stopped` turns true) at the
+    which it also logs (tag `tags.SMOOTHED_LOSS`), and it *stops* (writes
+    nothing more, and `stopped` turns true) at the
     first step whose loss is NaN/inf or whose smoothed loss exceeds the best
-    smoothed loss so far by `stop_factor` (for a positive best loss: smoothed
-    > stop_factor * best; in general smoothed - best > (stop_factor - 1) * |best|).
+    smoothed loss so far by `stop_factor`, if given (for a positive best loss:
+    smoothed > stop_factor * best; in general smoothed - best > (stop_factor - 1) * |best|).
 
     Args:
       log_dir: TensorBoard run directory (created if missing).
@@ -94,6 +121,8 @@ class StepWriter:
             raise LRFinderError(
                 f"cannot write TensorBoard events to log_dir {self.log_dir!r}: {exc}"
             ) from None
+        with self._writer.as_default():
+            tf.summary.experimental.write_raw_pb(_layout_summary(), step=0)
         self._count = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self._average = tf.Variable(0.0, dtype=tf.float64, trainable=False)
         self._best = tf.Variable(float("inf"), dtype=tf.float64, trainable=False)
@@ -127,27 +156,34 @@ class StepWriter:
         learning_rate = tf.cast(tf.reshape(learning_rate, []), tf.float32)
         loss = tf.cast(tf.reshape(loss, []), tf.float32)
         active = tf.logical_not(self._stopped)
+        smoothed = self._update_smoothed(tf.cast(loss, tf.float64), active)
         with self._writer.as_default(step=step), tf.summary.record_if(active):
             # tf.summary.write takes the tag verbatim: no enclosing name scope
             # (`while/`, `compile_loss/`) leaks into it.
             tf.summary.write(tags.LEARNING_RATE, learning_rate, metadata=_LR_METADATA)
             tf.summary.write(tags.LOSS, loss, metadata=_LOSS_METADATA)
+            tf.summary.write(tags.SMOOTHED_LOSS, tf.cast(smoothed, tf.float32), metadata=_SMOOTHED_METADATA)
         if self.stop_factor is not None:
-            self._update_guard(step, tf.cast(loss, tf.float64), active)
+            self._update_guard(step, tf.cast(loss, tf.float64), smoothed, active)
         return tf.identity(self._stopped)
 
-    def _update_guard(self, step, loss, active):
+    def _update_smoothed(self, loss, active):
+        """Advance the debiased EMA by a finite `loss` (while active); return its value."""
         beta = tf.constant(self.smoothing, tf.float64)
+        advance = tf.logical_and(active, tf.math.is_finite(loss))
         count = self._count + 1.0
         average = beta * self._average + (1.0 - beta) * loss
-        smoothed = average / (1.0 - tf.pow(beta, count))
+        self._count.assign(tf.where(advance, count, self._count))
+        self._average.assign(tf.where(advance, average, self._average))
+        smoothed = self._average / (1.0 - tf.pow(beta, self._count))
+        return tf.where(tf.math.is_finite(loss), smoothed, tf.constant(float("nan"), tf.float64))
+
+    def _update_guard(self, step, loss, smoothed, active):
         best = tf.minimum(self._best, smoothed)
         diverged = smoothed - best > (self.stop_factor - 1.0) * tf.abs(best)
         stop_now = tf.logical_and(
             active, tf.logical_or(tf.logical_not(tf.math.is_finite(loss)), diverged)
         )
-        self._count.assign(tf.where(active, count, self._count))
-        self._average.assign(tf.where(active, average, self._average))
         self._best.assign(tf.where(active, best, self._best))
         self._stop_step.assign(tf.where(stop_now, step, self._stop_step))
         self._stopped.assign(tf.logical_or(self._stopped, stop_now))

@@ -19,9 +19,13 @@ from .reader import range_test_frame, read_scalars
 
 @dataclass(frozen=True)
 class RunAnalysis:
-    """One run's range-test frame (step, learning_rate, loss, smoothed_loss) and analysis."""
+    """One run's range-test frame (step, learning_rate, loss, smoothed_loss) and analysis.
+
+    `directory` is the run's folder (where a report is written back).
+    """
 
     name: str
+    directory: str
     frame: pd.DataFrame
     analysis: analysis_module.Analysis
     lr_tag: str
@@ -40,11 +44,17 @@ def _run_name(path: str, run: str) -> str:
     return path if run == "." else os.path.join(path, run)
 
 
+def _run_directory(path: str, run: str) -> str:
+    base = path if os.path.isdir(path) else os.path.dirname(path) or "."
+    return os.path.normpath(os.path.join(base, run))
+
+
 def analyze_run(
     scalars: pd.DataFrame,
     run: str,
     *,
     name: str | None = None,
+    directory: str = ".",
     lr_tag: str | None = None,
     loss_tag: str | None = None,
     smoothing: float = 0.9,
@@ -58,6 +68,7 @@ def analyze_run(
     )
     return RunAnalysis(
         name or run,
+        directory,
         analysis_module.with_smoothed(frame[["step", "learning_rate", "loss"]], result),
         result,
         frame.attrs["lr_tag"],
@@ -85,7 +96,8 @@ def analyze_paths(
             name = _run_name(path, run)
             try:
                 analysed.append(
-                    analyze_run(scalars, run, name=name, lr_tag=lr_tag, loss_tag=loss_tag,
+                    analyze_run(scalars, run, name=name, directory=_run_directory(path, run),
+                                lr_tag=lr_tag, loss_tag=loss_tag,
                                 smoothing=smoothing, stop_factor=stop_factor)
                 )
             except LRFinderError as exc:

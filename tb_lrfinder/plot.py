@@ -83,6 +83,20 @@ def draw(runs: Sequence[RunAnalysis], ax=None):
     return ax
 
 
+def render_png(runs: Sequence[RunAnalysis], *, dpi: int = 100) -> bytes:
+    """The plot of `runs` as PNG bytes (for TensorBoard's image dashboard)."""
+    import io
+
+    plt = _pyplot()
+    ax = draw(runs)
+    buffer = io.BytesIO()
+    try:
+        ax.figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        plt.close(ax.figure)
+    return buffer.getvalue()
+
+
 def save_plot(runs: Sequence[RunAnalysis], path: str | os.PathLike) -> str:
     """Write the plot of `runs` to `path` (PNG, SVG, PDF by extension)."""
     if not runs:

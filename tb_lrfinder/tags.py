@@ -43,3 +43,7 @@ LOSS_CANDIDATES = (
     "batch_loss",
     "training_loss",
 )
+
+METRIC_RECOMMENDED_LR = f"{PREFIX}/metrics/recommended_lr"
+METRIC_LOSS_MINIMUM = f"{PREFIX}/metrics/minimum_of_smoothed"
+METRIC_STOP_STEP = f"{PREFIX}/metrics/stop_step"

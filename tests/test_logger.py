@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from tb_lrfinder import LRFinderError, read_scalars, sweep_rates, tags
+from tb_lrfinder.smoothing import debiased_ema
 
 
 def test_fit_logs_every_step_with_stable_tags_across_epochs(tmp_path, make_mlp, tiny_data):
@@ -15,8 +16,9 @@ def test_fit_logs_every_step_with_stable_tags_across_epochs(tmp_path, make_mlp, 
     )
     model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[StepLogger(tmp_path)])
     scalars = read_scalars(tmp_path)
-    assert set(scalars["tag"]) == {tags.LEARNING_RATE, tags.LOSS}  # no `while/` or scope prefix
-    for tag in (tags.LEARNING_RATE, tags.LOSS):
+    # Stable tags, no `while/` or other scope prefix.
+    assert set(scalars["tag"]) == {tags.LEARNING_RATE, tags.LOSS, tags.SMOOTHED_LOSS}
+    for tag in (tags.LEARNING_RATE, tags.LOSS, tags.SMOOTHED_LOSS):
         assert scalars.loc[scalars["tag"] == tag, "step"].tolist() == list(range(32))
     rates = scalars.loc[scalars["tag"] == tags.LEARNING_RATE, "value"].to_numpy()
     np.testing.assert_allclose(rates, sweep_rates(1e-4, 1e-1, 32), rtol=1e-6)
@@ -49,6 +51,8 @@ def test_step_writer_in_a_custom_training_loop(tmp_path):
     scalars = read_scalars(tmp_path)
     logged = scalars.loc[scalars["tag"] == tags.LOSS, "value"].to_numpy()
     np.testing.assert_allclose(logged, losses, rtol=1e-6)
+    smoothed = scalars.loc[scalars["tag"] == tags.SMOOTHED_LOSS, "value"].to_numpy()
+    np.testing.assert_allclose(smoothed, debiased_ema(logged, 0.9), rtol=1e-6)
     assert not writer.stopped
 
 
@@ -113,3 +117,22 @@ def test_train_step_without_compute_loss_gets_a_clear_error(tmp_path, tiny_data)
     with pytest.raises(LRFinderError, match="compute_loss"):
         model.fit(x, y, batch_size=64, verbose=0, callbacks=[logger])
     logger.detach()
+
+
+def test_custom_scalars_layout_groups_the_sweep_charts(tmp_path):
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.plugins.custom_scalar import layout_pb2, metadata
+
+    from tb_lrfinder import StepWriter
+    from tb_lrfinder.records import iter_records
+
+    StepWriter(tmp_path).close()
+    (path,) = tmp_path.iterdir()
+    layouts = []
+    for data in iter_records(path, lambda problem: None):
+        for value in event_pb2.Event.FromString(data).summary.value:
+            if value.tag == metadata.CONFIG_SUMMARY_TAG:
+                layouts.append(layout_pb2.Layout.FromString(value.tensor.string_val[0]))
+    (layout,) = layouts
+    patterns = [tag for chart in layout.category[0].chart for tag in chart.multiline.tag]
+    assert patterns == [f"^{tags.LOSS}$", f"^{tags.SMOOTHED_LOSS}$", f"^{tags.LEARNING_RATE}$"]

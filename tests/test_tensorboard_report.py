@@ -1,0 +1,151 @@
+"""The analysis written back into a run, and served by a real TensorBoard."""
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
+import numpy as np
+import pytest
+from eventlog import write_simple_log
+from tensorboard.compat.proto import event_pb2
+
+from tb_lrfinder import read_scalars, tags
+from tb_lrfinder.pipeline import analyze_paths
+from tb_lrfinder.records import iter_records
+from tb_lrfinder.tensorboard_report import write_report
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _foreign_sweep(directory, n=100):
+    rates = 1e-5 * (10 / 1e-5) ** (np.arange(n) / n)
+    losses = 2.0 - 1.5 / (1 + np.exp(-(np.log10(rates) + 2.5) * 3))
+    losses[85:] *= np.exp(np.arange(n - 85))
+    directory.mkdir(parents=True, exist_ok=True)
+    write_simple_log(directory / "events.out.tfevents.1.h", zip(range(n), rates, losses), lr_tag="lr", loss_tag="loss")
+
+
+def _summaries(directory):
+    found = {}
+    for name in sorted(os.listdir(directory)):
+        for data in iter_records(os.path.join(directory, name), lambda p: None):
+            for value in event_pb2.Event.FromString(data).summary.value:
+                found.setdefault(value.tag, []).append(value)
+    return found
+
+
+def test_write_back_adds_text_image_hparams_metrics_and_smoothed_loss(tmp_path):
+    pytest.importorskip("matplotlib")
+    _foreign_sweep(tmp_path / "run")
+    out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "analyze.py"), str(tmp_path / "run"),
+                          "--write-back"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    found = _summaries(tmp_path / "run")
+    text = found[tags.SUMMARY_TEXT][0].tensor.string_val[0].decode()
+    assert "| run | recommended |" in text and "diverged" in text
+    image = found[tags.SUMMARY_PLOT][0].tensor.string_val
+    assert image[2][:8] == b"\x89PNG\r\n\x1a\n" and int(image[0]) > 100
+    assert "_hparams_/session_start_info" in found
+    scalars = read_scalars(tmp_path / "run")
+    (analysed,), _ = analyze_paths([tmp_path / "run"])
+    recommended = scalars.loc[scalars["tag"] == tags.METRIC_RECOMMENDED_LR, "value"].iloc[0]
+    assert recommended == pytest.approx(analysed.analysis.recommended.learning_rate, rel=1e-6)
+    smoothed = scalars.loc[scalars["tag"] == tags.SMOOTHED_LOSS]
+    assert smoothed["step"].tolist() == list(range(100))
+    # The run still reads as the same range test after the write-back.
+    assert len(analysed.frame) == 100 and analysed.lr_tag == "lr"
+
+
+def test_report_file_appears_whole(tmp_path):
+    _foreign_sweep(tmp_path)
+    (run,), _ = analyze_paths([tmp_path])
+    path = write_report(run, plot=False)
+    assert os.path.basename(path).startswith("events.out.tfevents.") and os.path.dirname(path) == str(tmp_path)
+    assert not [f for f in os.listdir(tmp_path) if f.endswith(".partial")]
+
+
+def _free_port():
+    with contextlib.closing(socket.socket()) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(base, path, **params):
+    url = base + path + ("?" + urllib.parse.urlencode(params) if params else "")
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = response.read()
+    return json.loads(body) if response.headers.get_content_type() == "application/json" else body
+
+
+@pytest.fixture
+def tensorboard_server(tmp_path):
+    """Start `tensorboard` on a free loopback port; always stopped afterwards."""
+    processes = []
+
+    def start(logdir):
+        port = _free_port()
+        command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
+                   "--port", str(port), "--load_fast", "false", "--samples_per_plugin", "scalars=100000,images=10,text=10"]
+        log = open(tmp_path / "tensorboard.log", "wb")
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        processes.append(process)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError((tmp_path / "tensorboard.log").read_text())
+            try:
+                _get(base, "/data/runs")
+                return base
+            except OSError:
+                time.sleep(0.5)
+        raise RuntimeError("tensorboard did not answer within 90 s")
+
+    yield start
+    for process in processes:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+def test_a_sweep_is_served_by_tensorboard(tmp_path, tensorboard_server, make_mlp, tiny_data):
+    pytest.importorskip("tensorflow")
+    pytest.importorskip("matplotlib")
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    result = find_lr(make_mlp(), x, y, batch_size=8, min_lr=1e-4, max_lr=10.0, num_steps=64, verbose=0,
+                     log_dir=tmp_path / "logs" / "range_test")
+    steps = result.frame["step"].tolist()
+    base = tensorboard_server(tmp_path / "logs")
+
+    def scalar_steps(tag):
+        try:
+            return [step for _, step, _ in _get(base, "/data/plugin/scalars/scalars", run="range_test", tag=tag)]
+        except OSError:  # 400 until the run and tag are loaded
+            return []
+
+    deadline = time.monotonic() + 60
+    while scalar_steps(tags.METRIC_STOP_STEP) != [0] and time.monotonic() < deadline:
+        time.sleep(0.5)  # TensorBoard loads the logdir in the background; the report file comes last
+    assert "range_test" in _get(base, "/data/runs")
+    for tag in (tags.LEARNING_RATE, tags.LOSS, tags.SMOOTHED_LOSS):
+        assert scalar_steps(tag) == steps, tag
+    served_loss = [value for _, _, value in _get(base, "/data/plugin/scalars/scalars", run="range_test", tag=tags.LOSS)]
+    np.testing.assert_allclose(served_loss, result.frame["loss"], rtol=1e-6)
+    text = _get(base, "/data/plugin/text/text", run="range_test", tag=tags.SUMMARY_TEXT)
+    assert "recommended" in json.dumps(text)
+    images = _get(base, "/data/plugin/images/images", run="range_test", tag=tags.SUMMARY_PLOT)
+    png = _get(base, "/data/plugin/images/individualImage?" + images[0]["query"])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    layout = _get(base, "/data/plugin/custom_scalars/layout")
+    assert layout["category"][0]["title"].startswith("learning-rate range test")
