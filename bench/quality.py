@@ -34,9 +34,13 @@ def main(argv=None) -> int:
     parser.add_argument("--train-samples", type=int, default=12000)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--grid", default="0.001,0.003,0.01,0.03,0.1,0.3,1.0")
+    parser.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    parser.add_argument("--grid", help="comma-separated rates (default: 7 log-spaced, 1e-3..1 for SGD, 1e-5..1e-2 for Adam)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.grid is None:
+        args.grid = {"sgd": "0.001,0.003,0.01,0.03,0.1,0.3,1.0",
+                     "adam": "0.00001,0.00003,0.0001,0.0003,0.001,0.003,0.01"}[args.optimizer]
 
     from tb_lrfinder import find_lr, mnist
     from tb_lrfinder.experiment import simple_cnn, train
@@ -45,11 +49,11 @@ def main(argv=None) -> int:
     x_train, y_train = mnist.prepare(data.x_train[: args.train_samples], data.y_train[: args.train_samples])
     x_test, y_test = mnist.prepare(data.x_test, data.y_test)
     steps_per_epoch = math.ceil(len(x_train) / args.batch_size)
-    print(f"MNIST: {data.source}; {len(x_train)} train images, {args.epochs} epochs x {steps_per_epoch} steps per point")
+    print(f"optimizer {args.optimizer}; MNIST: {data.source}; {len(x_train)} train images, {args.epochs} epochs x {steps_per_epoch} steps per point")
 
     def accuracy(rate):
         started = time.perf_counter()
-        rows = train(simple_cnn(rate, seed=args.seed), (x_train, y_train), (x_test, y_test),
+        rows = train(simple_cnn(rate, seed=args.seed, optimizer=args.optimizer), (x_train, y_train), (x_test, y_test),
                      epochs=args.epochs, batch_size=args.batch_size, log_dir=None, verbose=0)
         acc = 100 * rows[-1].test_accuracy
         print(f"  rate {rate:<9.3g} test accuracy {acc:6.2f}%   ({time.perf_counter() - started:.0f} s)", flush=True)
@@ -62,7 +66,7 @@ def main(argv=None) -> int:
 
     print("range test:")
     with tempfile.TemporaryDirectory() as log_dir:
-        result = find_lr(simple_cnn(grid[0], seed=args.seed), x_train, y_train, batch_size=args.batch_size,
+        result = find_lr(simple_cnn(grid[0], seed=args.seed, optimizer=args.optimizer), x_train, y_train, batch_size=args.batch_size,
                          min_lr=1e-5, max_lr=10.0, num_steps=steps_per_epoch,
                          log_dir=os.path.join(log_dir, "sweep"), verbose=0)
     sweep_steps = len(result.frame)

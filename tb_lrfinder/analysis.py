@@ -13,10 +13,11 @@ The rules, all applied to the smoothed loss before the stop point:
 * valley: fastai's longest-valley rule: the longest stretch over which the
   loss keeps falling, and a rate about halfway down it.
 
-The recommended rate is the geometric median of the three, with the range
-(low, high) they span, flagged as not confident when they disagree by more
-than a factor of 3, the curve is noisy or short, or the sweep did not reach
-the rate where the loss rises.
+The recommended rate is the steepest-descent rate (it trains best of the
+three in `bench/quality.py`), with the range (low, high) the three span,
+flagged as not confident when they disagree by more than a factor of 3, the
+curve is noisy or short, or the sweep did not reach the rate where the loss
+rises.
 """
 
 from __future__ import annotations
@@ -153,6 +154,15 @@ def find_stop(steps, rates, losses, smoothed, *, stop_factor: float, planned_ste
             f"the smoothed loss passed {stop_factor:g}x its best at step {steps[i]} "
             f"(rate {rates[i]:.3g}): the sweep diverged there, as a complete sweep should",
         )
+    climb = _first_climb_back(smoothed)
+    if climb is not None:
+        i, lowest = climb
+        return StopPoint(
+            DIVERGED, int(steps[i]), float(rates[i]),
+            f"the smoothed loss climbed back over half of its drop at step {steps[i]} (rate {rates[i]:.3g}) "
+            f"after its minimum at rate {rates[lowest]:.3g}, without passing {stop_factor:g}x its best "
+            "(training collapsed rather than exploded): the sweep had passed the usable range",
+        )
     i = len(losses) - 1
     if planned_steps is not None and len(losses) < planned_steps:
         return StopPoint(
@@ -167,8 +177,39 @@ def find_stop(steps, rates, losses, smoothed, *, stop_factor: float, planned_ste
     )
 
 
-def steepest_descent(log_rates, smoothed, steps, rates) -> Suggestion | None:
-    """Most negative slope of the smoothed loss against log10(rate), before its minimum.
+CLIMB_BACK = 0.5
+"""Fraction of the loss's drop that, regained after the minimum, counts as divergence."""
+
+
+def _first_climb_back(smoothed) -> tuple[int, int] | None:
+    """(index, index of the minimum) of the first point after the smoothed
+    minimum that has climbed back more than CLIMB_BACK of the drop from the
+    start to the minimum; None if the loss never does."""
+    finite = np.isfinite(smoothed)
+    if finite.sum() < 2:
+        return None
+    lowest = int(np.nanargmin(smoothed))
+    start = smoothed[finite][0]
+    drop = start - smoothed[lowest]
+    if not drop > 0:
+        return None
+    after = np.nonzero(smoothed[lowest:] - smoothed[lowest] > CLIMB_BACK * drop)[0]
+    return (lowest + int(after[0]), lowest) if after.size else None
+
+
+def sweep_axis(rates) -> str:
+    """"linear" if the rate grows by a constant step, else "log" (exponential sweeps)."""
+    increments = np.diff(rates)
+    if len(increments) >= 2 and np.all(increments > 0):
+        spread = np.std(increments) / np.mean(increments)
+        if spread < 1e-3:
+            return "linear"
+    return "log"
+
+
+def steepest_descent(axis_values, smoothed, steps, rates) -> Suggestion | None:
+    """Most negative slope of the smoothed loss against the sweep's axis
+    (log10(rate) for exponential sweeps, the rate for linear ones), before its minimum.
 
     Slopes are central differences over the whole curve, so the drop into the
     minimum is not mistaken for the steepest part of the descent.
@@ -176,7 +217,7 @@ def steepest_descent(log_rates, smoothed, steps, rates) -> Suggestion | None:
     lowest = int(np.nanargmin(smoothed))
     if lowest < 2:
         return None
-    slopes = np.gradient(smoothed, log_rates)[:lowest]
+    slopes = np.gradient(smoothed, axis_values)[:lowest]
     i = int(np.nanargmin(slopes))
     if not slopes[i] < 0:
         return None
@@ -223,25 +264,30 @@ def _noise(losses, smoothed_centered) -> float:
 
 
 def recommend(suggestions, swept: tuple[float, float], *, extra_caveats=()) -> Recommendation | None:
-    """Geometric median of the rules' rates, the range they span, and caveats.
+    """The rate to train with, the range the rules span, and caveats.
 
+    The rate is the steepest-descent rule's when it applies (in bench/quality.py
+    it trained best of the three rules; min_loss/10 and valley sat near where
+    the loss only starts to fall), else the geometric median of the others.
     Rate and range are clipped to the swept range: a rule pointing below it
     (the minimum within a decade of the start) says min_lr was too high.
     """
     if not suggestions:
         return None
     caveats = list(extra_caveats)
-    log_rates = np.log([s.learning_rate for s in suggestions])
+    by_rule = {s.rule: s.learning_rate for s in suggestions}
+    log_rates = np.log(list(by_rule.values()))
     if np.exp(log_rates.min()) < swept[0]:
         caveats.append("a rule points below the swept range: lower min_lr")
-    log_rates = np.clip(log_rates, np.log(swept[0]), np.log(swept[1]))
-    rate = float(np.exp(np.median(log_rates)))
+    if "steepest" in by_rule:
+        rate = by_rule["steepest"]
+    else:
+        rate = float(np.exp(np.median(log_rates)))
+        caveats.append("no steepest-descent rate: the loss fell nowhere clearly")
     low, high = float(np.exp(log_rates.min())), float(np.exp(log_rates.max()))
-    rate, low, high = (float(np.clip(v, *swept)) for v in (rate, low, high))  # exp(log(x)) rounding
+    rate, low, high = (float(np.clip(v, *swept)) for v in (rate, low, high))
     if high / low > DISAGREEMENT_FACTOR:
         caveats.append(f"the rules disagree by {high / low:.1f}x (more than {DISAGREEMENT_FACTOR:g}x)")
-    if len(suggestions) < 3:
-        caveats.append("only some rules could be applied")
     return Recommendation(rate, low, high, confident=not caveats, caveats=tuple(caveats))
 
 
@@ -292,8 +338,8 @@ def analyze(
         return Analysis(stop, losses_summary, None, None, None, None, len(losses), swept, beta, stop_factor, smoothed)
 
     u_steps, u_rates, u_losses, u_smoothed = u_steps[finite], u_rates[finite], u_losses[finite], u_smoothed[finite]
-    log_rates = np.log10(u_rates)
-    steepest = steepest_descent(log_rates, u_smoothed, u_steps, u_rates)
+    axis = sweep_axis(rates)
+    steepest = steepest_descent(u_rates if axis == "linear" else np.log10(u_rates), u_smoothed, u_steps, u_rates)
     by_minimum = min_loss_div10(u_smoothed, u_steps, u_rates)
     valley = longest_valley(u_smoothed, u_steps, u_rates)
     caveats = []

@@ -14,8 +14,11 @@ from dataclasses import dataclass
 import keras
 
 
-def simple_cnn(learning_rate, *, seed: int = 0) -> keras.Model:
-    """The article's "simple model", compiled with SGD at `learning_rate`.
+OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}
+
+
+def simple_cnn(learning_rate, *, seed: int = 0, optimizer: str = "sgd") -> keras.Model:
+    """The article's "simple model", compiled with SGD (or Adam) at `learning_rate`.
 
     Conv2D(32, 3x3, relu) -> Conv2D(64, 3x3, relu) -> MaxPooling2D(2x2) ->
     Dropout(0.25) -> Flatten -> Dense(128, relu) -> Dropout(0.5) ->
@@ -37,7 +40,7 @@ def simple_cnn(learning_rate, *, seed: int = 0) -> keras.Model:
         name="simple_cnn",
     )
     model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
+        optimizer=OPTIMIZERS[optimizer](learning_rate=learning_rate),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )

@@ -124,3 +124,12 @@ def test_recommendation_stays_inside_the_swept_range():
     rec = result.recommended
     assert rec.low == pytest.approx(1e-3) and 1e-3 <= rec.learning_rate <= rec.high
     assert any("lower min_lr" in c for c in rec.caveats)
+
+
+def test_collapse_to_chance_level_counts_as_divergence():
+    # Falls from 2.3 to 1.0, then climbs back to 2.3 (dead network) without reaching 4x the best.
+    losses = np.concatenate([np.linspace(2.3, 1.0, 60), np.linspace(1.0, 2.3, 30), np.full(20, 2.3)])
+    result = analyze(_frame(losses), smoothing=0.0)
+    assert result.stop.reason == analysis.DIVERGED
+    assert result.stop.step == 60 + int(np.argmax(np.linspace(1.0, 2.3, 30) - 1.0 > 0.65))
+    assert "collapsed" in result.stop.message and "raise max_lr" not in result.stop.message
