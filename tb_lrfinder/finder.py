@@ -131,8 +131,9 @@ def find_lr(
       smoothing: EMA coefficient beta in [0, 1).
       log_dir: TensorBoard run directory for the sweep; a new one under
         `logs/` by default. It must not already hold event files.
-      optimizer: an unbuilt optimizer to sweep with; by default a copy of the
-        model's own (same class and settings, rate replaced by the sweep).
+      optimizer: an unbuilt optimizer to sweep with (created in the model's
+        strategy scope, if any); by default a copy of the model's own (same
+        class and settings, rate replaced by the sweep).
       shuffle: shuffle array data, as `fit` does.
       verbose: passed to `fit` (Keras's progress bar by default).
       report: write the analysis (Markdown table, plot, HParams) into the
@@ -179,8 +180,13 @@ def find_lr(
     from .schedule import lr_range_schedule
 
     schedule = lr_range_schedule(min_lr, max_lr, num_steps)
-    sweep_optimizer = optimizer if optimizer is not None else _sweep_optimizer(model.optimizer, schedule)
-    if optimizer is not None:
+    if optimizer is None:
+        # Under tf.distribute, optimizer variables (the step counter the
+        # schedule reads) must be created in the model's strategy scope.
+        with model.distribute_strategy.scope():
+            sweep_optimizer = _sweep_optimizer(model.optimizer, schedule)
+    else:
+        sweep_optimizer = optimizer
         if getattr(optimizer, "built", False):
             raise LRFinderError("optimizer must be a new, unbuilt optimizer for the sweep")
         optimizer.learning_rate = schedule

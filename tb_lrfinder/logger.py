@@ -97,6 +97,9 @@ class StepWriter:
       smoothing: EMA coefficient beta in [0, 1).
       flush_secs: the writer flushes at least this often (seconds), so a sweep
         can be watched live.
+      strategy: the `tf.distribute` strategy `write` is called under, if any:
+        the guard's state is then kept in variables that only the first
+        replica writes (summaries, too, are written by the first replica only).
     """
 
     def __init__(
@@ -106,6 +109,7 @@ class StepWriter:
         stop_factor: float | None = None,
         smoothing: float = 0.9,
         flush_secs: float = 2.0,
+        strategy=None,
     ):
         self.log_dir = os.fspath(log_dir)
         self.stop_factor, self.smoothing, flush_secs = _checked_writer_options(
@@ -123,11 +127,19 @@ class StepWriter:
             ) from None
         with self._writer.as_default():
             tf.summary.experimental.write_raw_pb(_layout_summary(), step=0)
-        self._count = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        self._average = tf.Variable(0.0, dtype=tf.float64, trainable=False)
-        self._best = tf.Variable(float("inf"), dtype=tf.float64, trainable=False)
-        self._stopped = tf.Variable(False, trainable=False)
-        self._stop_step = tf.Variable(-1, dtype=tf.int64, trainable=False)
+        scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+        with scope:
+            def state(value, dtype):
+                return tf.Variable(
+                    value, dtype=dtype, trainable=False,
+                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+                )
+
+            self._count = state(0.0, tf.float64)
+            self._average = state(0.0, tf.float64)
+            self._best = state(float("inf"), tf.float64)
+            self._stopped = state(False, tf.bool)
+            self._stop_step = state(-1, tf.int64)
 
     @property
     def stopped(self) -> bool:
@@ -252,7 +264,7 @@ class StepLogger(keras.callbacks.Callback):
         model = self.model
         if model.optimizer is None:
             raise LRFinderError("StepLogger needs a compiled model (model.optimizer is None)")
-        self.writer = StepWriter(**self._writer_args)
+        self.writer = StepWriter(**self._writer_args, strategy=model.distribute_strategy)
         self._saved_train_function = model.train_function
         self._attached = True
         self._loss_hook_traced = False
@@ -270,6 +282,11 @@ class StepLogger(keras.callbacks.Callback):
 
     def _record(self, loss):
         self._loss_hook_traced = True
+        replica = tf.distribute.get_replica_context()
+        if replica is not None and replica.num_replicas_in_sync > 1:
+            # Keras scales each replica's loss by 1/replicas; their sum is the
+            # loss of the global batch.
+            loss = replica.all_reduce(tf.distribute.ReduceOp.SUM, loss)
         optimizer = self.model.optimizer
         step = tf.identity(tf.convert_to_tensor(optimizer.iterations))
         learning_rate = tf.convert_to_tensor(optimizer.learning_rate)
