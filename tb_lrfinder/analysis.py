@@ -90,6 +90,16 @@ class LossSummary:
 
 
 @dataclass(frozen=True)
+class ValidationParting:
+    """Where the validation loss (the overlay) stops following the training loss."""
+
+    step: int
+    learning_rate: float
+    train_minimum_step: int
+    message: str
+
+
+@dataclass(frozen=True)
 class Analysis:
     """Everything the post-processor concludes from one range-test curve."""
 
@@ -104,6 +114,7 @@ class Analysis:
     smoothing: float
     stop_factor: float
     smoothed: np.ndarray = field(repr=False, compare=False)
+    validation: ValidationParting | None = None
 
     @property
     def suggestions(self) -> tuple[Suggestion, ...]:
@@ -353,9 +364,44 @@ def analyze(
         caveats.append("the loss never fell below its starting value")
     rules = [s for s in (steepest, by_minimum, valley) if s is not None]
     recommended = recommend(rules, swept, extra_caveats=caveats)
+    validation = None
+    if "val_loss" in frame.columns:
+        validation = validation_parting(
+            steps, rates, smoothed, frame["val_loss"].to_numpy(dtype=np.float64), stop.step
+        )
     return Analysis(
-        stop, losses_summary, steepest, by_minimum, valley, recommended, len(losses), swept, beta, stop_factor, smoothed
+        stop, losses_summary, steepest, by_minimum, valley, recommended, len(losses), swept, beta, stop_factor,
+        smoothed, validation,
     )
+
+
+def validation_parting(steps, rates, smoothed, val_losses, stop_step: int) -> ValidationParting | None:
+    """Where the validation loss bottoms out, compared with the training loss.
+
+    Uses the validation points up to the stop, lightly smoothed (EMA, beta
+    0.5: they are few). None when there are fewer than 3 such points.
+    """
+    mask = np.isfinite(val_losses) & (steps <= stop_step)
+    if mask.sum() < 3:
+        return None
+    v_steps, v_rates = steps[mask], rates[mask]
+    v_smoothed = debiased_ema(val_losses[mask], 0.5)
+    lowest = int(np.nanargmin(v_smoothed))
+    upto = steps <= stop_step
+    train_lowest = int(steps[upto][np.nanargmin(np.where(np.isfinite(smoothed[upto]), smoothed[upto], np.inf))])
+    step, rate = int(v_steps[lowest]), float(v_rates[lowest])
+    if step < train_lowest:
+        message = (
+            f"the validation loss stops falling at step {step} (rate {rate:.3g}) while the training loss "
+            f"falls until step {train_lowest}: over-fitting or instability shows there first; "
+            f"prefer rates below {rate:.3g}"
+        )
+    else:
+        message = (
+            f"the validation loss follows the training loss to its minimum (validation minimum at step {step}, "
+            f"rate {rate:.3g}; training minimum at step {train_lowest})"
+        )
+    return ValidationParting(step, rate, train_lowest, message)
 
 
 def with_smoothed(frame: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:

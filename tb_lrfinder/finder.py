@@ -37,12 +37,15 @@ class RangeTestResult:
       analysis: suggestions, recommended rate and stop point.
       log_dir: the TensorBoard run directory holding the sweep.
       planned_steps: steps the sweep was asked to run.
+      validation_cost: with a validation overlay, what it cost
+        (see `StepLogger.validation_cost`), else None.
     """
 
     frame: pd.DataFrame
     analysis: analysis_module.Analysis
     log_dir: str
     planned_steps: int
+    validation_cost: dict | None = None
 
     @property
     def learning_rate(self) -> float | None:
@@ -109,6 +112,9 @@ def find_lr(
     shuffle: bool = True,
     verbose="auto",
     report: bool = True,
+    validation_data=None,
+    validation_every: int = 10,
+    validation_samples: int = 256,
 ) -> RangeTestResult:
     """Run a learning-rate range test on a compiled model and analyse it.
 
@@ -138,6 +144,10 @@ def find_lr(
       verbose: passed to `fit` (Keras's progress bar by default).
       report: write the analysis (Markdown table, plot, HParams) into the
         run for TensorBoard's text, image and HParams dashboards.
+      validation_data: (x_val, y_val) for the validation overlay: the loss on
+        its first `validation_samples` samples every `validation_every` steps
+        is logged beside the training loss, and the analysis says where the
+        two part ways. Its cost is in `result.validation_cost`.
 
     Returns:
       A `RangeTestResult` (frame, analysis, log_dir).
@@ -190,7 +200,10 @@ def find_lr(
         if getattr(optimizer, "built", False):
             raise LRFinderError("optimizer must be a new, unbuilt optimizer for the sweep")
         optimizer.learning_rate = schedule
-    logger = StepLogger(log_dir, stop_factor=stop_factor, smoothing=smoothing)
+    logger = StepLogger(
+        log_dir, stop_factor=stop_factor, smoothing=smoothing, validation_data=validation_data,
+        validation_every=validation_every, validation_samples=validation_samples,
+    )
 
     available = _batches_available(x, batch_size)
     steps = num_steps if available is None else min(num_steps, available)
@@ -233,7 +246,7 @@ def find_lr(
             "batch_size": batch_size if batch_size is not None else "dataset",
             "optimizer": type(sweep_optimizer).__name__,
         })
-    return RangeTestResult(run.frame, run.analysis, log_dir, num_steps)
+    return RangeTestResult(run.frame, run.analysis, log_dir, num_steps, logger.validation_cost)
 
 
 class _ModelState:

@@ -23,7 +23,7 @@ import tensorflow as tf
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from . import tags
-from ._validation import fraction, positive_float
+from ._validation import fraction, int_at_least, positive_float
 from .errors import LRFinderError
 
 
@@ -49,6 +49,11 @@ _LOSS_METADATA = _scalar_metadata(
     "True loss of this step's batch (before the update), not the running mean "
     "of the epoch. The step axis is a log-rate axis."
 )
+_VAL_METADATA = _scalar_metadata(
+    "Loss on a fixed validation subsample, every few steps (the weights of that step, "
+    "before its update). Where it parts from the training loss, over-fitting or "
+    "instability shows first. The step axis is a log-rate axis."
+)
 _SMOOTHED_METADATA = _scalar_metadata(
     "Debiased exponential moving average of the loss (the stop rule's curve). "
     "The step axis is a log-rate axis."
@@ -68,7 +73,8 @@ def _layout_summary() -> bytes:
             layout_pb2.Category(
                 title="learning-rate range test (step axis = log rate)",
                 chart=[
-                    chart("loss: raw and smoothed", f"^{tags.LOSS}$", f"^{tags.SMOOTHED_LOSS}$"),
+                    chart("loss: raw, smoothed, validation", f"^{tags.LOSS}$", f"^{tags.SMOOTHED_LOSS}$",
+                          f"^{tags.VAL_LOSS}$"),
                     chart("learning rate", f"^{tags.LEARNING_RATE}$"),
                 ],
             )
@@ -179,6 +185,15 @@ class StepWriter:
             self._update_guard(step, tf.cast(loss, tf.float64), smoothed, active)
         return tf.identity(self._stopped)
 
+    def write_validation(self, step, loss, record):
+        """Record a validation loss at `step` where `record` (a bool tensor) is true."""
+        step = tf.cast(step, tf.int64)
+        loss = tf.cast(tf.reshape(loss, []), tf.float32)
+        with self._writer.as_default(step=step), tf.summary.record_if(
+            tf.logical_and(record, tf.logical_not(self._stopped))
+        ):
+            tf.summary.write(tags.VAL_LOSS, loss, metadata=_VAL_METADATA)
+
     def _update_smoothed(self, loss, active):
         """Advance the debiased EMA by a finite `loss` (while active); return its value."""
         beta = tf.constant(self.smoothing, tf.float64)
@@ -219,6 +234,12 @@ class StepLogger(keras.callbacks.Callback):
     With `stop_factor`, training stops once the sweep diverged (see
     `StepWriter`); steps a compiled block runs after that point are not logged.
 
+    With `validation_data`, the loss on its first `validation_samples`
+    samples is computed every `validation_every` steps, in the same compiled
+    step, and logged beside the training loss (tag `tags.VAL_LOSS`); it is the
+    data loss of the compiled loss function (regularization excluded).
+    `validation_cost` then says what it cost.
+
     The model's `train_function` is swapped for a logged one between
     `on_train_begin` and `on_train_end`; `detach()` puts the original back
     (idempotent; call it in a `finally` if `fit` may raise).
@@ -241,8 +262,16 @@ class StepLogger(keras.callbacks.Callback):
         stop_factor: float | None = None,
         smoothing: float = 0.9,
         flush_secs: float = 2.0,
+        validation_data=None,
+        validation_every: int = 10,
+        validation_samples: int = 256,
     ):
         super().__init__()
+        self._validation = None
+        if validation_data is not None:
+            self._validation = _validation_subsample(validation_data, validation_samples)
+        self.validation_every = int_at_least("validation_every", validation_every, 1)
+        self._counts = None
         # Validated now, so a bad argument fails before `fit` starts.
         stop_factor, smoothing, flush_secs = _checked_writer_options(
             stop_factor, smoothing, flush_secs
@@ -265,6 +294,12 @@ class StepLogger(keras.callbacks.Callback):
         if model.optimizer is None:
             raise LRFinderError("StepLogger needs a compiled model (model.optimizer is None)")
         self.writer = StepWriter(**self._writer_args, strategy=model.distribute_strategy)
+        if self._validation is not None:
+            self._loss_fn = _plain_loss(model)
+            with model.distribute_strategy.scope():
+                # [training samples, validation evaluations] while the sweep is active.
+                self._counts = tf.Variable([0, 0], dtype=tf.int64, trainable=False,
+                                           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         self._saved_train_function = model.train_function
         self._attached = True
         self._loss_hook_traced = False
@@ -272,7 +307,7 @@ class StepLogger(keras.callbacks.Callback):
         original_train_step = model.train_step
 
         def logged_train_step(data):
-            with _recording_compute_loss(model, self._record):
+            with _recording_compute_loss(model, lambda loss: self._record(loss, data)):
                 return original_train_step(data)
 
         # `make_train_function` reads `self.train_step` once, when it builds
@@ -280,7 +315,7 @@ class StepLogger(keras.callbacks.Callback):
         with _attribute_set(model, "train_step", logged_train_step):
             model.make_train_function(force=True)
 
-    def _record(self, loss):
+    def _record(self, loss, data):
         self._loss_hook_traced = True
         replica = tf.distribute.get_replica_context()
         if replica is not None and replica.num_replicas_in_sync > 1:
@@ -290,7 +325,38 @@ class StepLogger(keras.callbacks.Callback):
         optimizer = self.model.optimizer
         step = tf.identity(tf.convert_to_tensor(optimizer.iterations))
         learning_rate = tf.convert_to_tensor(optimizer.learning_rate)
+        active = tf.logical_not(tf.convert_to_tensor(self.writer._stopped))
         self.writer.write(step, learning_rate, loss)
+        if self._validation is not None:
+            due = tf.logical_and(active, tf.equal(step % self.validation_every, 0))
+            val_loss = tf.cond(due, self._validation_loss, lambda: tf.constant(float("nan")))
+            self.writer.write_validation(step, val_loss, due)
+            batch = tf.cast(tf.shape(tf.nest.flatten(data)[0])[0], tf.int64)
+            if replica is not None:
+                batch *= replica.num_replicas_in_sync
+            self._counts.assign_add(tf.stack([tf.where(active, batch, tf.constant(0, tf.int64)), tf.cast(due, tf.int64)]))
+
+    def _validation_loss(self):
+        x, y = self._validation
+        y_pred = self.model(x, training=False)
+        return tf.cast(tf.reduce_mean(self._loss_fn(y, y_pred)), tf.float32)
+
+    @property
+    def validation_cost(self) -> dict | None:
+        """What the validation overlay cost: its forward passes, in samples and
+        as a share of the sweep's training work (a training step counted as 3
+        forward passes of its batch: forward, and backward at about twice that)."""
+        if self._counts is None:
+            return None
+        train_samples, evaluations = (int(v) for v in self._counts.numpy())
+        per_evaluation = int(tf.shape(tf.nest.flatten(self._validation[0])[0])[0])
+        return {
+            "evaluations": evaluations,
+            "samples_per_evaluation": per_evaluation,
+            "validation_forward_samples": evaluations * per_evaluation,
+            "training_samples": train_samples,
+            "relative_cost": evaluations * per_evaluation / (3 * train_samples) if train_samples else float("nan"),
+        }
 
     def on_train_batch_end(self, batch, logs=None):
         if not self._checked:
@@ -315,6 +381,29 @@ class StepLogger(keras.callbacks.Callback):
         self.model.train_function = self._saved_train_function
         self._saved_train_function = None
         self.writer.close()
+
+
+def _validation_subsample(data, samples: int):
+    """The first `samples` examples of (x, y) arrays, as constant tensors."""
+    samples = int_at_least("validation_samples", samples, 1)
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise LRFinderError("validation_data must be a tuple (x_val, y_val) of arrays")
+    x, y = data
+    return (
+        tf.nest.map_structure(lambda a: tf.constant(a[:samples]), x),
+        tf.nest.map_structure(lambda a: tf.constant(a[:samples]), y),
+    )
+
+
+def _plain_loss(model):
+    """The model's compiled loss as a function (y_true, y_pred) -> per-sample losses."""
+    loss = getattr(model, "loss", None)
+    try:
+        return keras.losses.get(loss)
+    except (ValueError, TypeError):
+        raise LRFinderError(
+            f"the validation overlay needs a single compiled loss (a name or a keras Loss); got {loss!r}"
+        ) from None
 
 
 @contextlib.contextmanager

@@ -66,10 +66,11 @@ def analyze_run(
     result = analysis_module.analyze(
         frame, smoothing=smoothing, stop_factor=stop_factor, planned_steps=planned_steps
     )
+    columns = [c for c in ("step", "learning_rate", "loss", "val_loss") if c in frame.columns]
     return RunAnalysis(
         name or run,
         directory,
-        analysis_module.with_smoothed(frame[["step", "learning_rate", "loss"]], result),
+        analysis_module.with_smoothed(frame[columns], result),
         result,
         frame.attrs["lr_tag"],
         frame.attrs["loss_tag"],

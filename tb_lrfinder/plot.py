@@ -58,6 +58,10 @@ def draw(runs: Sequence[RunAnalysis], ax=None):
         label = run.name if len(runs) > 1 else "smoothed loss"
         ax.plot(frame["learning_rate"], frame["loss"], color=color, alpha=0.25, linewidth=0.8)
         ax.plot(frame["learning_rate"], frame["smoothed_loss"], color=color, linewidth=1.8, label=label)
+        if "val_loss" in frame.columns:
+            measured = frame[np.isfinite(frame["val_loss"])]
+            ax.plot(measured["learning_rate"], measured["val_loss"], color=color, linestyle="none", marker="o",
+                    markersize=3, label="validation loss" if len(runs) == 1 else None)
         for suggestion in result.suggestions:
             rate = suggestion.learning_rate
             y = np.interp(np.log(rate), np.log(frame["learning_rate"]), frame["smoothed_loss"])

@@ -39,6 +39,7 @@ def analysis_to_dict(analysis: Analysis) -> dict:
             },
             "stop": as_dict(analysis.stop),
             "losses": as_dict(analysis.losses),
+            "validation": as_dict(analysis.validation),
             "num_points": analysis.num_points,
             "swept": list(analysis.swept),
         }
@@ -76,6 +77,8 @@ def format_analysis(analysis: Analysis, *, title: str | None = None) -> str:
             f"loss: start {losses.start:.4g}, minimum {losses.minimum:.4g} "
             f"(step {losses.step_at_minimum}, rate {losses.rate_at_minimum:.3g}), end {losses.end:.4g}"
         )
+    if analysis.validation is not None:
+        lines.append(f"validation: {analysis.validation.message}")
     lines.append(f"swept {analysis.swept[0]:.3g} .. {analysis.swept[1]:.3g} in {analysis.num_points} logged steps")
     return "\n".join(lines)
 

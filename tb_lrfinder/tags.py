@@ -47,3 +47,6 @@ LOSS_CANDIDATES = (
 METRIC_RECOMMENDED_LR = f"{PREFIX}/metrics/recommended_lr"
 METRIC_LOSS_MINIMUM = f"{PREFIX}/metrics/minimum_of_smoothed"
 METRIC_STOP_STEP = f"{PREFIX}/metrics/stop_step"
+
+VAL_LOSS = f"{PREFIX}/val_loss"
+"""Loss on a fixed validation subsample, every k steps (the validation overlay)."""

@@ -40,6 +40,8 @@ def _markdown(run: RunAnalysis) -> str:
     result = run.analysis
     lines = [format_markdown_table({os.path.basename(run.name) or run.name: result}), ""]
     lines.append(f"**Stop:** {result.stop.reason} at step {result.stop.step}: {result.stop.message}")
+    if result.validation is not None:
+        lines.append(f"**Validation:** {result.validation.message}")
     if result.recommended is not None:
         for caveat in result.recommended.caveats:
             lines.append(f"- caveat: {caveat}")

@@ -133,3 +133,15 @@ def test_collapse_to_chance_level_counts_as_divergence():
     assert result.stop.reason == analysis.DIVERGED
     assert result.stop.step == 60 + int(np.argmax(np.linspace(1.0, 2.3, 30) - 1.0 > 0.65))
     assert "collapsed" in result.stop.message and "raise max_lr" not in result.stop.message
+
+
+def test_validation_parting_point():
+    n = 100
+    train = np.linspace(2.0, 0.5, n)
+    val = np.full(n, np.nan)
+    val[::10] = np.concatenate([np.linspace(2.0, 1.0, 5), np.linspace(1.1, 2.0, 5)])  # bottoms out at step 40
+    frame = _frame(train).assign(val_loss=val)
+    result = analyze(frame, smoothing=0.0)
+    assert result.validation.step in (40, 50) and result.validation.train_minimum_step == 99
+    assert "stops falling" in result.validation.message
+    assert analyze(_frame(train)).validation is None

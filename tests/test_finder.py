@@ -228,3 +228,27 @@ def test_unwritable_log_dir_is_a_clear_error_and_state_restored(tmp_path, make_m
     _assert_identical(before, _state(model))
     assert model.train_function is None or callable(model.train_function)
     model.fit(x[:32], y[:32], verbose=0)  # still trains with its own optimizer
+
+
+def test_validation_overlay_every_k_steps_and_its_cost(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = make_mlp(steps_per_execution=4)
+    result = find_lr(model, x[:384], y[:384], batch_size=16, min_lr=1e-4, max_lr=1.0, num_steps=24,
+                     stop_factor=1e6, verbose=0, log_dir=tmp_path, validation_data=(x[384:], y[384:]),
+                     validation_every=5, validation_samples=100)
+    frame = result.frame
+    measured = frame.loc[frame["val_loss"].notna(), "step"].tolist()
+    assert measured == [0, 5, 10, 15, 20]
+    # Independent check of the first point: the untouched model on the 100 validation samples.
+    import keras
+
+    fresh = make_mlp()
+    expected = float(keras.losses.SparseCategoricalCrossentropy()(y[384:484], fresh(x[384:484], training=False)))
+    assert frame["val_loss"].iloc[0] == pytest.approx(expected, rel=1e-5)
+    cost = result.validation_cost
+    assert cost["evaluations"] == 5 and cost["samples_per_evaluation"] == 100
+    assert cost["training_samples"] == 24 * 16
+    assert cost["relative_cost"] == pytest.approx(500 / (3 * 384))
+    assert result.analysis.validation is not None and "validation loss" in result.analysis.validation.message

@@ -135,4 +135,4 @@ def test_custom_scalars_layout_groups_the_sweep_charts(tmp_path):
                 layouts.append(layout_pb2.Layout.FromString(value.tensor.string_val[0]))
     (layout,) = layouts
     patterns = [tag for chart in layout.category[0].chart for tag in chart.multiline.tag]
-    assert patterns == [f"^{tags.LOSS}$", f"^{tags.SMOOTHED_LOSS}$", f"^{tags.LEARNING_RATE}$"]
+    assert patterns == [f"^{tags.LOSS}$", f"^{tags.SMOOTHED_LOSS}$", f"^{tags.VAL_LOSS}$", f"^{tags.LEARNING_RATE}$"]
