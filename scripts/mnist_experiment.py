@@ -38,6 +38,8 @@ def parse_args(argv=None):
     parser.add_argument("--train-samples", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--quick", action="store_true",
                         help="a couple of minutes on 2 CPU cores: 12,000 training images, 2 epochs, 200 sweep steps")
+    parser.add_argument("--one-cycle", action="store_true",
+                        help="also train with a 1cycle schedule over the recommended range (run one_cycle_<low>_<high>)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.quick:
@@ -51,6 +53,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from tb_lrfinder import find_lr, mnist
     from tb_lrfinder.experiment import comparison_table, simple_cnn, train
+    from tb_lrfinder.training_schedules import one_cycle_from
     from tb_lrfinder.report import format_analysis
 
     data = mnist.load_mnist(args.data_dir)
@@ -78,11 +81,17 @@ def main(argv=None) -> int:
         print("error: the range test gave no recommended rate; see the stop reason above", file=sys.stderr)
         return 1
 
+    plans = [(f"baseline_lr_{args.baseline_lr:g}", args.baseline_lr), (f"found_lr_{found:.3g}", found)]
+    if args.one_cycle:
+        steps = args.epochs * -(-len(x_train) // args.batch_size)
+        schedule = one_cycle_from(result.analysis.recommended, steps)
+        plans.append((f"one_cycle_{schedule.low:.3g}_{schedule.high:.3g}", schedule))
     runs = {}
-    for name, rate in ((f"baseline_lr_{args.baseline_lr:g}", args.baseline_lr), (f"found_lr_{found:.3g}", found)):
+    for name, rate in plans:
         run_dir = os.path.join(args.logdir, name)
         shutil.rmtree(run_dir, ignore_errors=True)
-        print(f"\n== training {name} (SGD, rate {rate:.3g}) ==")
+        label = f"rate {rate:.3g}" if isinstance(rate, float) else f"1cycle {rate.low:.3g} -> {rate.high:.3g} -> {rate.low * rate.final_fraction:.2g}"
+        print(f"\n== training {name} (SGD, {label}) ==")
         runs[name] = train(
             simple_cnn(rate, seed=args.seed), (x_train, y_train), (x_test, y_test),
             epochs=args.epochs, batch_size=args.batch_size, log_dir=run_dir,

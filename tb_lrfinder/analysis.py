@@ -115,6 +115,7 @@ class Analysis:
     stop_factor: float
     smoothed: np.ndarray = field(repr=False, compare=False)
     validation: ValidationParting | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def suggestions(self) -> tuple[Suggestion, ...]:
@@ -369,9 +370,18 @@ def analyze(
         validation = validation_parting(
             steps, rates, smoothed, frame["val_loss"].to_numpy(dtype=np.float64), stop.step
         )
+    notes = []
+    if "skipped_updates" in frame.columns:
+        skipped = frame["skipped_updates"].fillna(0).to_numpy()
+        if skipped.sum() > 0:
+            where = steps[skipped > 0]
+            notes.append(
+                f"{int(skipped.sum())} update(s) were skipped for non-finite gradients (loss scaling) at "
+                f"{len(where)} step(s), first at step {int(where[0])}: the loss scale adjusting, not divergence"
+            )
     return Analysis(
         stop, losses_summary, steepest, by_minimum, valley, recommended, len(losses), swept, beta, stop_factor,
-        smoothed, validation,
+        smoothed, validation, tuple(notes),
     )
 
 

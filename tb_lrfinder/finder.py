@@ -186,10 +186,11 @@ def find_lr(
             f"log_dir {log_dir!r} already holds a TensorBoard run; give a new directory"
         )
 
-    from .logger import StepLogger
+    from .logger import StepLogger, accumulation_steps
     from .schedule import lr_range_schedule
 
-    schedule = lr_range_schedule(min_lr, max_lr, num_steps)
+    accumulation = accumulation_steps(optimizer if optimizer is not None else model.optimizer)
+    schedule = lr_range_schedule(min_lr, max_lr, num_steps, gradient_accumulation_steps=accumulation)
     if optimizer is None:
         # Under tf.distribute, optimizer variables (the step counter the
         # schedule reads) must be created in the model's strategy scope.
@@ -200,13 +201,18 @@ def find_lr(
         if getattr(optimizer, "built", False):
             raise LRFinderError("optimizer must be a new, unbuilt optimizer for the sweep")
         optimizer.learning_rate = schedule
+    # A loss-scale optimizer's skipped updates do not advance the step: allow
+    # as many extra attempts as steps, and end at num_steps applied updates.
+    loss_scaled = hasattr(sweep_optimizer, "inner_optimizer")
     logger = StepLogger(
-        log_dir, stop_factor=stop_factor, smoothing=smoothing, validation_data=validation_data,
+        log_dir, stop_factor=stop_factor, smoothing=smoothing, max_steps=num_steps, validation_data=validation_data,
         validation_every=validation_every, validation_samples=validation_samples,
     )
 
+    # fit counts micro-batches; num_steps counts applied updates.
     available = _batches_available(x, batch_size)
-    steps = num_steps if available is None else min(num_steps, available)
+    attempts = num_steps * accumulation * (2 if loss_scaled else 1)
+    steps = attempts if available is None else min(attempts, available)
 
     saved = _ModelState(model)
     try:

@@ -54,6 +54,10 @@ _VAL_METADATA = _scalar_metadata(
     "before its update). Where it parts from the training loss, over-fitting or "
     "instability shows first. The step axis is a log-rate axis."
 )
+_SKIPPED_METADATA = _scalar_metadata(
+    "Attempts at this optimizer step whose update was skipped (non-finite gradients "
+    "under mixed-precision loss scaling; the step and rate did not advance). Not divergence."
+)
 _SMOOTHED_METADATA = _scalar_metadata(
     "Debiased exponential moving average of the loss (the stop rule's curve). "
     "The step axis is a log-rate axis."
@@ -103,6 +107,8 @@ class StepWriter:
       smoothing: EMA coefficient beta in [0, 1).
       flush_secs: the writer flushes at least this often (seconds), so a sweep
         can be watched live.
+      max_steps: optimizer steps after which nothing more is written
+        (`finished` turns true), or None.
       strategy: the `tf.distribute` strategy `write` is called under, if any:
         the guard's state is then kept in variables that only the first
         replica writes (summaries, too, are written by the first replica only).
@@ -115,6 +121,7 @@ class StepWriter:
         stop_factor: float | None = None,
         smoothing: float = 0.9,
         flush_secs: float = 2.0,
+        max_steps: int | None = None,
         strategy=None,
     ):
         self.log_dir = os.fspath(log_dir)
@@ -122,6 +129,7 @@ class StepWriter:
             stop_factor, smoothing, flush_secs
         )
         flush_millis = int(1000 * flush_secs)
+        self.max_steps = None if max_steps is None else int_at_least("max_steps", max_steps, 1)
         try:
             os.makedirs(self.log_dir, exist_ok=True)
             self._writer = tf.summary.create_file_writer(
@@ -146,6 +154,8 @@ class StepWriter:
             self._best = state(float("inf"), tf.float64)
             self._stopped = state(False, tf.bool)
             self._stop_step = state(-1, tf.int64)
+            self._last_step = state(-1, tf.int64)
+            self._skipped = state(0, tf.int64)
 
     @property
     def stopped(self) -> bool:
@@ -153,19 +163,30 @@ class StepWriter:
         return bool(self._stopped.numpy())
 
     @property
+    def finished(self) -> bool:
+        """Whether the step `max_steps - 1` has been written."""
+        return self.max_steps is not None and int(self._last_step.numpy()) >= self.max_steps - 1
+
+    @property
     def stop_step(self) -> int | None:
         """The step at which the guard stopped, or None."""
         step = int(self._stop_step.numpy())
         return None if step < 0 else step
 
-    def write(self, step, learning_rate, loss):
+    def write(self, step, learning_rate, loss, record=True):
         """Record one optimizer step; usable inside a `tf.function`.
+
+        A step equal to the previous one means the previous attempt's update
+        was skipped (a loss-scale optimizer that met non-finite gradients):
+        it is counted under `tags.SKIPPED_UPDATES`, and the retry's loss and
+        rate replace the attempt's.
 
         Args:
           step: the optimizer step the rate was applied at (read it *before*
             the update, e.g. `tf.identity(optimizer.iterations)`).
           learning_rate: the rate applied at that step.
           loss: the loss of that step's batch (a scalar).
+          record: a bool (tensor): False makes the call a no-op.
 
         Returns:
           A boolean tensor: whether the guard has stopped (after this step).
@@ -173,8 +194,16 @@ class StepWriter:
         step = tf.cast(step, tf.int64)
         learning_rate = tf.cast(tf.reshape(learning_rate, []), tf.float32)
         loss = tf.cast(tf.reshape(loss, []), tf.float32)
-        active = tf.logical_not(self._stopped)
+        active = tf.logical_and(tf.logical_not(self._stopped), record)
+        if self.max_steps is not None:
+            active = tf.logical_and(active, step < self.max_steps)
+        repeat = tf.logical_and(active, tf.equal(step, self._last_step))
+        skipped = tf.where(repeat, self._skipped + 1, tf.constant(0, tf.int64))
+        self._skipped.assign(tf.where(active, skipped, self._skipped))
+        self._last_step.assign(tf.where(active, step, self._last_step))
         smoothed = self._update_smoothed(tf.cast(loss, tf.float64), active)
+        with self._writer.as_default(step=step), tf.summary.record_if(repeat):
+            tf.summary.write(tags.SKIPPED_UPDATES, tf.cast(skipped, tf.float32), metadata=_SKIPPED_METADATA)
         with self._writer.as_default(step=step), tf.summary.record_if(active):
             # tf.summary.write takes the tag verbatim: no enclosing name scope
             # (`while/`, `compile_loss/`) leaks into it.
@@ -232,7 +261,8 @@ class StepLogger(keras.callbacks.Callback):
     step is written, also with `steps_per_execution > 1`.
 
     With `stop_factor`, training stops once the sweep diverged (see
-    `StepWriter`); steps a compiled block runs after that point are not logged.
+    `StepWriter`), and with `max_steps` once that many optimizer steps were
+    logged; steps a compiled block runs after that point are not logged.
 
     With `validation_data`, the loss on its first `validation_samples`
     samples is computed every `validation_every` steps, in the same compiled
@@ -262,6 +292,7 @@ class StepLogger(keras.callbacks.Callback):
         stop_factor: float | None = None,
         smoothing: float = 0.9,
         flush_secs: float = 2.0,
+        max_steps: int | None = None,
         validation_data=None,
         validation_every: int = 10,
         validation_samples: int = 256,
@@ -277,7 +308,8 @@ class StepLogger(keras.callbacks.Callback):
             stop_factor, smoothing, flush_secs
         )
         self._writer_args = dict(
-            log_dir=log_dir, stop_factor=stop_factor, smoothing=smoothing, flush_secs=flush_secs
+            log_dir=log_dir, stop_factor=stop_factor, smoothing=smoothing, flush_secs=flush_secs,
+            max_steps=max_steps,
         )
         self.writer: StepWriter | None = None
         self._saved_train_function = None
@@ -294,6 +326,9 @@ class StepLogger(keras.callbacks.Callback):
         if model.optimizer is None:
             raise LRFinderError("StepLogger needs a compiled model (model.optimizer is None)")
         self.writer = StepWriter(**self._writer_args, strategy=model.distribute_strategy)
+        with model.distribute_strategy.scope():
+            self._micro_losses = tf.Variable(0.0, dtype=tf.float64, trainable=False,
+                                             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
         if self._validation is not None:
             self._loss_fn = _plain_loss(model)
             with model.distribute_strategy.scope():
@@ -326,9 +361,22 @@ class StepLogger(keras.callbacks.Callback):
         step = tf.identity(tf.convert_to_tensor(optimizer.iterations))
         learning_rate = tf.convert_to_tensor(optimizer.learning_rate)
         active = tf.logical_not(tf.convert_to_tensor(self.writer._stopped))
-        self.writer.write(step, learning_rate, loss)
+        accumulation = accumulation_steps(optimizer)
+        if accumulation > 1:
+            # One point per applied update: the mean loss of its micro-batches,
+            # written at its last micro-step (where the rate is the one applied).
+            micro = tf.convert_to_tensor(_inner(optimizer)._iterations) % accumulation
+            total = self._micro_losses.assign_add(tf.cast(loss, tf.float64))
+            last = tf.equal(micro, accumulation - 1)
+            loss = tf.cast(total / accumulation, tf.float32)
+            self.writer.write(step, learning_rate, loss, record=last)
+            self._micro_losses.assign(tf.where(last, tf.constant(0.0, tf.float64), total))
+            point = last
+        else:
+            self.writer.write(step, learning_rate, loss)
+            point = tf.constant(True)
         if self._validation is not None:
-            due = tf.logical_and(active, tf.equal(step % self.validation_every, 0))
+            due = tf.logical_and(tf.logical_and(active, point), tf.equal(step % self.validation_every, 0))
             val_loss = tf.cond(due, self._validation_loss, lambda: tf.constant(float("nan")))
             self.writer.write_validation(step, val_loss, due)
             batch = tf.cast(tf.shape(tf.nest.flatten(data)[0])[0], tf.int64)
@@ -367,7 +415,7 @@ class StepLogger(keras.callbacks.Callback):
                     "compute_loss(). Call it from your train_step, or log from "
                     "your own loop with StepWriter.write(step, rate, loss)."
                 )
-        if self.writer.stop_factor is not None and self.writer.stopped:
+        if (self.writer.stop_factor is not None and self.writer.stopped) or self.writer.finished:
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
@@ -381,6 +429,16 @@ class StepLogger(keras.callbacks.Callback):
         self.model.train_function = self._saved_train_function
         self._saved_train_function = None
         self.writer.close()
+
+
+def _inner(optimizer):
+    """The optimizer that holds the schedule and counters (a LossScaleOptimizer's inner one)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def accumulation_steps(optimizer) -> int:
+    """Micro-batches per applied update (Keras's `gradient_accumulation_steps`), 1 if none."""
+    return int(getattr(_inner(optimizer), "gradient_accumulation_steps", None) or 1)
 
 
 def _validation_subsample(data, samples: int):

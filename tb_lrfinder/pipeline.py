@@ -66,7 +66,7 @@ def analyze_run(
     result = analysis_module.analyze(
         frame, smoothing=smoothing, stop_factor=stop_factor, planned_steps=planned_steps
     )
-    columns = [c for c in ("step", "learning_rate", "loss", "val_loss") if c in frame.columns]
+    columns = [c for c in ("step", "learning_rate", "loss", "val_loss", "skipped_updates") if c in frame.columns]
     return RunAnalysis(
         name or run,
         directory,

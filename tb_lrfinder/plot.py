@@ -87,17 +87,47 @@ def draw(runs: Sequence[RunAnalysis], ax=None):
     return ax
 
 
+def draw_comparison(runs: Sequence[RunAnalysis], ax):
+    """Recommended rate of each run (its range as whiskers), in run order."""
+    names = [run.name for run in runs]
+    for i, run in enumerate(runs):
+        rec = run.analysis.recommended
+        if rec is None:
+            ax.plot([i], [run.analysis.stop.learning_rate], marker="x", color="gray")
+            continue
+        ax.errorbar([i], [rec.learning_rate], yerr=[[rec.learning_rate - rec.low], [rec.high - rec.learning_rate]],
+                    marker="o", capsize=4, color="black" if rec.confident else "tab:orange")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("recommended rate (range as whiskers)")
+    ax.set_title("How the recommendation moves across runs")
+    ax.grid(True, which="both", alpha=0.3)
+    return ax
+
+
+def _figure(runs: Sequence[RunAnalysis]):
+    plt = _pyplot()
+    if len(runs) == 1:
+        _, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
+        return draw(runs, ax).figure
+    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 5.5), dpi=110, gridspec_kw={"width_ratios": [2, 1]})
+    draw(runs, left)
+    draw_comparison(runs, right)
+    return fig
+
+
 def render_png(runs: Sequence[RunAnalysis], *, dpi: int = 100) -> bytes:
     """The plot of `runs` as PNG bytes (for TensorBoard's image dashboard)."""
     import io
 
     plt = _pyplot()
-    ax = draw(runs)
+    figure = _figure(runs)
     buffer = io.BytesIO()
     try:
-        ax.figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+        figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     finally:
-        plt.close(ax.figure)
+        plt.close(figure)
     return buffer.getvalue()
 
 
@@ -106,12 +136,12 @@ def save_plot(runs: Sequence[RunAnalysis], path: str | os.PathLike) -> str:
     if not runs:
         raise LRFinderError("nothing to plot: no run holds a range test")
     plt = _pyplot()
-    ax = draw(runs)
+    figure = _figure(runs)
     path = os.fspath(path)
     try:
-        ax.figure.savefig(path, bbox_inches="tight")
+        figure.savefig(path, bbox_inches="tight")
     except OSError as exc:
         raise LRFinderError(f"cannot write plot {path!r}: {exc.strerror or exc}") from None
     finally:
-        plt.close(ax.figure)
+        plt.close(figure)
     return path

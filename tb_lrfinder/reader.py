@@ -215,7 +215,8 @@ def range_test_frame(
     loss_tag: str | None = None,
 ) -> pd.DataFrame:
     """The per-step range-test frame of one run: columns step, learning_rate, loss
-    (and val_loss, NaN between evaluations, when the run has a validation overlay).
+    (and val_loss, NaN between evaluations, when the run has a validation overlay;
+    skipped_updates, NaN where none, when a loss-scale optimizer skipped some).
 
     Tags are found automatically (this project's, Keras's, common names) unless
     given. Only steps that have both a rate and a loss are kept. Non-finite
@@ -235,9 +236,10 @@ def range_test_frame(
     rates = own.loc[own["tag"] == lr_name, ["step", "value"]].rename(columns={"value": "learning_rate"})
     losses = own.loc[own["tag"] == loss_name, ["step", "value"]].rename(columns={"value": "loss"})
     frame = rates.merge(losses, on="step", how="inner").sort_values("step", ignore_index=True)
-    if tags.VAL_LOSS in available:
-        validation = own.loc[own["tag"] == tags.VAL_LOSS, ["step", "value"]].rename(columns={"value": "val_loss"})
-        frame = frame.merge(validation, on="step", how="left")
+    for tag, column in ((tags.VAL_LOSS, "val_loss"), (tags.SKIPPED_UPDATES, "skipped_updates")):
+        if tag in available:
+            extra = own.loc[own["tag"] == tag, ["step", "value"]].rename(columns={"value": column})
+            frame = frame.merge(extra, on="step", how="left")
     frame.attrs.update(run=run, lr_tag=lr_name, loss_tag=loss_name)
     return frame
 

@@ -40,6 +40,7 @@ def analysis_to_dict(analysis: Analysis) -> dict:
             "stop": as_dict(analysis.stop),
             "losses": as_dict(analysis.losses),
             "validation": as_dict(analysis.validation),
+            "notes": list(analysis.notes),
             "num_points": analysis.num_points,
             "swept": list(analysis.swept),
         }
@@ -79,6 +80,7 @@ def format_analysis(analysis: Analysis, *, title: str | None = None) -> str:
         )
     if analysis.validation is not None:
         lines.append(f"validation: {analysis.validation.message}")
+    lines += [f"note: {note}" for note in analysis.notes]
     lines.append(f"swept {analysis.swept[0]:.3g} .. {analysis.swept[1]:.3g} in {analysis.num_points} logged steps")
     return "\n".join(lines)
 

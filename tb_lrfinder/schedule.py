@@ -38,7 +38,14 @@ def sweep_rates(min_lr: float, max_lr: float, num_steps: int, *, mode: str = "ex
     return low * (high / low) ** fraction
 
 
-def lr_range_schedule(min_lr: float = 1e-7, max_lr: float = 10.0, num_steps: int = 100, *, mode: str = "exponential"):
+def lr_range_schedule(
+    min_lr: float = 1e-7,
+    max_lr: float = 10.0,
+    num_steps: int = 100,
+    *,
+    mode: str = "exponential",
+    gradient_accumulation_steps: int | None = None,
+):
     """A Keras schedule that sweeps the rate from min_lr to max_lr.
 
     exponential (default): rate(step) = min_lr * (max_lr / min_lr) ** (step / num_steps)
@@ -58,6 +65,10 @@ def lr_range_schedule(min_lr: float = 1e-7, max_lr: float = 10.0, num_steps: int
       max_lr: rate at step `num_steps` (> min_lr).
       num_steps: optimizer steps the sweep spans (>= 2).
       mode: "exponential" or "linear".
+      gradient_accumulation_steps: for an optimizer that accumulates k
+        micro-batches per update (Keras's `gradient_accumulation_steps`): its
+        schedule sees micro-steps, so the rate is held for k of them and
+        `step` in the formulas counts applied updates (exponential mode only).
 
     Returns:
       A stock Keras schedule (`ExponentialDecay` or `PolynomialDecay`); it
@@ -79,6 +90,17 @@ def lr_range_schedule(min_lr: float = 1e-7, max_lr: float = 10.0, num_steps: int
     steps = int_at_least("num_steps", num_steps, 2)
     import keras
 
+    if gradient_accumulation_steps:
+        k = int_at_least("gradient_accumulation_steps", gradient_accumulation_steps, 1)
+        if _mode(mode) != "exponential":
+            raise LRFinderError("gradient_accumulation_steps needs mode='exponential'")
+        return keras.optimizers.schedules.ExponentialDecay(
+            initial_learning_rate=low,
+            decay_steps=k,
+            decay_rate=(high / low) ** (1.0 / steps),
+            staircase=True,
+            name="lr_range_test_accumulated",
+        )
     if _mode(mode) == "linear":
         return keras.optimizers.schedules.PolynomialDecay(
             initial_learning_rate=low,

@@ -50,3 +50,6 @@ METRIC_STOP_STEP = f"{PREFIX}/metrics/stop_step"
 
 VAL_LOSS = f"{PREFIX}/val_loss"
 """Loss on a fixed validation subsample, every k steps (the validation overlay)."""
+
+SKIPPED_UPDATES = f"{PREFIX}/skipped_updates"
+"""Attempts at this step whose update was skipped (non-finite gradients under loss scaling)."""
