@@ -3,12 +3,9 @@
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 
 import numpy as np
 import pytest
@@ -19,6 +16,8 @@ from tb_lrfinder import read_scalars, tags
 from tb_lrfinder.pipeline import analyze_paths
 from tb_lrfinder.records import iter_records
 from tb_lrfinder.tensorboard_report import write_report
+from tb_lrfinder.tensorboard_server import get as _get
+from tb_lrfinder.tensorboard_server import serve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -70,51 +69,11 @@ def test_report_file_appears_whole(tmp_path):
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".partial")]
 
 
-def _free_port():
-    with contextlib.closing(socket.socket()) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get(base, path, **params):
-    url = base + path + ("?" + urllib.parse.urlencode(params) if params else "")
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body = response.read()
-    return json.loads(body) if response.headers.get_content_type() == "application/json" else body
-
-
 @pytest.fixture
-def tensorboard_server(tmp_path):
-    """Start `tensorboard` on a free loopback port; always stopped afterwards."""
-    processes = []
-
-    def start(logdir):
-        port = _free_port()
-        command = [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--host", "127.0.0.1",
-                   "--port", str(port), "--load_fast", "false", "--samples_per_plugin", "scalars=100000,images=10,text=10"]
-        log = open(tmp_path / "tensorboard.log", "wb")
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        processes.append(process)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError((tmp_path / "tensorboard.log").read_text())
-            try:
-                _get(base, "/data/runs")
-                return base
-            except OSError:
-                time.sleep(0.5)
-        raise RuntimeError("tensorboard did not answer within 90 s")
-
-    yield start
-    for process in processes:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+def tensorboard_server():
+    """Start TensorBoard on a free loopback port; always stopped afterwards."""
+    with contextlib.ExitStack() as stack:
+        yield lambda logdir: stack.enter_context(serve(logdir))
 
 
 def test_a_sweep_is_served_by_tensorboard(tmp_path, tensorboard_server, make_mlp, tiny_data):
