@@ -33,12 +33,12 @@ class RangeTestCallback(keras.callbacks.Callback):
 
     Example:
 
-    >>> import keras, numpy as np
+    >>> import keras, numpy as np, tempfile
     >>> from tb_lrfinder.callbacks import RangeTestCallback
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     >>> model.compile(keras.optimizers.SGD(0.01), "mse")
     >>> x = np.random.rand(256, 4); y = x.sum(axis=1, keepdims=True)
-    >>> sweeps = RangeTestCallback(x, y, epochs=[0, 2], log_root="/tmp/tb_lrfinder_rerun",
+    >>> sweeps = RangeTestCallback(x, y, epochs=[0, 2], log_root=tempfile.mkdtemp(),
     ...                            num_steps=8, batch_size=32, verbose=0)
     >>> _ = model.fit(x, y, epochs=3, verbose=0, callbacks=[sweeps])
     >>> sorted(sweeps.results)

@@ -159,13 +159,13 @@ def find_lr(
 
     Example:
 
-    >>> import keras, numpy as np
+    >>> import keras, numpy as np, os, tempfile
     >>> from tb_lrfinder import find_lr
     >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     >>> model.compile(keras.optimizers.SGD(0.01), loss="mse")
     >>> x = np.random.rand(640, 4); y = x.sum(axis=1, keepdims=True)
     >>> result = find_lr(model, x, y, batch_size=32, min_lr=1e-4, max_lr=1.0,
-    ...                  num_steps=20, verbose=0, log_dir="/tmp/tb_lrfinder_doc")
+    ...                  num_steps=20, verbose=0, log_dir=os.path.join(tempfile.mkdtemp(), "sweep"))
     >>> result.frame.columns.tolist()
     ['step', 'learning_rate', 'loss', 'smoothed_loss']
     """

@@ -276,13 +276,13 @@ class StepLogger(keras.callbacks.Callback):
 
     Example:
 
-    >>> import keras, numpy as np
+    >>> import keras, numpy as np, tempfile
     >>> from tb_lrfinder import StepLogger, lr_range_schedule
     >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     >>> model.compile(keras.optimizers.SGD(lr_range_schedule(1e-4, 1.0, 8)), "mse")
     >>> x, y = np.ones((64, 3)), np.ones((64, 1))
     >>> _ = model.fit(x, y, batch_size=8, verbose=0,
-    ...               callbacks=[StepLogger("/tmp/tb_lrfinder_doctest")])
+    ...               callbacks=[StepLogger(tempfile.mkdtemp())])
     """
 
     def __init__(

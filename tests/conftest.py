@@ -5,6 +5,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import pytest
 
+# A script the distributed test runs in its own process; importing it here
+# (as --doctest-modules would) would run it.
+collect_ignore = ["distributed_sweep.py"]
+
 
 @pytest.fixture
 def tiny_data():
