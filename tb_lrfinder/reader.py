@@ -21,7 +21,7 @@ from tensorboard.compat.proto import event_pb2, types_pb2
 
 from . import tags
 from .errors import LRFinderError
-from .records import Problem, iter_records
+from .records import Problem, iter_record_batches
 
 SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
 
@@ -95,6 +95,171 @@ def _event_file_order(name: str):
     return (float(match.group(1)) if match else 0.0, name)
 
 
+_FLOAT32 = struct.Struct("<f")
+
+
+def _event_heads(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
+    """Vectorized `(ok, wall_time, step, key_start)` of serialized Events that
+    start with wall_time (field 1) and an optional varint step (field 2), as
+    TensorFlow, tensorboardX and torch write them. `ok` is False where the
+    layout differs (those events take the protobuf path)."""
+    ok = (lengths >= 24) & (buf[starts] == 0x09)
+    starts_ok = np.where(ok, starts, 0)  # others read harmless bytes, clipped to the buffer
+    last = len(buf) - 1
+    wall_time = buf[np.minimum(starts_ok[:, None] + np.arange(1, 9), last)].view("<f8")[:, 0]
+    has_step = buf[np.minimum(starts_ok + 9, last)] == 0x10
+    varint = buf[np.minimum(starts_ok[:, None] + np.arange(10, 20), last)].astype(np.uint64)  # <= 10 bytes
+    more = (varint & 0x80) != 0
+    # Bytes of the varint: up to and including the first without the 0x80 bit.
+    used = np.cumprod(np.concatenate([np.ones((len(starts), 1), bool), more[:, :-1]], axis=1), axis=1).astype(bool)
+    size = used.sum(axis=1)
+    ok &= ~(has_step & more[np.arange(len(starts)), size - 1])  # longer than 10 bytes: malformed
+    shifts = (7 * np.arange(10)).astype(np.uint64)
+    step = (np.where(used, varint & np.uint64(0x7F), np.uint64(0)) << shifts).sum(axis=1).view(np.int64)
+    step = np.where(has_step, step, 0)
+    key_start = starts + np.where(has_step, 10 + size, 9)
+    return ok, wall_time, step, key_start
+
+
+def _template_tag(data: bytes, event) -> str | None:
+    """The tag, if `data` is one float32 scalar whose value is its last 4 bytes.
+
+    Then every event whose bytes equal `data` except for its head (wall time,
+    step) and those 4 bytes is the same tag's scalar with another value: a
+    cache key that lets later events skip protobuf parsing. The layout is
+    checked, not assumed: the value's field header (simple_value, or a 4-byte
+    tensor_content of a DT_FLOAT rank-0 tensor) must precede the 4 bytes.
+    """
+    values = event.summary.value
+    if len(values) != 1:
+        return None
+    value = values[0]
+    kind = value.WhichOneof("value")
+    if value.HasField("metadata"):
+        return None
+    if kind == "simple_value":
+        stored = _FLOAT32.unpack(data[-4:])[0]
+        ok = data[-5] == 0x15 and np.float32(stored).tobytes() == np.float32(value.simple_value).tobytes()
+    elif kind == "tensor":
+        tensor = value.tensor
+        ok = (
+            tensor.dtype == types_pb2.DT_FLOAT
+            and not tensor.tensor_shape.dim
+            and tensor.tensor_content == data[-4:]
+            and data[-6:-4] == b"\x22\x04"
+        )
+    else:
+        ok = False
+    return value.tag if ok else None
+
+
+class _Columns:
+    """Scalar points gathered from a file, each with the index of its record."""
+
+    def __init__(self):
+        self.order: list[np.ndarray] = []
+        self.tags: list[np.ndarray] = []
+        self.steps: list[np.ndarray] = []
+        self.times: list[np.ndarray] = []
+        self.values: list[np.ndarray] = []
+
+    def add(self, order, tags, steps, times, values):
+        self.order.append(np.asarray(order, dtype=np.float64))
+        self.tags.append(np.asarray(tags, dtype=object))
+        self.steps.append(np.asarray(steps, dtype=np.int64))
+        self.times.append(np.asarray(times, dtype=np.float64))
+        self.values.append(np.asarray(values, dtype=np.float64))
+
+    def frame(self) -> pd.DataFrame:
+        if not self.order:
+            return pd.DataFrame({"tag": pd.Series([], dtype="string"), "step": np.array([], np.int64),
+                                 "wall_time": np.array([], np.float64), "value": np.array([], np.float64)})
+        order = np.argsort(np.concatenate(self.order), kind="stable")
+        return pd.DataFrame(
+            {
+                "tag": pd.Series(np.concatenate(self.tags)[order], dtype="string"),
+                "step": np.concatenate(self.steps)[order],
+                "wall_time": np.concatenate(self.times)[order],
+                "value": np.concatenate(self.values)[order],
+            }
+        )
+
+
+def _parse_slowly(payload: bytes, index: float, columns: _Columns) -> tuple[bool, object]:
+    """Parse one record with protobuf; returns (parsed, event or None)."""
+    try:
+        event = event_pb2.Event.FromString(payload)
+    except Exception:  # protobuf's DecodeError: a CRC-valid but foreign record
+        return False, None
+    if not event.HasField("summary"):
+        return True, event
+    rows = []
+    for value in event.summary.value:
+        kind = value.WhichOneof("value")
+        if kind == "simple_value":
+            number = value.simple_value
+        elif kind == "tensor":
+            number = _tensor_scalar(value.tensor)
+            if number is None:
+                continue
+        else:
+            continue
+        rows.append((value.tag, number))
+    if rows:
+        # Several values of one record keep their order: fractional indices.
+        columns.add([index + k / (len(rows) + 1) for k in range(len(rows))], [r[0] for r in rows],
+                    [event.step] * len(rows), [event.wall_time] * len(rows), [r[1] for r in rows])
+    return True, event
+
+
+def _parse_batch(batch, first_index: int, templates: dict[bytes, str], columns: _Columns) -> tuple[int, int]:
+    """Parse one batch of records into `columns`; returns (records, parse errors).
+
+    Records whose bytes match a known template (see `_template_tag`) are
+    decoded vectorized; the others go through protobuf one by one, and each
+    may teach a new template that then applies to the rest of the batch.
+    """
+    n = len(batch)
+    if n == 0:
+        return 0, 0
+    buf = np.frombuffer(batch.data, dtype=np.uint8)
+    starts, lengths = batch.starts, batch.lengths
+    ok, wall_time, step, key_start = _event_heads(buf, starts, lengths)
+    ends = starts + lengths
+    values = buf[(ends - 4)[:, None] + np.arange(4)].view("<f4")[:, 0].astype(np.float64)
+    key_length = ends - 4 - key_start
+    pending = np.ones(n, dtype=bool)
+
+    def apply(key: bytes, tag: str):
+        candidates = np.flatnonzero(pending & ok & (key_length == len(key)))
+        if candidates.size == 0:
+            return
+        window = buf[key_start[candidates][:, None] + np.arange(len(key))]
+        hit = candidates[(window == np.frombuffer(key, dtype=np.uint8)).all(axis=1)]
+        if hit.size:
+            pending[hit] = False
+            columns.add(first_index + hit, np.full(hit.size, tag, dtype=object), step[hit], wall_time[hit], values[hit])
+
+    for key, tag in templates.items():
+        apply(key, tag)
+    errors = 0
+    for i in np.flatnonzero(pending):
+        if not pending[i]:  # matched by a template learned earlier in this loop
+            continue
+        pending[i] = False
+        payload = batch.payload(int(i))
+        parsed, event = _parse_slowly(payload, float(first_index + i), columns)
+        if not parsed:
+            errors += 1
+        elif event is not None and ok[i] and event.HasField("summary") and event.step == step[i]:
+            tag = _template_tag(payload, event)
+            key = payload[int(key_start[i] - starts[i]) : -4]
+            if tag is not None and key not in templates:
+                templates[key] = tag
+                apply(key, tag)
+    return n, errors
+
+
 def read_event_file(path: str | os.PathLike) -> pd.DataFrame:
     """Every scalar point in one event file: columns tag, step, wall_time, value.
 
@@ -103,39 +268,14 @@ def read_event_file(path: str | os.PathLike) -> pd.DataFrame:
     """
     path = os.fspath(path)
     problems: list[Problem] = []
-    tag_col: list[str] = []
-    step_col: list[int] = []
-    time_col: list[float] = []
-    value_col: list[float] = []
-    records = 0
-    parse_errors = 0
-    from_string = event_pb2.Event.FromString
+    columns = _Columns()
+    templates: dict[bytes, str] = {}  # event bytes between head and value -> tag
+    records = parse_errors = 0
     try:
-        for data in iter_records(path, problems.append):
-            records += 1
-            try:
-                event = from_string(data)
-            except Exception:  # protobuf's DecodeError; a CRC-valid but foreign record
-                parse_errors += 1
-                continue
-            if not event.HasField("summary"):
-                continue
-            step = event.step
-            wall_time = event.wall_time
-            for value in event.summary.value:
-                kind = value.WhichOneof("value")
-                if kind == "simple_value":
-                    number = value.simple_value
-                elif kind == "tensor":
-                    number = _tensor_scalar(value.tensor)
-                    if number is None:
-                        continue
-                else:
-                    continue
-                tag_col.append(value.tag)
-                step_col.append(step)
-                time_col.append(wall_time)
-                value_col.append(number)
+        for batch in iter_record_batches(path, problems.append):
+            count, errors = _parse_batch(batch, records, templates, columns)
+            records += count
+            parse_errors += errors
     except OSError as exc:
         raise LRFinderError(f"cannot read {path!r}: {exc.strerror or exc}") from None
     if records == 0 or parse_errors == records:
@@ -148,14 +288,7 @@ def read_event_file(path: str | os.PathLike) -> pd.DataFrame:
             LogReadWarning,
             stacklevel=2,
         )
-    return pd.DataFrame(
-        {
-            "tag": pd.Series(tag_col, dtype="string"),
-            "step": np.asarray(step_col, dtype=np.int64),
-            "wall_time": np.asarray(time_col, dtype=np.float64),
-            "value": np.asarray(value_col, dtype=np.float64),
-        }
-    )
+    return columns.frame()
 
 
 def read_scalars(path: str | os.PathLike) -> pd.DataFrame:

@@ -104,3 +104,43 @@ def test_reading_does_not_import_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "3"
+
+
+def test_fast_path_matches_a_plain_protobuf_parse(tmp_path):
+    """The template fast path gives exactly what parsing every event gives."""
+    from tensorboard.compat.proto import event_pb2
+
+    from tb_lrfinder.reader import _tensor_scalar, read_event_file
+    from tb_lrfinder.records import iter_records
+
+    _tf_log(tmp_path / "tf", 300)
+    write_simple_log(tmp_path / "events.out.tfevents.2.h",
+                     [(i, 1e-3 * 1.1**i, float("nan") if i == 7 else 3.0 - i / 100) for i in range(300)])
+    for path in [next((tmp_path / "tf").iterdir()), tmp_path / "events.out.tfevents.2.h"]:
+        expected = []
+        for data in iter_records(path, lambda problem: None):
+            event = event_pb2.Event.FromString(data)
+            for value in event.summary.value:
+                number = value.simple_value if value.WhichOneof("value") == "simple_value" else _tensor_scalar(value.tensor)
+                if number is not None:
+                    expected.append((value.tag, event.step, event.wall_time, number))
+        got = read_event_file(path)
+        assert len(got) == len(expected) == 600
+        assert list(got["tag"]) == [e[0] for e in expected]
+        assert list(got["step"]) == [e[1] for e in expected]
+        np.testing.assert_array_equal(got["wall_time"], [e[2] for e in expected])
+        np.testing.assert_array_equal(got["value"], [e[3] for e in expected])  # NaN == NaN here
+
+
+def test_tiny_and_odd_records(tmp_path):
+    """Records too short for the fast path go through protobuf without error."""
+    from tensorboard.compat.proto import event_pb2
+
+    from tb_lrfinder.records import frame_record
+
+    path = tmp_path / "events.out.tfevents.1.h"
+    path.write_bytes(frame_record(b""))  # an empty Event: valid protobuf, no scalars
+    assert read_scalars(path).empty
+    short = event_pb2.Event(step=3).SerializeToString()  # 2 bytes, no wall_time field
+    path.write_bytes(frame_record(short) + frame_record(b""))
+    assert read_scalars(path).empty
