@@ -6,13 +6,14 @@ Writes TF2-style range-test logs (one event per scalar, float32
 as `tf.summary` writes them) of 1k, 100k and 1M steps, then times:
 
 * walk:      `records.walk_frames`, the framing alone (no CRC, no parsing);
+* crc walk:  `records.iter_record_batches`, the framing with every CRC checked;
 * reader:    `tb_lrfinder.read_scalars` (CRC-checked, parsed, every point,
              into a pandas DataFrame);
 * tbparse:   `tbparse.SummaryReader(path).tensors` (TensorBoard's
              EventAccumulator with sampling off), the common alternative.
 
-Prints reader/walk and tbparse/reader. Targets on 100k steps: tbparse/reader
->= 10 and reader/walk <= 3. Also prints the reader's peak Python memory
+Prints reader/walk, reader/crc-walk and tbparse/reader. Targets on 100k
+steps: tbparse/reader >= 10 and reader/walk <= 3. Also prints the reader's peak Python memory
 against the file size (tracemalloc), which stays proportional to the points
 kept, not the file.
 """
@@ -33,7 +34,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_p
 from tensorboard.plugins.scalar import metadata as scalar_metadata  # noqa: E402
 
 from tb_lrfinder import read_scalars, tags  # noqa: E402
-from tb_lrfinder.records import frame_record, walk_frames  # noqa: E402
+from tb_lrfinder.records import frame_record, iter_record_batches, walk_frames  # noqa: E402
 
 
 def write_log(path: str, steps: int) -> int:
@@ -77,8 +78,8 @@ def main(argv=None) -> int:
     except ImportError:
         SummaryReader = None
         print("tbparse not installed (pip install tbparse): its column is skipped")
-    print(f"{'steps':>8} {'MiB':>7}  {'walk s':>8} {'reader s':>9} {'tbparse s':>9}  "
-          f"{'reader/walk':>11} {'tbparse/reader':>14}  {'peak MiB':>8}")
+    print(f"{'steps':>8} {'MiB':>7}  {'walk s':>7} {'crc s':>7} {'reader s':>8} {'tbparse s':>9}  "
+          f"{'reader/walk':>11} {'reader/crc':>10} {'tbparse/reader':>14}  {'peak MiB':>8}")
     with tempfile.TemporaryDirectory() as root:
         for steps in map(int, args.sizes.split(",")):
             run = os.path.join(root, f"run{steps}")
@@ -87,6 +88,7 @@ def main(argv=None) -> int:
             size = write_log(path, steps)
             repeats = 3 if steps <= 100_000 else 1
             walk_s = timed(lambda: walk_frames(path), repeats)
+            crc_s = timed(lambda: sum(len(b) for b in iter_record_batches(path, print)), repeats)
             frame = None
 
             def read():
@@ -106,8 +108,9 @@ def main(argv=None) -> int:
                     assert len(tensors) == 2 * steps, len(tensors)
 
                 tbparse_s = timed(parse, 1)
-            print(f"{steps:>8} {size / 2**20:>7.1f}  {walk_s:>8.3f} {reader_s:>9.3f} {tbparse_s:>9.2f}  "
-                  f"{reader_s / walk_s:>11.2f} {tbparse_s / reader_s:>14.1f}  {peak / 2**20:>8.1f}", flush=True)
+            print(f"{steps:>8} {size / 2**20:>7.1f}  {walk_s:>7.3f} {crc_s:>7.3f} {reader_s:>8.3f} {tbparse_s:>9.2f}  "
+                  f"{reader_s / walk_s:>11.2f} {reader_s / crc_s:>10.2f} {tbparse_s / reader_s:>14.1f}  "
+                  f"{peak / 2**20:>8.1f}", flush=True)
     return 0
 
 
