@@ -144,3 +144,59 @@ def test_tiny_and_odd_records(tmp_path):
     short = event_pb2.Event(step=3).SerializeToString()  # 2 bytes, no wall_time field
     path.write_bytes(frame_record(short) + frame_record(b""))
     assert read_scalars(path).empty
+
+
+def test_duplicate_and_out_of_order_steps_in_one_file(tmp_path):
+    # A writer restarted in the same file: steps 0..9, then 5..12 again with new values.
+    points = [(i, 0.1 * (i + 1), 1.0) for i in range(10)] + [(i, 0.1 * (i + 1), 2.0) for i in range(5, 13)]
+    write_simple_log(tmp_path / "events.out.tfevents.1.h", points)
+    frame = read_range_test(tmp_path)
+    assert frame["step"].tolist() == list(range(13))
+    assert frame["loss"].tolist() == [1.0] * 5 + [2.0] * 8  # the later write wins
+
+
+def test_negative_losses_are_read_and_analysed(tmp_path):
+    from tb_lrfinder import analyze
+
+    n = 80
+    rates = 1e-4 * 10 ** (5 * np.arange(n) / n)
+    losses = -5.0 - 3.0 / (1 + np.exp(-(np.log10(rates) + 2) * 3))  # falls from -5 to -8
+    losses[70:] = np.linspace(-7.0, 10.0, 10)
+    write_simple_log(tmp_path / "events.out.tfevents.1.h", zip(range(n), rates, losses))
+    result = analyze(read_range_test(tmp_path))
+    assert result.losses.minimum < -7.5 and result.stop.reason == "diverged"
+    assert 1e-4 <= result.recommended.learning_rate <= 1e-1
+
+
+def test_memory_follows_the_scalars_not_the_file(tmp_path):
+    """Peak memory is set by the chunk and the largest record, not the file:
+    a file twice as large (more 2 MiB image-sized records) needs no more."""
+    import tracemalloc
+
+    from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
+
+    from tb_lrfinder.reader import read_event_file
+    from tb_lrfinder.records import frame_record
+
+    blob = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"x" * (2 << 20)])
+
+    def peak_for(steps):
+        path = tmp_path / f"events.out.tfevents.{steps}.h"
+        with open(path, "wb") as handle:
+            for step in range(steps):
+                for value in (summary_pb2.Summary.Value(tag="image", tensor=blob),
+                              summary_pb2.Summary.Value(tag="loss", simple_value=float(step))):
+                    event = event_pb2.Event(step=step, wall_time=1.0, summary=summary_pb2.Summary(value=[value]))
+                    handle.write(frame_record(event.SerializeToString()))
+        tracemalloc.start()
+        frame = read_event_file(path)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert frame["tag"].tolist() == ["loss"] * steps
+        return path.stat().st_size, peak
+
+    small_size, small_peak = peak_for(20)
+    large_size, large_peak = peak_for(40)
+    assert large_size > 80 << 20
+    assert large_peak < 1.25 * small_peak, (small_peak, large_peak)
+    assert large_peak < large_size / 3
