@@ -136,3 +136,20 @@ def test_custom_scalars_layout_groups_the_sweep_charts(tmp_path):
     (layout,) = layouts
     patterns = [tag for chart in layout.category[0].chart for tag in chart.multiline.tag]
     assert patterns == [f"^{tags.LOSS}$", f"^{tags.SMOOTHED_LOSS}$", f"^{tags.VAL_LOSS}$", f"^{tags.LEARNING_RATE}$"]
+
+
+def test_a_run_can_be_analysed_while_it_is_being_written(tmp_path):
+    from tb_lrfinder import StepWriter, analyze, read_range_test
+
+    writer = StepWriter(tmp_path, flush_secs=0.1)
+    for step in range(12):
+        writer.write(step, 1e-3 * 1.5**step, 2.0 - 0.1 * step)
+    writer.flush()
+    live = read_range_test(tmp_path, lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)
+    assert live["step"].tolist() == list(range(12))
+    assert analyze(live).stop.reason == "last_step"  # so far: no divergence yet
+    for step in range(12, 20):
+        writer.write(step, 1e-3 * 1.5**step, 2.0 - 0.1 * step)
+    writer.flush()
+    assert len(read_range_test(tmp_path, lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)) == 20
+    writer.close()
