@@ -7,13 +7,16 @@ optimizer steps with the same sweep schedule are timed, interleaved over
 `--repeats` rounds (median):
 
 * plain:   `model.fit` with the schedule, nothing logged;
-* find_lr: `tb_lrfinder.find_lr` (in-graph logging of rate and true batch loss,
-           snapshot and restore of the model, read-back and analysis);
+* find_lr: `tb_lrfinder.find_lr(..., report=False)` (in-graph logging of rate,
+           true batch loss and smoothed loss, the divergence guard, snapshot
+           and restore of the model, read-back and analysis);
 * classic: `model.fit` with a Python callback writing `tf.summary` from `logs`
            after each batch (the source article's approach; it logs a running
            mean, and only every `steps_per_execution` steps).
 
-Prints find_lr/plain and classic/plain. Targets: find_lr/plain <= 1.05 on the
+Prints find_lr/plain and classic/plain, and separately the one-off cost of
+the TensorBoard report `find_lr` writes by default (Markdown, plot, HParams),
+which does not grow with the number of steps. Targets: find_lr/plain <= 1.05 on the
 CNN and <= 1.15 on the MLP. Input pipelines have tf.data autotune off (deleting
 an autotuned iterator at the end of `fit` can block ~0.3 s).
 """
@@ -87,14 +90,14 @@ def dataset(kind, batch):
 def time_plain(kind, spe, steps, data, log_root):
     model = make(kind, spe, lr_range_schedule(MIN_LR, MAX_LR, steps))
     started = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
     return time.perf_counter() - started
 
 
 def time_classic(kind, spe, steps, data, log_root):
     model = make(kind, spe, lr_range_schedule(MIN_LR, MAX_LR, steps))
     started = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0,
+    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
               callbacks=[ClassicLogger(tempfile.mkdtemp(dir=log_root))])
     return time.perf_counter() - started
 
@@ -102,11 +105,26 @@ def time_classic(kind, spe, steps, data, log_root):
 def time_find_lr(kind, spe, steps, data, log_root):
     model = make(kind, spe)
     started = time.perf_counter()
-    result = find_lr(model, data, min_lr=MIN_LR, max_lr=MAX_LR, num_steps=steps, verbose=0,
+    result = find_lr(model, data, min_lr=MIN_LR, max_lr=MAX_LR, num_steps=steps, verbose=0, report=False,
                      log_dir=os.path.join(tempfile.mkdtemp(dir=log_root), "run"))
     elapsed = time.perf_counter() - started
     assert len(result.frame) == steps, (len(result.frame), steps)
     return elapsed
+
+
+def time_report(log_root):
+    """The one-off cost of write_report on a finished sweep (plot included)."""
+    from tb_lrfinder.pipeline import analyze_paths
+    from tb_lrfinder.tensorboard_report import write_report
+
+    model = make("mlp", 1)
+    run_dir = os.path.join(tempfile.mkdtemp(dir=log_root), "run")
+    find_lr(model, dataset("mlp", 32), min_lr=MIN_LR, max_lr=1.0, num_steps=200, verbose=0, report=False,
+            log_dir=run_dir)
+    (run,), _ = analyze_paths([run_dir])
+    started = time.perf_counter()
+    write_report(run)
+    return time.perf_counter() - started
 
 
 def main(argv=None) -> int:
@@ -119,6 +137,7 @@ def main(argv=None) -> int:
     print(f"{'model':<5} {'spe':>3} {'steps':>6}  {'plain s':>8} {'find_lr s':>9} {'classic s':>9}  "
           f"{'find_lr/plain':>13} {'classic/plain':>13}")
     with tempfile.TemporaryDirectory() as log_root:
+        report_s = time_report(log_root)
         for kind, steps, batch in (("cnn", args.cnn_steps, 64), ("mlp", args.mlp_steps, 32)):
             for spe in (1, 16):
                 data = dataset(kind, batch)
@@ -132,6 +151,7 @@ def main(argv=None) -> int:
                 print(f"{kind:<5} {spe:>3} {steps:>6}  {med['plain']:>8.2f} {med['find_lr']:>9.2f} "
                       f"{med['classic']:>9.2f}  {med['find_lr'] / med['plain']:>13.3f} "
                       f"{med['classic'] / med['plain']:>13.3f}", flush=True)
+    print(f"one-off TensorBoard report (text, plot, HParams) after a sweep: {report_s:.2f} s")
     return 0
 
 
