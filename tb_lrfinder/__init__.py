@@ -1,7 +1,8 @@
 """tb_lrfinder: a learning-rate range test for Keras 3, viewed in TensorBoard.
 
 Writing (needs TensorFlow): `lr_range_schedule`, `StepLogger`, `StepWriter`,
-`find_lr`. Reading and analysis (no TensorFlow): `read_scalars`,
+`find_lr`, `RangeTestCallback`, `sweep_custom_loop`; training schedules from a
+result: `OneCycle`, `Cyclical`, `one_cycle_from`, `cyclical_from`. Reading and analysis (no TensorFlow): `read_scalars`,
 `read_range_test`, `analyze`. The TensorFlow-side names are imported on first
 use, so `import tb_lrfinder` stays light for code that only reads logs.
 """
@@ -23,6 +24,12 @@ _LAZY = {
     "StepWriter": "logger",
     "find_lr": "finder",
     "RangeTestResult": "finder",
+    "RangeTestCallback": "callbacks",
+    "OneCycle": "training_schedules",
+    "Cyclical": "training_schedules",
+    "one_cycle_from": "training_schedules",
+    "cyclical_from": "training_schedules",
+    "sweep_custom_loop": "custom_loop",
 }
 
 
@@ -41,6 +48,12 @@ def __dir__():
 
 __all__ = [
     "Analysis",
+    "Cyclical",
+    "OneCycle",
+    "RangeTestCallback",
+    "cyclical_from",
+    "one_cycle_from",
+    "sweep_custom_loop",
     "LRFinderError",
     "LogReadWarning",
     "RangeTestResult",
