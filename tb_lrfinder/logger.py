@@ -108,7 +108,9 @@ class StepWriter:
       flush_secs: the writer flushes at least this often (seconds), so a sweep
         can be watched live.
       max_steps: optimizer steps after which nothing more is written
-        (`finished` turns true), or None.
+        (`halted` turns true), or None.
+      detect_skips: count repeated steps as skipped updates (for a
+        loss-scale optimizer; see `write`).
       strategy: the `tf.distribute` strategy `write` is called under, if any:
         the guard's state is then kept in variables that only the first
         replica writes (summaries, too, are written by the first replica only).
@@ -122,9 +124,11 @@ class StepWriter:
         smoothing: float = 0.9,
         flush_secs: float = 2.0,
         max_steps: int | None = None,
+        detect_skips: bool = False,
         strategy=None,
     ):
         self.log_dir = os.fspath(log_dir)
+        self.detect_skips = detect_skips
         self.stop_factor, self.smoothing, flush_secs = _checked_writer_options(
             stop_factor, smoothing, flush_secs
         )
@@ -149,10 +153,11 @@ class StepWriter:
                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
                 )
 
-            self._count = state(0.0, tf.float64)
             self._average = state(0.0, tf.float64)
+            self._bias = state(1.0, tf.float64)  # beta ** (finite points so far)
             self._best = state(float("inf"), tf.float64)
-            self._stopped = state(False, tf.bool)
+            self._stopped = state(False, tf.bool)  # by the divergence guard
+            self._halted = state(False, tf.bool)  # stopped, or max_steps reached
             self._stop_step = state(-1, tf.int64)
             self._last_step = state(-1, tf.int64)
             self._skipped = state(0, tf.int64)
@@ -162,10 +167,15 @@ class StepWriter:
         """Whether the divergence guard has stopped the sweep."""
         return bool(self._stopped.numpy())
 
+    def active(self):
+        """A bool tensor: whether writes are still recorded (usable in a `tf.function`)."""
+        return tf.logical_not(self._halted)
+
     @property
-    def finished(self) -> bool:
-        """Whether the step `max_steps - 1` has been written."""
-        return self.max_steps is not None and int(self._last_step.numpy()) >= self.max_steps - 1
+    def halted(self) -> bool:
+        """Whether nothing more will be written: the guard stopped, or the step
+        `max_steps - 1` was written. One variable read."""
+        return bool(self._halted.numpy())
 
     @property
     def stop_step(self) -> int | None:
@@ -189,50 +199,62 @@ class StepWriter:
           record: a bool (tensor): False makes the call a no-op.
 
         Returns:
-          A boolean tensor: whether the guard has stopped (after this step).
+          A boolean tensor: whether writing has halted (after this step).
+
+        Only the ops the writer's options need are traced: this runs once per
+        training step, so it is kept small.
         """
         step = tf.cast(step, tf.int64)
         learning_rate = tf.cast(tf.reshape(learning_rate, []), tf.float32)
         loss = tf.cast(tf.reshape(loss, []), tf.float32)
-        active = tf.logical_and(tf.logical_not(self._stopped), record)
-        if self.max_steps is not None:
-            active = tf.logical_and(active, step < self.max_steps)
-        repeat = tf.logical_and(active, tf.equal(step, self._last_step))
-        skipped = tf.where(repeat, self._skipped + 1, tf.constant(0, tf.int64))
-        self._skipped.assign(tf.where(active, skipped, self._skipped))
-        self._last_step.assign(tf.where(active, step, self._last_step))
+        active = tf.logical_not(self._halted)
+        if record is not True:
+            active = tf.logical_and(active, record)
+        if self.detect_skips:
+            self._count_skip(step, active)
         smoothed = self._update_smoothed(tf.cast(loss, tf.float64), active)
-        with self._writer.as_default(step=step), tf.summary.record_if(repeat):
-            tf.summary.write(tags.SKIPPED_UPDATES, tf.cast(skipped, tf.float32), metadata=_SKIPPED_METADATA)
         with self._writer.as_default(step=step), tf.summary.record_if(active):
             # tf.summary.write takes the tag verbatim: no enclosing name scope
             # (`while/`, `compile_loss/`) leaks into it.
             tf.summary.write(tags.LEARNING_RATE, learning_rate, metadata=_LR_METADATA)
             tf.summary.write(tags.LOSS, loss, metadata=_LOSS_METADATA)
             tf.summary.write(tags.SMOOTHED_LOSS, tf.cast(smoothed, tf.float32), metadata=_SMOOTHED_METADATA)
+        halt = None
         if self.stop_factor is not None:
-            self._update_guard(step, tf.cast(loss, tf.float64), smoothed, active)
-        return tf.identity(self._stopped)
+            halt = self._update_guard(step, tf.cast(loss, tf.float64), smoothed, active)
+        if self.max_steps is not None:
+            reached = tf.logical_and(active, step >= self.max_steps - 1)
+            halt = reached if halt is None else tf.logical_or(halt, reached)
+        if halt is not None:
+            self._halted.assign(tf.logical_or(self._halted, halt))
+        return tf.identity(self._halted)
+
+    def _count_skip(self, step, active):
+        """A repeated step: the previous attempt's update was skipped; log the count."""
+        repeat = tf.logical_and(active, tf.equal(step, self._last_step))
+        skipped = tf.where(repeat, self._skipped + 1, tf.constant(0, tf.int64))
+        self._skipped.assign(tf.where(active, skipped, self._skipped))
+        self._last_step.assign(tf.where(active, step, self._last_step))
+        with self._writer.as_default(step=step), tf.summary.record_if(repeat):
+            tf.summary.write(tags.SKIPPED_UPDATES, tf.cast(skipped, tf.float32), metadata=_SKIPPED_METADATA)
 
     def write_validation(self, step, loss, record):
         """Record a validation loss at `step` where `record` (a bool tensor) is true."""
         step = tf.cast(step, tf.int64)
         loss = tf.cast(tf.reshape(loss, []), tf.float32)
         with self._writer.as_default(step=step), tf.summary.record_if(
-            tf.logical_and(record, tf.logical_not(self._stopped))
+            tf.logical_and(record, tf.logical_not(self._halted))
         ):
             tf.summary.write(tags.VAL_LOSS, loss, metadata=_VAL_METADATA)
 
     def _update_smoothed(self, loss, active):
         """Advance the debiased EMA by a finite `loss` (while active); return its value."""
-        beta = tf.constant(self.smoothing, tf.float64)
-        advance = tf.logical_and(active, tf.math.is_finite(loss))
-        count = self._count + 1.0
-        average = beta * self._average + (1.0 - beta) * loss
-        self._count.assign(tf.where(advance, count, self._count))
-        self._average.assign(tf.where(advance, average, self._average))
-        smoothed = self._average / (1.0 - tf.pow(beta, self._count))
-        return tf.where(tf.math.is_finite(loss), smoothed, tf.constant(float("nan"), tf.float64))
+        beta = self.smoothing
+        finite = tf.math.is_finite(loss)
+        advance = tf.logical_and(active, finite)
+        average = self._average.assign(tf.where(advance, beta * self._average + (1.0 - beta) * loss, self._average))
+        bias = self._bias.assign(tf.where(advance, beta * self._bias, self._bias))
+        return tf.where(finite, average / (1.0 - bias), tf.constant(float("nan"), tf.float64))
 
     def _update_guard(self, step, loss, smoothed, active):
         best = tf.minimum(self._best, smoothed)
@@ -243,6 +265,7 @@ class StepWriter:
         self._best.assign(tf.where(active, best, self._best))
         self._stop_step.assign(tf.where(stop_now, step, self._stop_step))
         self._stopped.assign(tf.logical_or(self._stopped, stop_now))
+        return stop_now
 
     def flush(self) -> None:
         self._writer.flush()
@@ -285,6 +308,12 @@ class StepLogger(keras.callbacks.Callback):
     ...               callbacks=[StepLogger(tempfile.mkdtemp())])
     """
 
+    # Keras may run this callback's batch hook in a worker thread, so `fit`
+    # need not convert the logs to Python after every batch (a host sync that
+    # slowed small models by a third). It reads one flag and may set
+    # `stop_training` a block late; the steps after a halt are not logged.
+    async_safe = True
+
     def __init__(
         self,
         log_dir: str | os.PathLike,
@@ -325,7 +354,11 @@ class StepLogger(keras.callbacks.Callback):
         model = self.model
         if model.optimizer is None:
             raise LRFinderError("StepLogger needs a compiled model (model.optimizer is None)")
-        self.writer = StepWriter(**self._writer_args, strategy=model.distribute_strategy)
+        self.writer = StepWriter(
+            **self._writer_args, detect_skips=hasattr(model.optimizer, "inner_optimizer"),
+            strategy=model.distribute_strategy,
+        )
+        self._may_halt = self.writer.stop_factor is not None or self.writer.max_steps is not None
         with model.distribute_strategy.scope():
             self._micro_losses = tf.Variable(0.0, dtype=tf.float64, trainable=False,
                                              aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
@@ -360,7 +393,7 @@ class StepLogger(keras.callbacks.Callback):
         optimizer = self.model.optimizer
         step = tf.identity(tf.convert_to_tensor(optimizer.iterations))
         learning_rate = tf.convert_to_tensor(optimizer.learning_rate)
-        active = tf.logical_not(tf.convert_to_tensor(self.writer._stopped))
+        active = self.writer.active()
         accumulation = accumulation_steps(optimizer)
         if accumulation > 1:
             # One point per applied update: the mean loss of its micro-batches,
@@ -415,7 +448,7 @@ class StepLogger(keras.callbacks.Callback):
                     "compute_loss(). Call it from your train_step, or log from "
                     "your own loop with StepWriter.write(step, rate, loss)."
                 )
-        if (self.writer.stop_factor is not None and self.writer.stopped) or self.writer.finished:
+        if self._may_halt and self.writer.halted:
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):

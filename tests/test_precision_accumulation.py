@@ -34,7 +34,7 @@ def test_skipped_updates_are_marked_not_mistaken_for_divergence(tmp_path):
     from tb_lrfinder import StepWriter, read_range_test
 
     # A loss-scale optimizer that skips an update repeats the step number: steps 0,1,1,2,3,3,3,4.
-    writer = StepWriter(tmp_path, stop_factor=4.0)
+    writer = StepWriter(tmp_path, stop_factor=4.0, detect_skips=True)
     for step, loss in zip([0, 1, 1, 2, 3, 3, 3, 4], [2.0, 1.9, 1.8, 1.7, 1.6, 1.5, 1.4, 1.3]):
         writer.write(tf.constant(step), 0.1 * 1.5**step, loss)
     writer.close()
