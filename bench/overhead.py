@@ -10,6 +10,9 @@ optimizer steps with the same sweep schedule are timed, interleaved over
 * find_lr: `tb_lrfinder.find_lr(..., report=False)` (in-graph logging of rate,
            true batch loss and smoothed loss, the divergence guard, snapshot
            and restore of the model, read-back and analysis);
+* logger:  `model.fit` with `StepLogger` alone: the per-step logging cost,
+           without find_lr's one-off work (trace of the larger step, snapshot,
+           read-back, analysis);
 * classic: `model.fit` with a Python callback writing `tf.summary` from `logs`
            after each batch (the source article's approach; it logs a running
            mean, and only every `steps_per_execution` steps).
@@ -102,6 +105,16 @@ def time_classic(kind, spe, steps, data, log_root):
     return time.perf_counter() - started
 
 
+def time_logger(kind, spe, steps, data, log_root):
+    from tb_lrfinder import StepLogger
+
+    model = make(kind, spe, lr_range_schedule(MIN_LR, MAX_LR, steps))
+    started = time.perf_counter()
+    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
+              callbacks=[StepLogger(tempfile.mkdtemp(dir=log_root))])
+    return time.perf_counter() - started
+
+
 def time_find_lr(kind, spe, steps, data, log_root):
     model = make(kind, spe)
     started = time.perf_counter()
@@ -133,9 +146,9 @@ def main(argv=None) -> int:
     parser.add_argument("--cnn-steps", type=int, default=300)
     parser.add_argument("--mlp-steps", type=int, default=3000)
     args = parser.parse_args(argv)
-    methods = {"plain": time_plain, "find_lr": time_find_lr, "classic": time_classic}
-    print(f"{'model':<5} {'spe':>3} {'steps':>6}  {'plain s':>8} {'find_lr s':>9} {'classic s':>9}  "
-          f"{'find_lr/plain':>13} {'classic/plain':>13}")
+    methods = {"plain": time_plain, "find_lr": time_find_lr, "logger": time_logger, "classic": time_classic}
+    print(f"{'model':<5} {'spe':>3} {'steps':>6}  {'plain s':>8} {'find_lr s':>9} {'logger s':>8} {'classic s':>9}  "
+          f"{'find_lr/plain':>13} {'logger/plain':>12} {'classic/plain':>13}")
     with tempfile.TemporaryDirectory() as log_root:
         report_s = time_report(log_root)
         for kind, steps, batch in (("cnn", args.cnn_steps, 64), ("mlp", args.mlp_steps, 32)):
@@ -149,8 +162,8 @@ def main(argv=None) -> int:
                         times[name].append(fn(kind, spe, steps, data, log_root))
                 med = {name: statistics.median(values) for name, values in times.items()}
                 print(f"{kind:<5} {spe:>3} {steps:>6}  {med['plain']:>8.2f} {med['find_lr']:>9.2f} "
-                      f"{med['classic']:>9.2f}  {med['find_lr'] / med['plain']:>13.3f} "
-                      f"{med['classic'] / med['plain']:>13.3f}", flush=True)
+                      f"{med['logger']:>8.2f} {med['classic']:>9.2f}  {med['find_lr'] / med['plain']:>13.3f} "
+                      f"{med['logger'] / med['plain']:>12.3f} {med['classic'] / med['plain']:>13.3f}", flush=True)
     print(f"one-off TensorBoard report (text, plot, HParams) after a sweep: {report_s:.2f} s")
     return 0
 
