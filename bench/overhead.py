@@ -62,21 +62,16 @@ class ClassicLogger(keras.callbacks.Callback):
         self.writer.close()
 
 
-def mlp():
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(64, activation="relu"),
-                              keras.layers.Dense(10, activation="softmax")])
-    return model
-
-
 def make(kind, spe, schedule=None):
+    """The article's CNN or a tiny MLP, compiled with SGD (at `schedule`, or 0.01)."""
     if kind == "cnn":
-        model = simple_cnn(schedule or 0.01)
-        loss = "categorical_crossentropy"
+        model = simple_cnn(0.01)
     else:
-        model = mlp()
-        loss = "categorical_crossentropy"
-    model.compile(keras.optimizers.SGD(schedule or 0.01), loss, metrics=["accuracy"], steps_per_execution=spe)
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((32,)), keras.layers.Dense(64, activation="relu"),
+                                  keras.layers.Dense(10, activation="softmax")])
+    model.compile(keras.optimizers.SGD(schedule or 0.01), "categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=spe)
     return model
 
 
@@ -90,29 +85,26 @@ def dataset(kind, batch):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch, drop_remainder=True).repeat().with_options(options)
 
 
-def time_plain(kind, spe, steps, data, log_root):
+def time_fit(kind, spe, steps, data, callbacks=()):
+    """Wall time of `fit` over `steps` steps with the sweep schedule and `callbacks`."""
     model = make(kind, spe, lr_range_schedule(MIN_LR, MAX_LR, steps))
     started = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=list(callbacks))
     return time.perf_counter() - started
+
+
+def time_plain(kind, spe, steps, data, log_root):
+    return time_fit(kind, spe, steps, data)
 
 
 def time_classic(kind, spe, steps, data, log_root):
-    model = make(kind, spe, lr_range_schedule(MIN_LR, MAX_LR, steps))
-    started = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
-              callbacks=[ClassicLogger(tempfile.mkdtemp(dir=log_root))])
-    return time.perf_counter() - started
+    return time_fit(kind, spe, steps, data, [ClassicLogger(tempfile.mkdtemp(dir=log_root))])
 
 
 def time_logger(kind, spe, steps, data, log_root):
     from tb_lrfinder import StepLogger
 
-    model = make(kind, spe, lr_range_schedule(MIN_LR, MAX_LR, steps))
-    started = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False,
-              callbacks=[StepLogger(tempfile.mkdtemp(dir=log_root))])
-    return time.perf_counter() - started
+    return time_fit(kind, spe, steps, data, [StepLogger(tempfile.mkdtemp(dir=log_root))])
 
 
 def time_find_lr(kind, spe, steps, data, log_root):

@@ -1,6 +1,5 @@
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
