@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """How fast is the reader? Side by side on the same files, in one process.
 
-Writes TF2-style range-test logs (one event per scalar, float32
-`tensor_content`, scalars-plugin metadata on each tag's first event, exactly
-as `tf.summary` writes them) of 1k, 100k and 1M steps, then times:
+Writes TF2-style range-test logs as `StepWriter` (`tf.summary.write`) writes
+them: one event per scalar, float32 `tensor_content`, and the scalars-plugin
+metadata repeated on every event (TensorFlow does); 1k, 100k and 1M steps.
+Then times:
 
 * walk:      `records.walk_frames`, the framing alone (no CRC, no parsing);
 * crc walk:  `records.iter_record_batches`, the framing with every CRC checked;
@@ -46,9 +47,7 @@ def write_log(path: str, steps: int) -> int:
         for step in range(steps):
             for tag, value in ((tags.LEARNING_RATE, 1e-7 * 1.0001**step), (tags.LOSS, 2.0 + (step % 7) * 0.01)):
                 tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=struct.pack("<f", value))
-                value_proto = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
-                if step == 0:
-                    value_proto.metadata.CopyFrom(meta)
+                value_proto = summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=meta)
                 event = event_pb2.Event(wall_time=1.7e9 + step * 0.01, step=step,
                                         summary=summary_pb2.Summary(value=[value_proto]))
                 chunk.append(frame_record(event.SerializeToString()))

@@ -95,7 +95,6 @@ def _event_file_order(name: str):
     return (float(match.group(1)) if match else 0.0, name)
 
 
-_FLOAT32 = struct.Struct("<f")
 
 
 def _event_heads(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
@@ -121,36 +120,38 @@ def _event_heads(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
     return ok, wall_time, step, key_start
 
 
-def _template_tag(data: bytes, event) -> str | None:
-    """The tag, if `data` is one float32 scalar whose value is its last 4 bytes.
+def _template(data: bytes, key_start: int, event) -> tuple[tuple[int, bytes], str] | None:
+    """A cache entry ((value offset from the end, other bytes), tag) if `data`
+    is one float32 scalar whose value is 4 bytes at a place found in it.
 
     Then every event whose bytes equal `data` except for its head (wall time,
-    step) and those 4 bytes is the same tag's scalar with another value: a
-    cache key that lets later events skip protobuf parsing. The layout is
-    checked, not assumed: the value's field header (simple_value, or a 4-byte
-    tensor_content of a DT_FLOAT rank-0 tensor) must precede the 4 bytes.
+    step) and those 4 bytes is the same tag's scalar with another value; later
+    events skip protobuf parsing. The layout is checked, not assumed: the
+    value must appear exactly once, behind its field header (simple_value, or
+    the 4-byte tensor_content of a DT_FLOAT rank-0 tensor). Plugin metadata
+    may follow it (TensorFlow repeats it on every event).
     """
     values = event.summary.value
     if len(values) != 1:
         return None
     value = values[0]
     kind = value.WhichOneof("value")
-    if value.HasField("metadata"):
-        return None
     if kind == "simple_value":
-        stored = _FLOAT32.unpack(data[-4:])[0]
-        ok = data[-5] == 0x15 and np.float32(stored).tobytes() == np.float32(value.simple_value).tobytes()
+        content = np.float32(value.simple_value).tobytes()
+        pattern = b"\x15" + content
     elif kind == "tensor":
         tensor = value.tensor
-        ok = (
-            tensor.dtype == types_pb2.DT_FLOAT
-            and not tensor.tensor_shape.dim
-            and tensor.tensor_content == data[-4:]
-            and data[-6:-4] == b"\x22\x04"
-        )
+        if tensor.dtype != types_pb2.DT_FLOAT or tensor.tensor_shape.dim or len(tensor.tensor_content) != 4:
+            return None
+        content = tensor.tensor_content
+        pattern = b"\x22\x04" + content
     else:
-        ok = False
-    return value.tag if ok else None
+        return None
+    found = data.find(pattern, key_start)
+    if found < 0 or data.find(pattern, found + 1) >= 0:
+        return None
+    at = found + len(pattern) - 4
+    return (len(data) - at, data[key_start:at] + data[at + 4 :]), value.tag
 
 
 class _Columns:
@@ -212,12 +213,12 @@ def _parse_slowly(payload: bytes, index: float, columns: _Columns) -> tuple[bool
     return True, event
 
 
-def _parse_batch(batch, first_index: int, templates: dict[bytes, str], columns: _Columns) -> tuple[int, int]:
+def _parse_batch(batch, first_index: int, templates: dict, columns: _Columns) -> tuple[int, int]:
     """Parse one batch of records into `columns`; returns (records, parse errors).
 
-    Records whose bytes match a known template (see `_template_tag`) are
-    decoded vectorized; the others go through protobuf one by one, and each
-    may teach a new template that then applies to the rest of the batch.
+    Records whose bytes match a known template (see `_template`) are decoded
+    vectorized; the others go through protobuf one by one, and each may
+    teach a new template that then applies to the rest of the batch.
     """
     n = len(batch)
     if n == 0:
@@ -226,22 +227,25 @@ def _parse_batch(batch, first_index: int, templates: dict[bytes, str], columns: 
     starts, lengths = batch.starts, batch.lengths
     ok, wall_time, step, key_start = _event_heads(buf, starts, lengths)
     ends = starts + lengths
-    values = buf[(ends - 4)[:, None] + np.arange(4)].view("<f4")[:, 0].astype(np.float64)
-    key_length = ends - 4 - key_start
+    rest_length = ends - key_start  # bytes after the head, value included
     pending = np.ones(n, dtype=bool)
 
-    def apply(key: bytes, tag: str):
-        candidates = np.flatnonzero(pending & ok & (key_length == len(key)))
+    def apply(template, tag: str):
+        from_end, key = template
+        candidates = np.flatnonzero(pending & ok & (rest_length == len(key) + 4))
         if candidates.size == 0:
             return
-        window = buf[key_start[candidates][:, None] + np.arange(len(key))]
+        at = len(key) + 4 - from_end  # the value's offset after the head
+        positions = np.concatenate([np.arange(at), np.arange(at + 4, len(key) + 4)])
+        window = buf[key_start[candidates][:, None] + positions]
         hit = candidates[(window == np.frombuffer(key, dtype=np.uint8)).all(axis=1)]
         if hit.size:
             pending[hit] = False
-            columns.add(first_index + hit, np.full(hit.size, tag, dtype=object), step[hit], wall_time[hit], values[hit])
+            value = buf[(key_start[hit] + at)[:, None] + np.arange(4)].view("<f4")[:, 0].astype(np.float64)
+            columns.add(first_index + hit, np.full(hit.size, tag, dtype=object), step[hit], wall_time[hit], value)
 
-    for key, tag in templates.items():
-        apply(key, tag)
+    for template, tag in templates.items():
+        apply(template, tag)
     errors = 0
     for i in np.flatnonzero(pending):
         if not pending[i]:  # matched by a template learned earlier in this loop
@@ -252,11 +256,10 @@ def _parse_batch(batch, first_index: int, templates: dict[bytes, str], columns: 
         if not parsed:
             errors += 1
         elif event is not None and ok[i] and event.HasField("summary") and event.step == step[i]:
-            tag = _template_tag(payload, event)
-            key = payload[int(key_start[i] - starts[i]) : -4]
-            if tag is not None and key not in templates:
-                templates[key] = tag
-                apply(key, tag)
+            learned = _template(payload, int(key_start[i] - starts[i]), event)
+            if learned is not None and learned[0] not in templates:
+                templates[learned[0]] = learned[1]
+                apply(*learned)
     return n, errors
 
 
@@ -269,7 +272,7 @@ def read_event_file(path: str | os.PathLike) -> pd.DataFrame:
     path = os.fspath(path)
     problems: list[Problem] = []
     columns = _Columns()
-    templates: dict[bytes, str] = {}  # event bytes between head and value -> tag
+    templates: dict = {}  # (value offset from the end, the other bytes after the head) -> tag
     records = parse_errors = 0
     try:
         for batch in iter_record_batches(path, problems.append):

@@ -199,3 +199,17 @@ def test_memory_follows_the_scalars_not_the_file(tmp_path):
     assert large_size > 80 << 20
     assert large_peak < 1.25 * small_peak, (small_peak, large_peak)
     assert large_peak < large_size / 3
+
+
+def test_fast_path_engages_on_logs_written_by_tensorflow(tmp_path, monkeypatch):
+    """TensorFlow repeats plugin metadata on every event; after one protobuf
+    parse per tag layout, the rest of a log decodes without protobuf."""
+    from tb_lrfinder import reader as reader_module
+
+    _tf_log(tmp_path, 500)
+    calls = []
+    original = reader_module._parse_slowly
+    monkeypatch.setattr(reader_module, "_parse_slowly", lambda *a: calls.append(1) or original(*a))
+    scalars = read_scalars(tmp_path)
+    assert len(scalars) == 1000
+    assert len(calls) <= 10, f"{len(calls)} of 1001 records went through protobuf"
