@@ -18,13 +18,12 @@ import os
 import shutil
 import tempfile
 
-import numpy as np
 import tensorflow as tf
 
 from . import pipeline, reader, tags
 from ._validation import int_at_least, positive_float, rate_range
 from .errors import LRFinderError
-from .finder import RangeTestResult
+from .finder import RangeTestResult, _restore, _snapshot
 from .logger import StepWriter
 from .schedule import lr_range_schedule
 
@@ -79,7 +78,7 @@ def sweep_custom_loop(
     target = log_dir if chief else tempfile.mkdtemp(prefix="tb_lrfinder_worker_")
     optimizer.learning_rate = lr_range_schedule(min_lr, max_lr, num_steps)
     writer = StepWriter(target, stop_factor=stop_factor, smoothing=smoothing, max_steps=num_steps, strategy=strategy)
-    saved = [np.array(v.numpy(), copy=True) for v in model.variables]
+    saved = _snapshot(model.variables)
 
     def replica_step(x, y):
         with tf.GradientTape() as tape:
@@ -115,8 +114,7 @@ def sweep_custom_loop(
         raise LRFinderError(f"the range test failed ({type(exc).__name__}: {exc}); the model was restored") from exc
     finally:
         writer.close()
-        for variable, value in zip(model.variables, saved):
-            variable.assign(value)
+        _restore(model.variables, saved)
         if not chief:
             shutil.rmtree(target, ignore_errors=True)
     if not chief:

@@ -26,7 +26,6 @@ import google_crc32c
 import numpy as np
 
 _HEADER = struct.Struct("<QI")
-_CRC = struct.Struct("<I")
 _HEADER_SIZE = _HEADER.size  # 12
 _FOOTER_SIZE = 4
 _MASK_DELTA = 0xA282EAD8
