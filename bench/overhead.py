@@ -2,9 +2,12 @@
 """What does logging every step cost? Side by side, in one process.
 
 For each model (the article's simple CNN on MNIST-shaped data, a tiny MLP) and
-each `steps_per_execution` (1, 16), three ways of running the same number of
+each `steps_per_execution` (1, 16), four ways of running the same number of
 optimizer steps with the same sweep schedule are timed, interleaved over
-`--repeats` rounds (median):
+`--repeats` rounds; each round times the four one after the other (in an
+order that rotates from round to round), and the ratios printed are medians
+of the per-round ratios, so that the machine's slow drifts (a shared VM: top
+showed 50% CPU steal while this was written) cancel within a round:
 
 * plain:   `model.fit` with the schedule, nothing logged;
 * find_lr: `tb_lrfinder.find_lr(..., report=False)` (in-graph logging of rate,
@@ -134,28 +137,35 @@ def time_report(log_root):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--cnn-steps", type=int, default=300)
     parser.add_argument("--mlp-steps", type=int, default=3000)
+    parser.add_argument("--models", default="cnn,mlp", help="comma-separated subset of cnn,mlp")
     args = parser.parse_args(argv)
     methods = {"plain": time_plain, "find_lr": time_find_lr, "logger": time_logger, "classic": time_classic}
     print(f"{'model':<5} {'spe':>3} {'steps':>6}  {'plain s':>8} {'find_lr s':>9} {'logger s':>8} {'classic s':>9}  "
           f"{'find_lr/plain':>13} {'logger/plain':>12} {'classic/plain':>13}")
     with tempfile.TemporaryDirectory() as log_root:
         report_s = time_report(log_root)
-        for kind, steps, batch in (("cnn", args.cnn_steps, 64), ("mlp", args.mlp_steps, 32)):
+        models = [m for m in (("cnn", args.cnn_steps, 64), ("mlp", args.mlp_steps, 32))
+                  if m[0] in args.models.split(",")]
+        for kind, steps, batch in models:
             for spe in (1, 16):
                 data = dataset(kind, batch)
                 for fn in methods.values():  # warm-up: first-use costs of TF and of each code path
                     fn(kind, spe, 2 * spe, data, log_root)
                 times = {name: [] for name in methods}
-                for _ in range(args.repeats):
-                    for name, fn in methods.items():
-                        times[name].append(fn(kind, spe, steps, data, log_root))
+                names = list(methods)
+                for round_index in range(args.repeats):
+                    shift = round_index % len(names)
+                    for name in names[shift:] + names[:shift]:
+                        times[name].append(methods[name](kind, spe, steps, data, log_root))
                 med = {name: statistics.median(values) for name, values in times.items()}
+                ratio = {name: statistics.median(t / p for t, p in zip(times[name], times["plain"]))
+                         for name in ("find_lr", "logger", "classic")}
                 print(f"{kind:<5} {spe:>3} {steps:>6}  {med['plain']:>8.2f} {med['find_lr']:>9.2f} "
-                      f"{med['logger']:>8.2f} {med['classic']:>9.2f}  {med['find_lr'] / med['plain']:>13.3f} "
-                      f"{med['logger'] / med['plain']:>12.3f} {med['classic'] / med['plain']:>13.3f}", flush=True)
+                      f"{med['logger']:>8.2f} {med['classic']:>9.2f}  {ratio['find_lr']:>13.3f} "
+                      f"{ratio['logger']:>12.3f} {ratio['classic']:>13.3f}", flush=True)
     print(f"one-off TensorBoard report (text, plot, HParams) after a sweep: {report_s:.2f} s")
     return 0
 

@@ -87,10 +87,20 @@ def _layout_summary() -> bytes:
     return custom_scalar_summary.pb(layout).SerializeToString()
 
 
+# The writer's state: one float64 vector, read once and assigned once per step
+# (eight separate variables cost a read and an assign each, and their ops).
+# EMA: average, bias (beta ** finite points). Guard: best smoothed loss, halted
+# and stopped flags (0/1), stop step. The last point written (rewritten once
+# halted). Skipped updates in a row at the last step.
+(_AVERAGE, _BIAS, _BEST, _HALTED, _STOPPED, _STOP_STEP,
+ _LAST_STEP, _LAST_RATE, _LAST_LOSS, _LAST_SMOOTHED, _SKIPPED) = range(11)
+_INITIAL_STATE = (0.0, 1.0, float("inf"), 0.0, 0.0, -1.0, -1.0, float("nan"), float("nan"), float("nan"), 0.0)
+
+
 class StepWriter:
     """Writes per-step learning rate and loss scalars to one TensorBoard run.
 
-    It keeps the source article's smoothed loss in TensorFlow variables, a
+    It keeps the source article's smoothed loss in a TensorFlow variable, a
     debiased exponential moving average,
 
         avg_n = beta * avg_{n-1} + (1 - beta) * loss_n,  smoothed_n = avg_n / (1 - beta**n)
@@ -100,6 +110,12 @@ class StepWriter:
     first step whose loss is NaN/inf or whose smoothed loss exceeds the best
     smoothed loss so far by `stop_factor`, if given (for a positive best loss:
     smoothed > stop_factor * best; in general smoothed - best > (stop_factor - 1) * |best|).
+
+    Steps written after the halt add nothing: such a call writes the last
+    recorded point again (same step, same values), which TensorBoard and
+    `reader` keep once. That keeps the per-step graph free of conditionals:
+    inside Keras's multi-step loop one `tf.cond` cost about 85 us of CPU per
+    step on the benchmark's machine, more than all of the logging.
 
     Args:
       log_dir: TensorBoard run directory (created if missing).
@@ -147,40 +163,34 @@ class StepWriter:
             tf.summary.experimental.write_raw_pb(_layout_summary(), step=0)
         scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
         with scope:
-            def state(value, dtype):
-                return tf.Variable(
-                    value, dtype=dtype, trainable=False,
-                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
-                )
+            self._state = tf.Variable(
+                _INITIAL_STATE, dtype=tf.float64, trainable=False,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
+        self._write_function = tf.function(self._write, autograph=False)
 
-            self._average = state(0.0, tf.float64)
-            self._bias = state(1.0, tf.float64)  # beta ** (finite points so far)
-            self._best = state(float("inf"), tf.float64)
-            self._stopped = state(False, tf.bool)  # by the divergence guard
-            self._halted = state(False, tf.bool)  # stopped, or max_steps reached
-            self._stop_step = state(-1, tf.int64)
-            self._last_step = state(-1, tf.int64)
-            self._skipped = state(0, tf.int64)
+    def _read(self, index: int):
+        return self._state[index].numpy()
 
     @property
     def stopped(self) -> bool:
         """Whether the divergence guard has stopped the sweep."""
-        return bool(self._stopped.numpy())
+        return bool(self._read(_STOPPED))
 
     def active(self):
         """A bool tensor: whether writes are still recorded (usable in a `tf.function`)."""
-        return tf.logical_not(self._halted)
+        return tf.equal(self._state[_HALTED], 0.0)
 
     @property
     def halted(self) -> bool:
         """Whether nothing more will be written: the guard stopped, or the step
         `max_steps - 1` was written. One variable read."""
-        return bool(self._halted.numpy())
+        return bool(self._read(_HALTED))
 
     @property
     def stop_step(self) -> int | None:
         """The step at which the guard stopped, or None."""
-        step = int(self._stop_step.numpy())
+        step = int(self._read(_STOP_STEP))
         return None if step < 0 else step
 
     def write(self, step, learning_rate, loss, record=True):
@@ -188,8 +198,8 @@ class StepWriter:
 
         A step equal to the previous one means the previous attempt's update
         was skipped (a loss-scale optimizer that met non-finite gradients):
-        it is counted under `tags.SKIPPED_UPDATES`, and the retry's loss and
-        rate replace the attempt's.
+        with `detect_skips` it is counted under `tags.SKIPPED_UPDATES`, and
+        the retry's loss and rate replace the attempt's.
 
         Args:
           step: the optimizer step the rate was applied at (read it *before*
@@ -201,71 +211,103 @@ class StepWriter:
         Returns:
           A boolean tensor: whether writing has halted (after this step).
 
-        Only the ops the writer's options need are traced: this runs once per
-        training step, so it is kept small.
+        Only the ops the writer's options need are traced, and no conditional
+        unless `record` is a tensor or `detect_skips` is on: this runs once
+        per training step, so it is kept small.
         """
         step = tf.cast(step, tf.int64)
         learning_rate = tf.cast(tf.reshape(learning_rate, []), tf.float32)
         loss = tf.cast(tf.reshape(loss, []), tf.float32)
-        active = tf.logical_not(self._halted)
+        if tf.distribute.has_strategy():  # replica-context variables: trace in place
+            return self._write(step, learning_rate, loss, record)
+        # One trace per writer, not one per trace of the caller (Keras traces
+        # a train step twice); grappler inlines the call.
+        return self._write_function(step, learning_rate, loss, record)
+
+    def _write(self, step, learning_rate, loss, record):
+        """`write` on tensors: step int64, rate and loss float32 scalars."""
+        state = tf.convert_to_tensor(self._state)
+        current = tf.unstack(state)
+        active = tf.equal(current[_HALTED], 0.0)
         if record is not True:
             active = tf.logical_and(active, record)
-        if self.detect_skips:
-            self._count_skip(step, active)
-        smoothed = self._update_smoothed(tf.cast(loss, tf.float64), active)
-        with self._writer.as_default(step=step), tf.summary.record_if(active):
-            # tf.summary.write takes the tag verbatim: no enclosing name scope
-            # (`while/`, `compile_loss/`) leaks into it.
-            tf.summary.write(tags.LEARNING_RATE, learning_rate, metadata=_LR_METADATA)
-            tf.summary.write(tags.LOSS, loss, metadata=_LOSS_METADATA)
-            tf.summary.write(tags.SMOOTHED_LOSS, tf.cast(smoothed, tf.float32), metadata=_SMOOTHED_METADATA)
+        step64 = tf.cast(step, tf.float64)
+        loss64 = tf.cast(loss, tf.float64)
+        finite = tf.math.is_finite(loss64)
+        # Candidate values, and where each replaces the current one: one
+        # select over the whole state vector at the end.
+        candidate, replace = list(current), [False] * len(current)
+
+        def update(index, value, where=active):
+            candidate[index], replace[index] = value, where
+
+        # The debiased EMA advances by finite losses only.
+        beta = self.smoothing
+        advance = tf.logical_and(active, finite)
+        average = beta * current[_AVERAGE] + (1.0 - beta) * loss64
+        bias = beta * current[_BIAS]
+        update(_AVERAGE, average, advance)
+        update(_BIAS, bias, advance)
+        smoothed = tf.where(finite, average / (1.0 - bias), tf.constant(float("nan"), tf.float64))
         halt = None
         if self.stop_factor is not None:
-            halt = self._update_guard(step, tf.cast(loss, tf.float64), smoothed, active)
+            best = tf.minimum(current[_BEST], smoothed)
+            diverged = smoothed - best > (self.stop_factor - 1.0) * tf.abs(best)
+            stop_now = tf.logical_and(active, tf.logical_or(tf.logical_not(finite), diverged))
+            update(_BEST, best)
+            update(_STOP_STEP, step64, stop_now)
+            update(_STOPPED, tf.constant(1.0, tf.float64), stop_now)
+            halt = stop_now
         if self.max_steps is not None:
             reached = tf.logical_and(active, step >= self.max_steps - 1)
             halt = reached if halt is None else tf.logical_or(halt, reached)
         if halt is not None:
-            self._halted.assign(tf.logical_or(self._halted, halt))
-        return tf.identity(self._halted)
+            update(_HALTED, tf.constant(1.0, tf.float64), halt)
+        if self.detect_skips:
+            repeat = tf.logical_and(active, tf.equal(step64, current[_LAST_STEP]))
+            skipped = tf.where(repeat, current[_SKIPPED] + 1.0, tf.constant(0.0, tf.float64))
+            update(_SKIPPED, skipped)
+        update(_LAST_STEP, step64)
+        update(_LAST_RATE, tf.cast(learning_rate, tf.float64))
+        update(_LAST_LOSS, loss64)
+        update(_LAST_SMOOTHED, smoothed)
+        new = tf.where(tf.stack(replace), tf.stack(candidate), state)
+        self._state.assign(new)
+        if record is True:
+            # Once halted, write the last recorded point again: no conditional.
+            last_step, rate, last_loss, last_smoothed = tf.unstack(new[_LAST_STEP:_LAST_SMOOTHED + 1])
+            self._write_point(tf.cast(last_step, tf.int64), tf.cast(rate, tf.float32), tf.cast(last_loss, tf.float32),
+                              tf.cast(last_smoothed, tf.float32), True)
+        else:
+            self._write_point(step, learning_rate, loss, tf.cast(smoothed, tf.float32), active)
+        if self.detect_skips:
+            with self._writer.as_default(step=step), tf.summary.record_if(repeat):
+                tf.summary.write(tags.SKIPPED_UPDATES, tf.cast(skipped, tf.float32), metadata=_SKIPPED_METADATA)
+        return new[_HALTED] > 0.0
 
-    def _count_skip(self, step, active):
-        """A repeated step: the previous attempt's update was skipped; log the count."""
-        repeat = tf.logical_and(active, tf.equal(step, self._last_step))
-        skipped = tf.where(repeat, self._skipped + 1, tf.constant(0, tf.int64))
-        self._skipped.assign(tf.where(active, skipped, self._skipped))
-        self._last_step.assign(tf.where(active, step, self._last_step))
-        with self._writer.as_default(step=step), tf.summary.record_if(repeat):
-            tf.summary.write(tags.SKIPPED_UPDATES, tf.cast(skipped, tf.float32), metadata=_SKIPPED_METADATA)
+    def _write_point(self, step, learning_rate, loss, smoothed, record):
+        # tf.summary.write takes the tag verbatim: no enclosing name scope
+        # (`while/`, `compile_loss/`) leaks into it. A Python True for
+        # `record` keeps the writes unconditional, whatever record_if the
+        # caller set.
+        # The writes are chained: run side by side, they contend for the
+        # writer's lock from several threads.
+        written = []
+        with self._writer.as_default(step=step), tf.summary.record_if(record):
+            for tag, value, metadata in ((tags.LEARNING_RATE, learning_rate, _LR_METADATA),
+                                         (tags.LOSS, loss, _LOSS_METADATA),
+                                         (tags.SMOOTHED_LOSS, smoothed, _SMOOTHED_METADATA)):
+                with tf.control_dependencies(written):
+                    written = [tf.summary.write(tag, value, metadata=metadata)]
 
     def write_validation(self, step, loss, record):
         """Record a validation loss at `step` where `record` (a bool tensor) is true."""
         step = tf.cast(step, tf.int64)
         loss = tf.cast(tf.reshape(loss, []), tf.float32)
         with self._writer.as_default(step=step), tf.summary.record_if(
-            tf.logical_and(record, tf.logical_not(self._halted))
+            tf.logical_and(record, self.active())
         ):
             tf.summary.write(tags.VAL_LOSS, loss, metadata=_VAL_METADATA)
-
-    def _update_smoothed(self, loss, active):
-        """Advance the debiased EMA by a finite `loss` (while active); return its value."""
-        beta = self.smoothing
-        finite = tf.math.is_finite(loss)
-        advance = tf.logical_and(active, finite)
-        average = self._average.assign(tf.where(advance, beta * self._average + (1.0 - beta) * loss, self._average))
-        bias = self._bias.assign(tf.where(advance, beta * self._bias, self._bias))
-        return tf.where(finite, average / (1.0 - bias), tf.constant(float("nan"), tf.float64))
-
-    def _update_guard(self, step, loss, smoothed, active):
-        best = tf.minimum(self._best, smoothed)
-        diverged = smoothed - best > (self.stop_factor - 1.0) * tf.abs(best)
-        stop_now = tf.logical_and(
-            active, tf.logical_or(tf.logical_not(tf.math.is_finite(loss)), diverged)
-        )
-        self._best.assign(tf.where(active, best, self._best))
-        self._stop_step.assign(tf.where(stop_now, step, self._stop_step))
-        self._stopped.assign(tf.logical_or(self._stopped, stop_now))
-        return stop_now
 
     def flush(self) -> None:
         self._writer.flush()
@@ -372,16 +414,33 @@ class StepLogger(keras.callbacks.Callback):
         self._attached = True
         self._loss_hook_traced = False
         self._checked = False
+        self._halted_output = None
         original_train_step = model.train_step
 
         def logged_train_step(data):
-            with _recording_compute_loss(model, lambda loss: self._record(loss, data)):
-                return original_train_step(data)
+            halted = []
+            with _recording_compute_loss(model, lambda loss: halted.append(self._record(loss, data))):
+                logs = original_train_step(data)
+            if self._may_halt and halted and isinstance(logs, dict):
+                # Returned with the logs, the halt costs the callback no
+                # variable read (a host sync per step with steps_per_execution=1).
+                logs = {**logs, _HALTED_LOG: tf.cast(halted[0], tf.float32)}
+            return logs
 
         # `make_train_function` reads `self.train_step` once, when it builds
         # the function; the instance attribute is needed only for that call.
         with _attribute_set(model, "train_step", logged_train_step):
             model.make_train_function(force=True)
+        logged_train_function = model.train_function
+
+        def train_function(iterator):
+            logs = logged_train_function(iterator)
+            if isinstance(logs, dict) and _HALTED_LOG in logs:
+                logs = dict(logs)
+                self._halted_output = logs.pop(_HALTED_LOG)  # not for the progress bar or History
+            return logs
+
+        model.train_function = train_function
 
     def _record(self, loss, data):
         self._loss_hook_traced = True
@@ -393,7 +452,8 @@ class StepLogger(keras.callbacks.Callback):
         optimizer = self.model.optimizer
         step = tf.identity(tf.convert_to_tensor(optimizer.iterations))
         learning_rate = tf.convert_to_tensor(optimizer.learning_rate)
-        active = self.writer.active()
+        if self._validation is not None:
+            active = self.writer.active()  # before this step's write
         accumulation = accumulation_steps(optimizer)
         if accumulation > 1:
             # One point per applied update: the mean loss of its micro-batches,
@@ -402,11 +462,11 @@ class StepLogger(keras.callbacks.Callback):
             total = self._micro_losses.assign_add(tf.cast(loss, tf.float64))
             last = tf.equal(micro, accumulation - 1)
             loss = tf.cast(total / accumulation, tf.float32)
-            self.writer.write(step, learning_rate, loss, record=last)
+            halted = self.writer.write(step, learning_rate, loss, record=last)
             self._micro_losses.assign(tf.where(last, tf.constant(0.0, tf.float64), total))
             point = last
         else:
-            self.writer.write(step, learning_rate, loss)
+            halted = self.writer.write(step, learning_rate, loss)
             point = tf.constant(True)
         if self._validation is not None:
             due = tf.logical_and(tf.logical_and(active, point), tf.equal(step % self.validation_every, 0))
@@ -415,7 +475,9 @@ class StepLogger(keras.callbacks.Callback):
             batch = tf.cast(tf.shape(tf.nest.flatten(data)[0])[0], tf.int64)
             if replica is not None:
                 batch *= replica.num_replicas_in_sync
-            self._counts.assign_add(tf.stack([tf.where(active, batch, tf.constant(0, tf.int64)), tf.cast(due, tf.int64)]))
+            trained = tf.where(active, batch, tf.constant(0, tf.int64))
+            self._counts.assign_add(tf.stack([trained, tf.cast(due, tf.int64)]))
+        return halted
 
     def _validation_loss(self):
         x, y = self._validation
@@ -448,8 +510,14 @@ class StepLogger(keras.callbacks.Callback):
                     "compute_loss(). Call it from your train_step, or log from "
                     "your own loop with StepWriter.write(step, rate, loss)."
                 )
-        if self._may_halt and self.writer.halted:
-            self.model.stop_training = True
+        if self._may_halt:
+            output = self._halted_output
+            if output is not None:
+                halted = float(output) > 0.5  # a mean over replicas of 0/1 flags
+            else:  # a train step that does not return a dict of logs
+                halted = self.writer.halted
+            if halted:
+                self.model.stop_training = True
 
     def on_train_end(self, logs=None):
         self.detach()
@@ -462,6 +530,9 @@ class StepLogger(keras.callbacks.Callback):
         self.model.train_function = self._saved_train_function
         self._saved_train_function = None
         self.writer.close()
+
+
+_HALTED_LOG = "_tb_lrfinder_halted"  # carried from the train step to the callback, then removed
 
 
 def _inner(optimizer):

@@ -93,7 +93,7 @@ def analyze_paths(
     analysed, skipped = [], []
     for path in map(os.fspath, paths):
         scalars = read_scalars(path)
-        for run in dict.fromkeys(scalars["run"]):
+        for run in scalars["run"].unique():
             name = _run_name(path, run)
             try:
                 analysed.append(

@@ -358,7 +358,7 @@ def range_test_frame(
     given. Only steps that have both a rate and a loss are kept. Non-finite
     losses are kept: they are data for the stop analysis.
     """
-    runs = list(dict.fromkeys(scalars["run"]))
+    runs = list(scalars["run"].unique())
     if run is None:
         if len(runs) != 1:
             raise LRFinderError(f"the log holds {len(runs)} runs; name one of: {', '.join(runs)}")
@@ -366,7 +366,7 @@ def range_test_frame(
     elif run not in runs:
         raise LRFinderError(f"no run {run!r}; runs: {', '.join(runs)}")
     own = scalars[scalars["run"] == run]
-    available = list(dict.fromkeys(own["tag"]))
+    available = list(own["tag"].unique())
     lr_name = _pick_tag(available, lr_tag, tags.LEARNING_RATE_CANDIDATES, r"^(lr|learning_rate)", "learning rate", run)
     loss_name = _pick_tag(available, loss_tag, tags.LOSS_CANDIDATES, r"loss$", "loss", run)
     rates = own.loc[own["tag"] == lr_name, ["step", "value"]].rename(columns={"value": "learning_rate"})

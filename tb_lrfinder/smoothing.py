@@ -7,6 +7,7 @@ non-finite input, and the smoother skips those points in its state.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ._validation import fraction
 
@@ -19,19 +20,17 @@ def debiased_ema(values, beta: float = 0.9) -> np.ndarray:
 
     It lags the raw curve (it only looks back), which is what an online stop
     rule needs. Non-finite x_n give NaN and leave the average unchanged.
+
+    smoothed_n is the beta**age-weighted mean of the points so far, which is
+    pandas' adjusted exponentially weighted mean (computed there, in C).
     """
     beta = fraction("smoothing", beta)
     x = np.asarray(values, dtype=np.float64)
-    out = np.full(x.shape, np.nan)
-    average = 0.0
-    count = 0
-    for i, value in enumerate(x):
-        if not np.isfinite(value):
-            continue
-        count += 1
-        average = beta * average + (1.0 - beta) * value
-        out[i] = average / (1.0 - beta**count)
-    return out
+    finite = np.isfinite(x)
+    if not finite.any():
+        return np.full(x.shape, np.nan)
+    weighted = pd.Series(np.where(finite, x, np.nan)).ewm(alpha=1.0 - beta, adjust=True, ignore_na=True)
+    return np.where(finite, weighted.mean().to_numpy(), np.nan)
 
 
 def centered_ema(values, beta: float = 0.9) -> np.ndarray:

@@ -72,8 +72,41 @@ def test_guard_stops_logging_at_first_nan_inside_a_block(tmp_path):
     run()
     writer.close()
     scalars = read_scalars(tmp_path)
-    assert scalars.loc[scalars["tag"] == tags.LOSS, "step"].tolist() == [0, 1, 2, 3]
+    loss = scalars[scalars["tag"] == tags.LOSS]
+    assert loss["step"].tolist() == [0, 1, 2, 3]
+    # The calls after the halt re-wrote step 3 as it was: nothing new, nothing changed.
+    np.testing.assert_allclose(loss["value"].to_numpy()[:3], [1.0, 0.9, 0.8], rtol=1e-6)
+    assert np.isnan(loss["value"].iloc[3])
     assert writer.stopped and writer.stop_step == 3
+
+
+def test_fit_stops_right_after_the_guard_halts_without_extra_log_keys(tmp_path, make_mlp, tiny_data):
+    import keras
+
+    from tb_lrfinder import StepLogger, lr_range_schedule
+
+    x, y = tiny_data
+    model = make_mlp(optimizer=keras.optimizers.SGD(lr_range_schedule(1e-3, 1e6, 200)))
+    logger = StepLogger(tmp_path, stop_factor=4.0)
+    history = model.fit(np.tile(x, (4, 1)), np.tile(y, 4), batch_size=8, verbose=0, callbacks=[logger])
+    assert logger.stopped
+    stop_step = logger.writer.stop_step
+    # The halt reaches fit through the train step's outputs; Keras may run the
+    # batch hook a step or two late (asynchronously), not the rest of the 256 steps.
+    assert stop_step < int(model.optimizer.iterations) <= stop_step + 4
+    assert set(history.history) == {"loss", "accuracy"}  # the carried flag was removed
+    assert read_scalars(tmp_path)["step"].max() == stop_step
+
+
+def test_the_step_writer_is_traced_once_per_writer(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import StepLogger
+
+    x, y = tiny_data
+    model = make_mlp()
+    logger = StepLogger(tmp_path, stop_factor=4.0)
+    model.fit(x, y, batch_size=64, verbose=0, callbacks=[logger])
+    # Keras traces the train step twice; the writer's graph is built once.
+    assert logger.writer._write_function.experimental_get_tracing_count() == 1
 
 
 def test_guard_stops_when_smoothed_loss_passes_factor_times_best(tmp_path):

@@ -23,6 +23,22 @@ def test_non_finite_points_are_carried_not_dropped():
     np.testing.assert_allclose(out[[0, 2, 4]], 1.0)
 
 
+def test_debiased_ema_equals_the_step_by_step_loop_on_random_curves():
+    rng = np.random.default_rng(0)
+    for beta in (0.0, 0.5, 0.9, 0.98):
+        x = rng.lognormal(0.0, 2.0, 2000)
+        x[rng.random(2000) < 0.05] = np.nan
+        x[rng.random(2000) < 0.02] = np.inf
+        expected, average, count = np.full(x.shape, np.nan), 0.0, 0
+        for i, value in enumerate(x):
+            if np.isfinite(value):
+                count += 1
+                average = beta * average + (1 - beta) * value
+                expected[i] = average / (1 - beta**count)
+        np.testing.assert_allclose(debiased_ema(x, beta), expected, rtol=1e-12)
+    assert np.isnan(debiased_ema([np.nan, np.inf], 0.9)).all()
+
+
 def test_centered_smoother_has_no_lag():
     x = np.where(np.arange(101) < 50, 1.0, 0.0)
     lagging, centered = debiased_ema(x, 0.9), centered_ema(x, 0.9)
