@@ -205,6 +205,7 @@ def find_lr(
     # as many extra attempts as steps, and end at num_steps applied updates.
     loss_scaled = hasattr(sweep_optimizer, "inner_optimizer")
     logger = StepLogger(
+        # With steps_per_execution > 1, fit rounds its steps up to whole blocks.
         log_dir, stop_factor=stop_factor, smoothing=smoothing, max_steps=num_steps, validation_data=validation_data,
         validation_every=validation_every, validation_samples=validation_samples,
     )

@@ -97,6 +97,12 @@ def _layout_summary() -> bytes:
 _INITIAL_STATE = (0.0, 1.0, float("inf"), 0.0, 0.0, -1.0, -1.0, float("nan"), float("nan"), float("nan"), 0.0)
 
 
+def _scalar(value, dtype):
+    """`value` as a scalar tensor of `dtype` (no op for one already so)."""
+    value = tf.cast(value, dtype)
+    return value if value.shape.rank == 0 else tf.reshape(value, [])
+
+
 class StepWriter:
     """Writes per-step learning rate and loss scalars to one TensorBoard run.
 
@@ -105,24 +111,24 @@ class StepWriter:
 
         avg_n = beta * avg_{n-1} + (1 - beta) * loss_n,  smoothed_n = avg_n / (1 - beta**n)
 
-    which it also logs (tag `tags.SMOOTHED_LOSS`), and it *stops* (writes
-    nothing more, and `stopped` turns true) at the
+    which it also logs (tag `tags.SMOOTHED_LOSS`), and it *stops* (records
+    nothing new, and `stopped` turns true) at the
     first step whose loss is NaN/inf or whose smoothed loss exceeds the best
     smoothed loss so far by `stop_factor`, if given (for a positive best loss:
     smoothed > stop_factor * best; in general smoothed - best > (stop_factor - 1) * |best|).
 
     Steps written after the halt add nothing: such a call writes the last
     recorded point again (same step, same values), which TensorBoard and
-    `reader` keep once. That keeps the per-step graph free of conditionals:
-    inside Keras's multi-step loop one `tf.cond` cost about 85 us of CPU per
-    step on the benchmark's machine, more than all of the logging.
+    `reader` keep once. That keeps the per-step graph free of conditionals,
+    which cost more than the logging itself in a tiny model's train step.
 
     Args:
       log_dir: TensorBoard run directory (created if missing).
       stop_factor: divergence threshold (> 1), or None for no guard.
       smoothing: EMA coefficient beta in [0, 1).
-      flush_secs: the writer flushes at least this often (seconds), so a sweep
-        can be watched live.
+      flush_secs: while steps are written, the writer flushes at least this
+        often (seconds), so a sweep can be watched live; `flush` and `close`
+        flush at once.
       max_steps: optimizer steps after which nothing more is written
         (`halted` turns true), or None.
       detect_skips: count repeated steps as skipped updates (for a
@@ -216,8 +222,8 @@ class StepWriter:
         per training step, so it is kept small.
         """
         step = tf.cast(step, tf.int64)
-        learning_rate = tf.cast(tf.reshape(learning_rate, []), tf.float32)
-        loss = tf.cast(tf.reshape(loss, []), tf.float32)
+        learning_rate = _scalar(learning_rate, tf.float32)
+        loss = _scalar(loss, tf.float32)
         if tf.distribute.has_strategy():  # replica-context variables: trace in place
             return self._write(step, learning_rate, loss, record)
         # One trace per writer, not one per trace of the caller (Keras traces
@@ -281,33 +287,49 @@ class StepWriter:
         else:
             self._write_point(step, learning_rate, loss, tf.cast(smoothed, tf.float32), active)
         if self.detect_skips:
-            with self._writer.as_default(step=step), tf.summary.record_if(repeat):
-                tf.summary.write(tags.SKIPPED_UPDATES, tf.cast(skipped, tf.float32), metadata=_SKIPPED_METADATA)
+            self._emit(step, ((tags.SKIPPED_UPDATES, tf.cast(skipped, tf.float32), _SKIPPED_METADATA),), repeat)
         return new[_HALTED] > 0.0
 
     def _write_point(self, step, learning_rate, loss, smoothed, record):
-        # tf.summary.write takes the tag verbatim: no enclosing name scope
-        # (`while/`, `compile_loss/`) leaks into it. A Python True for
-        # `record` keeps the writes unconditional, whatever record_if the
-        # caller set.
-        # The writes are chained: run side by side, they contend for the
-        # writer's lock from several threads.
-        written = []
-        with self._writer.as_default(step=step), tf.summary.record_if(record):
-            for tag, value, metadata in ((tags.LEARNING_RATE, learning_rate, _LR_METADATA),
-                                         (tags.LOSS, loss, _LOSS_METADATA),
-                                         (tags.SMOOTHED_LOSS, smoothed, _SMOOTHED_METADATA)):
+        self._emit(step, ((tags.LEARNING_RATE, learning_rate, _LR_METADATA), (tags.LOSS, loss, _LOSS_METADATA),
+                          (tags.SMOOTHED_LOSS, smoothed, _SMOOTHED_METADATA)), record)
+
+    def _emit(self, step, summaries, record=True):
+        """Write (tag, scalar, metadata) summaries at `step` where `record` holds.
+
+        The summary op itself, with the tag verbatim (no enclosing name scope,
+        `while/` or `compile_loss/`, leaks into it), not `tf.summary.write`:
+        leaving `writer.as_default()` in a graph adds a flush of the writer,
+        an fsync (0.24 ms here), to every step; the writer flushes every
+        `flush_secs` instead. Under a distribution strategy, only the first
+        replica writes, as with `tf.summary`. The writes are chained: side by
+        side, they contend for the writer's lock from several threads.
+        """
+        replica = tf.distribute.get_replica_context()
+        if tf.distribute.has_strategy() and replica is not None:
+            first = tf.equal(replica.replica_id_in_sync_group, 0)
+            record = first if record is True else tf.logical_and(record, first)
+
+        def write():
+            written = []
+            for tag, value, metadata in summaries:
                 with tf.control_dependencies(written):
-                    written = [tf.summary.write(tag, value, metadata=metadata)]
+                    written = [tf.raw_ops.WriteSummary(
+                        writer=self._writer._resource, step=step, tensor=value, tag=tag, summary_metadata=metadata,
+                    )]
+            with tf.control_dependencies(written):
+                return tf.constant(True)
+
+        if record is True:
+            write()
+        else:
+            tf.cond(record, write, lambda: tf.constant(False))
 
     def write_validation(self, step, loss, record):
         """Record a validation loss at `step` where `record` (a bool tensor) is true."""
         step = tf.cast(step, tf.int64)
-        loss = tf.cast(tf.reshape(loss, []), tf.float32)
-        with self._writer.as_default(step=step), tf.summary.record_if(
-            tf.logical_and(record, self.active())
-        ):
-            tf.summary.write(tags.VAL_LOSS, loss, metadata=_VAL_METADATA)
+        self._emit(step, ((tags.VAL_LOSS, _scalar(loss, tf.float32), _VAL_METADATA),),
+                   tf.logical_and(record, self.active()))
 
     def flush(self) -> None:
         self._writer.flush()

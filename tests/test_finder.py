@@ -79,6 +79,17 @@ def test_every_step_is_logged_with_steps_per_execution_4(tmp_path, make_mlp, tin
     np.testing.assert_allclose(result.frame["learning_rate"], sweep_rates(1e-4, 1e-1, 24), rtol=1e-6)
 
 
+def test_sweep_ends_at_num_steps_inside_a_block(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = make_mlp(steps_per_execution=4)  # fit rounds 30 steps up to 8 blocks of 4
+    result = find_lr(model, x, y, batch_size=16, min_lr=1e-4, max_lr=1e-1, num_steps=30,
+                     verbose=0, log_dir=tmp_path)
+    assert result.frame["step"].tolist() == list(range(30))
+    assert result.analysis.stop.reason == analysis.LAST_STEP
+
+
 def test_early_stop_inside_a_block_does_not_log_later_steps(tmp_path, make_mlp, tiny_data):
     from tb_lrfinder import find_lr
 
