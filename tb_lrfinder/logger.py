@@ -3,8 +3,9 @@
 Two layers:
 
 * `StepWriter` writes one (step, learning rate, loss) record to a TensorBoard
-  run with `tf.summary`, from eager code or inside a `tf.function` (a custom
-  training loop), and keeps an optional in-graph divergence guard.
+  run through a `tf.summary` file writer, from eager code or inside a
+  `tf.function` (a custom training loop), and keeps an optional in-graph
+  divergence guard. Its per-step graph has no conditional and no flush.
 * `StepLogger` is a Keras callback that makes `model.fit` call the writer from
   inside the compiled train step, so every step is logged, also with
   `steps_per_execution > 1`, and the loss logged is the loss of that batch, not
@@ -134,7 +135,7 @@ class StepWriter:
       detect_skips: count repeated steps as skipped updates (for a
         loss-scale optimizer; see `write`).
       strategy: the `tf.distribute` strategy `write` is called under, if any:
-        the guard's state is then kept in variables that only the first
+        the guard's state is then kept in a variable that only the first
         replica writes (summaries, too, are written by the first replica only).
     """
 
