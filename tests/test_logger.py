@@ -186,3 +186,31 @@ def test_a_run_can_be_analysed_while_it_is_being_written(tmp_path):
     writer.flush()
     assert len(read_range_test(tmp_path, lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)) == 20
     writer.close()
+
+
+def test_plugin_metadata_only_on_each_tags_first_event_and_tensorboard_sees_scalars(tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.compat.proto import event_pb2
+
+    from tb_lrfinder import StepWriter
+    from tb_lrfinder.records import iter_records
+
+    writer = StepWriter(tmp_path, stop_factor=4.0)
+    for step in range(5):
+        writer.write(step, 1e-3 * 2.0**step, 1.0 / (step + 1))
+    writer.close()
+    (path,) = tmp_path.iterdir()
+    with_metadata = {}
+    for data in iter_records(path, lambda problem: None):
+        event = event_pb2.Event.FromString(data)
+        for value in event.summary.value:
+            if value.tag.startswith("lr_finder/"):
+                with_metadata.setdefault(value.tag, []).append(value.HasField("metadata"))
+    assert set(with_metadata) == {tags.LEARNING_RATE, tags.LOSS, tags.SMOOTHED_LOSS}
+    for flags in with_metadata.values():
+        assert flags == [True, False, False, False, False]
+    accumulator = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={event_accumulator.TENSORS: 0})
+    accumulator.Reload()
+    for tag in with_metadata:
+        assert accumulator.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"
+        assert [e.step for e in accumulator.Tensors(tag)] == list(range(5))
