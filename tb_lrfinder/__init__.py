@@ -2,9 +2,10 @@
 
 Writing (needs TensorFlow): `lr_range_schedule`, `StepLogger`, `StepWriter`,
 `find_lr`, `RangeTestCallback`, `sweep_custom_loop`; training schedules from a
-result: `OneCycle`, `Cyclical`, `one_cycle_from`, `cyclical_from`. Reading and analysis (no TensorFlow): `read_scalars`,
-`read_range_test`, `analyze`. The TensorFlow-side names are imported on first
-use, so `import tb_lrfinder` stays light for code that only reads logs.
+result: `OneCycle`, `Cyclical`, `one_cycle_from`, `cyclical_from`. Reading and
+analysis (no TensorFlow): `read_scalars`, `read_range_test`, `analyze`. The
+TensorFlow-side names are imported on first use, so `import tb_lrfinder` stays
+light for code that only reads logs.
 """
 
 from __future__ import annotations
@@ -49,13 +50,10 @@ def __dir__():
 __all__ = [
     "Analysis",
     "Cyclical",
-    "OneCycle",
-    "RangeTestCallback",
-    "cyclical_from",
-    "one_cycle_from",
-    "sweep_custom_loop",
     "LRFinderError",
     "LogReadWarning",
+    "OneCycle",
+    "RangeTestCallback",
     "RangeTestResult",
     "Recommendation",
     "StepLogger",
@@ -63,10 +61,13 @@ __all__ = [
     "StopPoint",
     "Suggestion",
     "analyze",
+    "cyclical_from",
     "find_lr",
     "lr_range_schedule",
+    "one_cycle_from",
     "range_test_frame",
     "read_range_test",
     "read_scalars",
+    "sweep_custom_loop",
     "sweep_rates",
 ]

@@ -314,10 +314,10 @@ class StepWriter:
         replica writes, as with `tf.summary`. The writes are chained: side by
         side, they contend for the writer's lock from several threads.
         """
-        replica = tf.distribute.get_replica_context()
-        if tf.distribute.has_strategy() and replica is not None:
-            first = tf.equal(replica.replica_id_in_sync_group, 0)
-            record = first if record is True else tf.logical_and(record, first)
+        replica = tf.distribute.get_replica_context() if tf.distribute.has_strategy() else None
+        if replica is not None:
+            first_replica = tf.equal(replica.replica_id_in_sync_group, 0)
+            record = first_replica if record is True else tf.logical_and(record, first_replica)
 
         def write():
             written = []

@@ -95,8 +95,6 @@ def _event_file_order(name: str):
     return (float(match.group(1)) if match else 0.0, name)
 
 
-
-
 def _event_heads(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
     """Vectorized `(ok, wall_time, step, key_start)` of serialized Events that
     start with wall_time (field 1) and an optional varint step (field 2), as
@@ -186,14 +184,15 @@ class _Columns:
         )
 
 
-def _parse_slowly(payload: bytes, index: float, columns: _Columns) -> tuple[bool, object]:
-    """Parse one record with protobuf; returns (parsed, event or None)."""
+def _parse_slowly(payload: bytes, index: float, columns: _Columns):
+    """Parse one record with protobuf into `columns`; returns the Event, or
+    None where the record is not one."""
     try:
         event = event_pb2.Event.FromString(payload)
     except Exception:  # protobuf's DecodeError: a CRC-valid but foreign record
-        return False, None
+        return None
     if not event.HasField("summary"):
-        return True, event
+        return event
     rows = []
     for value in event.summary.value:
         kind = value.WhichOneof("value")
@@ -210,7 +209,7 @@ def _parse_slowly(payload: bytes, index: float, columns: _Columns) -> tuple[bool
         # Several values of one record keep their order: fractional indices.
         columns.add([index + k / (len(rows) + 1) for k in range(len(rows))], [r[0] for r in rows],
                     [event.step] * len(rows), [event.wall_time] * len(rows), [r[1] for r in rows])
-    return True, event
+    return event
 
 
 def _parse_batch(batch, first_index: int, templates: dict, columns: _Columns) -> tuple[int, int]:
@@ -252,10 +251,10 @@ def _parse_batch(batch, first_index: int, templates: dict, columns: _Columns) ->
             continue
         pending[i] = False
         payload = batch.payload(int(i))
-        parsed, event = _parse_slowly(payload, float(first_index + i), columns)
-        if not parsed:
+        event = _parse_slowly(payload, float(first_index + i), columns)
+        if event is None:
             errors += 1
-        elif event is not None and ok[i] and event.HasField("summary") and event.step == step[i]:
+        elif ok[i] and event.HasField("summary") and event.step == step[i]:
             learned = _template(payload, int(key_start[i] - starts[i]), event)
             if learned is not None and learned[0] not in templates:
                 templates[learned[0]] = learned[1]
