@@ -1,15 +1,16 @@
-"""The step logger: rate and true batch loss of every optimizer step, in-graph.
+"""The step logger: rate and true batch loss of every optimizer step.
 
-Two layers:
+Two ways in:
 
+* `StepLogger` is a Keras callback for `model.fit`: the compiled train step
+  notes each step's point (step, rate, the loss of that batch, not the
+  running mean `fit` reports in `logs["loss"]`), also with
+  `steps_per_execution > 1`; after each block of steps, `step_recorder`
+  applies the divergence guard and `event_writer` writes the points.
 * `StepWriter` writes one (step, learning rate, loss) record to a TensorBoard
   run through a `tf.summary` file writer, from eager code or inside a
-  `tf.function` (a custom training loop), and keeps an optional in-graph
-  divergence guard. Its per-step graph has no conditional and no flush.
-* `StepLogger` is a Keras callback that makes `model.fit` call the writer from
-  inside the compiled train step, so every step is logged, also with
-  `steps_per_execution > 1`, and the loss logged is the loss of that batch, not
-  the running mean `fit` reports in `logs["loss"]`.
+  `tf.function` (a custom training loop), and keeps the same divergence
+  guard in-graph. Its per-step graph has no conditional and no flush.
 
 Tags come from `tags`; the reader never imports this module.
 """
@@ -17,15 +18,20 @@ Tags come from `tags`; the reader never imports this module.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import time
 
 import keras
 import tensorflow as tf
+from tensorboard.compat.proto import summary_pb2
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from . import tags
 from ._validation import fraction, int_at_least, positive_float
 from .errors import LRFinderError
+from .event_writer import ScalarEventWriter
+from .step_recorder import StepRecorder
 
 
 def _checked_writer_options(stop_factor, smoothing, flush_secs):
@@ -64,6 +70,11 @@ _SMOOTHED_METADATA = _scalar_metadata(
     "The step axis is a log-rate axis."
 )
 
+_TAG_METADATA = {
+    tags.LEARNING_RATE: _LR_METADATA, tags.LOSS: _LOSS_METADATA, tags.SMOOTHED_LOSS: _SMOOTHED_METADATA,
+    tags.VAL_LOSS: _VAL_METADATA, tags.SKIPPED_UPDATES: _SKIPPED_METADATA,
+}
+
 
 def _layout_summary() -> bytes:
     """A custom-scalars layout that groups the sweep's charts."""
@@ -89,13 +100,13 @@ def _layout_summary() -> bytes:
 
 
 # The writer's state: one float64 vector, read once and assigned once per step
-# (eight separate variables cost a read and an assign each, and their ops).
-# EMA: average, bias (beta ** finite points). Guard: best smoothed loss, halted
-# and stopped flags (0/1), stop step. The last point written (rewritten once
-# halted). Skipped updates in a row at the last step.
-(_AVERAGE, _BIAS, _BEST, _HALTED, _STOPPED, _STOP_STEP,
- _LAST_STEP, _LAST_RATE, _LAST_LOSS, _LAST_SMOOTHED, _SKIPPED) = range(11)
-_INITIAL_STATE = (0.0, 1.0, float("inf"), 0.0, 0.0, -1.0, -1.0, float("nan"), float("nan"), float("nan"), 0.0)
+# (separate variables cost a read and an assign each, and their ops). EMA:
+# average, bias (beta ** finite points); best smoothed loss; halted and stopped
+# flags (0/1); the last point recorded (step, rate, loss, smoothed loss), which
+# a write after the halt writes again; skipped updates in a row at the last step.
+(_AVERAGE, _BIAS, _BEST, _HALTED, _STOPPED,
+ _LAST_STEP, _LAST_RATE, _LAST_LOSS, _LAST_SMOOTHED, _SKIPPED) = range(10)
+_INITIAL_STATE = (0.0, 1.0, float("inf"), 0.0, 0.0, -1.0, float("nan"), float("nan"), float("nan"), 0.0)
 
 
 def _scalar(value, dtype):
@@ -196,9 +207,9 @@ class StepWriter:
 
     @property
     def stop_step(self) -> int | None:
-        """The step at which the guard stopped, or None."""
-        step = int(self._read(_STOP_STEP))
-        return None if step < 0 else step
+        """The step at which the guard stopped (the last one recorded), or None."""
+        state = self._state.numpy()
+        return int(state[_LAST_STEP]) if state[_STOPPED] else None
 
     def write(self, step, learning_rate, loss, record=True):
         """Record one optimizer step; usable inside a `tf.function`.
@@ -232,60 +243,62 @@ class StepWriter:
         return self._write_function(step, learning_rate, loss, record)
 
     def _write(self, step, learning_rate, loss, record):
-        """`write` on tensors: step int64, rate and loss float32 scalars."""
-        state = tf.convert_to_tensor(self._state)
+        """`write` on tensors: step int64, rate and loss float32 scalars.
+
+        Every op here runs once per training step, and in a tiny model's step
+        each op's scheduling costs about as much as its work: the state is
+        updated with a single select (an inactive writer keeps its state), and
+        the guard is one comparison that is false for NaN.
+        """
+        state = self._state.value()
         current = tf.unstack(state)
         active = tf.equal(current[_HALTED], 0.0)
         if record is not True:
             active = tf.logical_and(active, record)
         step64 = tf.cast(step, tf.float64)
+        rate64 = tf.cast(learning_rate, tf.float64)
         loss64 = tf.cast(loss, tf.float64)
-        finite = tf.math.is_finite(loss64)
-        # Candidate values, and where each replaces the current one: one
-        # select over the whole state vector at the end.
-        candidate, replace = list(current), [False] * len(current)
-
-        def update(index, value, where=active):
-            candidate[index], replace[index] = value, where
-
-        # The debiased EMA advances by finite losses only.
         beta = self.smoothing
-        advance = tf.logical_and(active, finite)
         average = beta * current[_AVERAGE] + (1.0 - beta) * loss64
         bias = beta * current[_BIAS]
-        update(_AVERAGE, average, advance)
-        update(_BIAS, bias, advance)
-        smoothed = tf.where(finite, average / (1.0 - bias), tf.constant(float("nan"), tf.float64))
-        halt = None
+        smoothed = average / (1.0 - bias)
+        if self.stop_factor is None:
+            # The debiased EMA advances by finite losses only. (With the guard,
+            # a non-finite loss halts the writer, so its EMA is never used.)
+            finite = tf.math.is_finite(loss64)
+            average = tf.where(finite, average, current[_AVERAGE])
+            bias = tf.where(finite, bias, current[_BIAS])
+            smoothed = tf.where(finite, smoothed, tf.constant(float("nan"), tf.float64))
+        best, stopped, halted = current[_BEST], current[_STOPPED], current[_HALTED]
         if self.stop_factor is not None:
-            best = tf.minimum(current[_BEST], smoothed)
-            diverged = smoothed - best > (self.stop_factor - 1.0) * tf.abs(best)
-            stop_now = tf.logical_and(active, tf.logical_or(tf.logical_not(finite), diverged))
-            update(_BEST, best)
-            update(_STOP_STEP, step64, stop_now)
-            update(_STOPPED, tf.constant(1.0, tf.float64), stop_now)
-            halt = stop_now
+            best = tf.minimum(best, smoothed)
+            # `within` is false for a NaN or infinite loss (the difference is
+            # NaN or inf). Not `logical_not(within)`: grappler rewrites that
+            # into `>`, which is false for NaN.
+            within = smoothed - best <= (self.stop_factor - 1.0) * tf.abs(best)
+            stopped = 1.0 - tf.cast(within, tf.float64)
+            halted = stopped
         if self.max_steps is not None:
-            reached = tf.logical_and(active, step >= self.max_steps - 1)
-            halt = reached if halt is None else tf.logical_or(halt, reached)
-        if halt is not None:
-            update(_HALTED, tf.constant(1.0, tf.float64), halt)
+            reached = tf.cast(step >= self.max_steps - 1, tf.float64)
+            halted = reached if self.stop_factor is None else tf.maximum(stopped, reached)
+        skipped = current[_SKIPPED]
         if self.detect_skips:
             repeat = tf.logical_and(active, tf.equal(step64, current[_LAST_STEP]))
-            skipped = tf.where(repeat, current[_SKIPPED] + 1.0, tf.constant(0.0, tf.float64))
-            update(_SKIPPED, skipped)
-        update(_LAST_STEP, step64)
-        update(_LAST_RATE, tf.cast(learning_rate, tf.float64))
-        update(_LAST_LOSS, loss64)
-        update(_LAST_SMOOTHED, smoothed)
-        first = tf.less(current[_LAST_STEP], 0.0)  # no point recorded yet
-        new = tf.where(tf.stack(replace), tf.stack(candidate), state)
+            skipped = tf.where(repeat, skipped + 1.0, tf.constant(0.0, tf.float64))
+        candidate = [None] * len(current)
+        candidate[_AVERAGE], candidate[_BIAS], candidate[_BEST] = average, bias, best
+        candidate[_HALTED], candidate[_STOPPED], candidate[_SKIPPED] = halted, stopped, skipped
+        candidate[_LAST_STEP], candidate[_LAST_RATE], candidate[_LAST_LOSS] = step64, rate64, loss64
+        candidate[_LAST_SMOOTHED] = smoothed
+        # An inactive writer (halted, or `record` false) keeps its whole state.
+        new = tf.where(active, tf.stack(candidate), state)
         self._state.assign(new)
+        first = tf.less(current[_LAST_STEP], 0.0)  # no point recorded yet
         if record is True:
             # Once halted, write the last recorded point again: no conditional.
-            last_step, rate, last_loss, last_smoothed = tf.unstack(new[_LAST_STEP:_LAST_SMOOTHED + 1])
-            self._write_point(tf.cast(last_step, tf.int64), tf.cast(rate, tf.float32), tf.cast(last_loss, tf.float32),
-                              tf.cast(last_smoothed, tf.float32), True, first)
+            last_step = tf.cast(new[_LAST_STEP], tf.int64)
+            rate, last_loss, last_smoothed = tf.unstack(tf.cast(new[_LAST_RATE:_LAST_SMOOTHED + 1], tf.float32))
+            self._write_point(last_step, rate, last_loss, last_smoothed, True, first)
         else:
             self._write_point(step, learning_rate, loss, tf.cast(smoothed, tf.float32), active, first)
         if self.detect_skips:
@@ -354,10 +367,18 @@ class StepLogger(keras.callbacks.Callback):
     `compute_loss`, so it is the loss of the batch (regularization included),
     not the running mean `fit` reports; the rate is the optimizer's rate at
     that step; the step is `optimizer.iterations` before the update. Every
-    step is written, also with `steps_per_execution > 1`.
+    step is logged, also with `steps_per_execution > 1`.
+
+    The compiled step only notes its point (step, rate, loss) in a small
+    buffer that `fit` hands back with each block of steps; the points are
+    written to the TensorBoard run from Python, by a `StepRecorder` that also
+    keeps the smoothed loss and the divergence guard. In a tiny model's step,
+    three summary ops and the guard's scalar ops in the graph cost 20-30% of
+    the step; this costs a few percent (see `bench/overhead.py`). Custom
+    training loops log with `StepWriter`, in-graph.
 
     With `stop_factor`, training stops once the sweep diverged (see
-    `StepWriter`), and with `max_steps` once that many optimizer steps were
+    `StepRecorder`), and with `max_steps` once that many optimizer steps were
     logged; steps a compiled block runs after that point are not logged.
 
     With `validation_data`, the loss on its first `validation_samples`
@@ -381,10 +402,8 @@ class StepLogger(keras.callbacks.Callback):
     ...               callbacks=[StepLogger(tempfile.mkdtemp())])
     """
 
-    # Keras may run this callback's batch hook in a worker thread, so `fit`
-    # need not convert the logs to Python after every batch (a host sync that
-    # slowed small models by a third). It reads one flag and may set
-    # `stop_training` a block late; the steps after a halt are not logged.
+    # No per-batch hook: the points come back with the train function's
+    # outputs, so `fit` may dispatch callbacks in a worker thread.
     async_safe = True
 
     def __init__(
@@ -404,58 +423,69 @@ class StepLogger(keras.callbacks.Callback):
         if validation_data is not None:
             self._validation = _validation_subsample(validation_data, validation_samples)
         self.validation_every = int_at_least("validation_every", validation_every, 1)
-        self._counts = None
         # Validated now, so a bad argument fails before `fit` starts.
-        stop_factor, smoothing, flush_secs = _checked_writer_options(
+        self.stop_factor, self.smoothing, self.flush_secs = _checked_writer_options(
             stop_factor, smoothing, flush_secs
         )
-        self._writer_args = dict(
-            log_dir=log_dir, stop_factor=stop_factor, smoothing=smoothing, flush_secs=flush_secs,
-            max_steps=max_steps,
-        )
-        self.writer: StepWriter | None = None
+        self.max_steps = None if max_steps is None else int_at_least("max_steps", max_steps, 1)
+        self.log_dir = os.fspath(log_dir)
+        self.recorder: StepRecorder | None = None
+        self._events: ScalarEventWriter | None = None
         self._saved_train_function = None
         self._attached = False
-        self._loss_hook_traced = False
-        self._checked = False
 
     @property
     def stopped(self) -> bool:
-        return self.writer is not None and self.writer.stopped
+        """Whether the divergence guard stopped the sweep."""
+        return self.recorder is not None and self.recorder.stopped
+
+    @property
+    def stop_step(self) -> int | None:
+        """The step at which the guard stopped the sweep (the last one logged), or None."""
+        return None if self.recorder is None else self.recorder.stop_step
 
     def on_train_begin(self, logs=None):
         model = self.model
         if model.optimizer is None:
             raise LRFinderError("StepLogger needs a compiled model (model.optimizer is None)")
-        self.writer = StepWriter(
-            **self._writer_args, detect_skips=hasattr(model.optimizer, "inner_optimizer"),
-            strategy=model.distribute_strategy,
+        self._events = ScalarEventWriter(self.log_dir, flush_secs=self.flush_secs, metadata=_TAG_METADATA)
+        self._events.summary(summary_pb2.Summary.FromString(_layout_summary()), step=0)
+        self.recorder = StepRecorder(
+            self._events, stop_factor=self.stop_factor, smoothing=self.smoothing, max_steps=self.max_steps,
+            detect_skips=hasattr(model.optimizer, "inner_optimizer"),
         )
-        self._may_halt = self.writer.stop_factor is not None or self.writer.max_steps is not None
-        with model.distribute_strategy.scope():
-            self._micro_losses = tf.Variable(0.0, dtype=tf.float64, trainable=False,
-                                             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self._columns = ["step", "rate", "loss"]
+        if accumulation_steps(model.optimizer) > 1:
+            self._columns.append("record")
         if self._validation is not None:
+            self._columns += ["validation_loss", "samples"]
             self._loss_fn = _plain_loss(model)
-            with model.distribute_strategy.scope():
-                # [training samples, validation evaluations] while the sweep is active.
-                self._counts = tf.Variable([0, 0], dtype=tf.int64, trainable=False,
-                                           aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        # One row per train step of a block; the block's last step returns them all.
+        self._capacity = int(getattr(model, "steps_per_execution", 1) or 1)
+        with model.distribute_strategy.scope():
+            def variable(value, dtype):
+                return tf.Variable(value, dtype=dtype, trainable=False,
+                                   aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+            self._micro_losses = variable(0.0, tf.float64)
+            self._points = variable(tf.zeros([self._capacity, len(self._columns)], tf.float64), tf.float64)
+            self._rows = variable(0, tf.int64)
+        self._rows_read = 0
         self._saved_train_function = model.train_function
         self._attached = True
         self._loss_hook_traced = False
-        self._checked = False
-        self._halted_output = None
         original_train_step = model.train_step
 
         def logged_train_step(data):
-            halted = []
-            with _recording_compute_loss(model, lambda loss: halted.append(self._record(loss, data))):
+            noted = []
+            with _recording_compute_loss(model, lambda loss: noted.append(self._note(loss, data))):
                 logs = original_train_step(data)
-            if self._may_halt and halted and isinstance(logs, dict):
-                # Returned with the logs, the halt costs the callback no
-                # variable read (a host sync per step with steps_per_execution=1).
-                logs = {**logs, _HALTED_LOG: tf.cast(halted[0], tf.float32)}
+            if noted:
+                points, rows = noted[0]
+                if isinstance(logs, dict):
+                    logs = {**logs, _POINTS_LOG: points, _ROWS_LOG: rows}
+                elif self._capacity == 1:  # `train_function` reads the variable instead
+                    self._points.assign(points)
             return logs
 
         # `make_train_function` reads `self.train_step` once, when it builds
@@ -466,14 +496,20 @@ class StepLogger(keras.callbacks.Callback):
 
         def train_function(iterator):
             logs = logged_train_function(iterator)
-            if isinstance(logs, dict) and _HALTED_LOG in logs:
-                logs = dict(logs)
-                self._halted_output = logs.pop(_HALTED_LOG)  # not for the progress bar or History
+            if isinstance(logs, dict) and _POINTS_LOG in logs:
+                logs = dict(logs)  # the points are not for the progress bar or History
+                points, rows = logs.pop(_POINTS_LOG), logs.pop(_ROWS_LOG)
+            else:  # a train step that does not return a dict of logs
+                points, rows = self._points, self._rows
+            self._take(points, rows)
             return logs
 
         model.train_function = train_function
 
-    def _record(self, loss, data):
+    def _note(self, loss, data):
+        """In the compiled step: put this step's point in the block's buffer.
+
+        Returns (buffer, rows noted so far), the tensors `fit` hands back."""
         self._loss_hook_traced = True
         replica = tf.distribute.get_replica_context()
         if replica is not None and replica.num_replicas_in_sync > 1:
@@ -482,47 +518,79 @@ class StepLogger(keras.callbacks.Callback):
             loss = replica.all_reduce(tf.distribute.ReduceOp.SUM, loss)
         optimizer = self.model.optimizer
         step = tf.identity(tf.convert_to_tensor(optimizer.iterations))
-        learning_rate = tf.convert_to_tensor(optimizer.learning_rate)
-        if self._validation is not None:
-            active = self.writer.active()  # before this step's write
+        loss = tf.cast(tf.reshape(loss, []), tf.float64)
+        record = tf.constant(True)
         accumulation = accumulation_steps(optimizer)
         if accumulation > 1:
             # One point per applied update: the mean loss of its micro-batches,
-            # written at its last micro-step (where the rate is the one applied).
+            # at its last micro-step (where the rate is the one applied).
             micro = tf.convert_to_tensor(_inner(optimizer)._iterations) % accumulation
-            total = self._micro_losses.assign_add(tf.cast(loss, tf.float64))
-            last = tf.equal(micro, accumulation - 1)
-            loss = tf.cast(total / accumulation, tf.float32)
-            halted = self.writer.write(step, learning_rate, loss, record=last)
-            self._micro_losses.assign(tf.where(last, tf.constant(0.0, tf.float64), total))
-            point = last
-        else:
-            halted = self.writer.write(step, learning_rate, loss)
-            point = tf.constant(True)
+            total = self._micro_losses.assign_add(loss)
+            record = tf.equal(micro, accumulation - 1)
+            loss = total / accumulation
+            self._micro_losses.assign(tf.where(record, tf.constant(0.0, tf.float64), total))
+        row = {
+            "step": tf.cast(step, tf.float64),
+            "rate": tf.cast(tf.convert_to_tensor(optimizer.learning_rate), tf.float64),
+            "loss": loss,
+            "record": tf.cast(record, tf.float64),
+        }
         if self._validation is not None:
-            due = tf.logical_and(tf.logical_and(active, point), tf.equal(step % self.validation_every, 0))
-            val_loss = tf.cond(due, self._validation_loss, lambda: tf.constant(float("nan")))
-            self.writer.write_validation(step, val_loss, due)
-            batch = tf.cast(tf.shape(tf.nest.flatten(data)[0])[0], tf.int64)
+            due = tf.logical_and(record, tf.equal(step % self.validation_every, 0))
+            row["validation_loss"] = tf.cond(due, self._validation_loss, lambda: tf.constant(float("nan"), tf.float64))
+            samples = tf.shape(tf.nest.flatten(data)[0])[0]
             if replica is not None:
-                batch *= replica.num_replicas_in_sync
-            trained = tf.where(active, batch, tf.constant(0, tf.int64))
-            self._counts.assign_add(tf.stack([trained, tf.cast(due, tf.int64)]))
-        return halted
+                samples *= replica.num_replicas_in_sync
+            row["samples"] = tf.cast(samples, tf.float64)
+        row = tf.stack([row[name] for name in self._columns])[None]
+        rows = self._rows.assign_add(1)
+        if self._capacity == 1:  # the block is this step
+            return row, rows
+        index = tf.reshape((rows - 1) % self._capacity, [1, 1])
+        points = tf.tensor_scatter_nd_update(self._points.value(), index, row)
+        self._points.assign(points)
+        return points, rows
+
+    def _take(self, points, rows) -> None:
+        """On the host, after a block: record its new points; stop `fit` once halted."""
+        if not self._loss_hook_traced:
+            raise LRFinderError(
+                "StepLogger saw no loss: the model's train_step never called "
+                "compute_loss(). Call it from your train_step, or log from "
+                "your own loop with StepWriter.write(step, rate, loss)."
+            )
+        rows = int(rows.numpy() if hasattr(rows, "numpy") else rows)
+        new = rows - self._rows_read
+        if new > self._capacity:  # cannot happen with Keras's fit; it would lose points
+            raise LRFinderError(f"StepLogger: {new} steps in one block, more than steps_per_execution={self._capacity}")
+        table = points.numpy().tolist()
+        now = time.time()
+        add = self.recorder.add
+        for row_number in range(self._rows_read, rows):
+            step, rate, loss, *extra = table[row_number % self._capacity]
+            if extra:
+                values = dict(zip(self._columns[3:], extra))
+                add(int(step), rate, loss, now, record=values.get("record", 1.0) > 0.5,
+                    validation_loss=values.get("validation_loss", math.nan), samples=int(values.get("samples", 0)))
+            else:
+                add(int(step), rate, loss, now)
+        self._rows_read = rows
+        if self.recorder.halted:
+            self.model.stop_training = True
 
     def _validation_loss(self):
         x, y = self._validation
         y_pred = self.model(x, training=False)
-        return tf.cast(tf.reduce_mean(self._loss_fn(y, y_pred)), tf.float32)
+        return tf.cast(tf.reduce_mean(self._loss_fn(y, y_pred)), tf.float64)
 
     @property
     def validation_cost(self) -> dict | None:
         """What the validation overlay cost: its forward passes, in samples and
         as a share of the sweep's training work (a training step counted as 3
         forward passes of its batch: forward, and backward at about twice that)."""
-        if self._counts is None:
+        if self._validation is None or self.recorder is None:
             return None
-        train_samples, evaluations = (int(v) for v in self._counts.numpy())
+        train_samples, evaluations = self.recorder.training_samples, self.recorder.validation_evaluations
         per_evaluation = int(tf.shape(tf.nest.flatten(self._validation[0])[0])[0])
         return {
             "evaluations": evaluations,
@@ -532,38 +600,22 @@ class StepLogger(keras.callbacks.Callback):
             "relative_cost": evaluations * per_evaluation / (3 * train_samples) if train_samples else float("nan"),
         }
 
-    def on_train_batch_end(self, batch, logs=None):
-        if not self._checked:
-            self._checked = True
-            if not self._loss_hook_traced:
-                raise LRFinderError(
-                    "StepLogger saw no loss: the model's train_step never called "
-                    "compute_loss(). Call it from your train_step, or log from "
-                    "your own loop with StepWriter.write(step, rate, loss)."
-                )
-        if self._may_halt:
-            output = self._halted_output
-            if output is not None:
-                halted = float(output) > 0.5  # a mean over replicas of 0/1 flags
-            else:  # a train step that does not return a dict of logs
-                halted = self.writer.halted
-            if halted:
-                self.model.stop_training = True
-
     def on_train_end(self, logs=None):
         self.detach()
 
     def detach(self) -> None:
-        """Restore the model's own train function and close the writer."""
+        """Restore the model's own train function and close the event file."""
         if not self._attached:
             return
         self._attached = False
         self.model.train_function = self._saved_train_function
         self._saved_train_function = None
-        self.writer.close()
+        self._events.close()
 
 
-_HALTED_LOG = "_tb_lrfinder_halted"  # carried from the train step to the callback, then removed
+# Carried from the compiled step to `train_function`'s wrapper, then removed.
+_POINTS_LOG = "_tb_lrfinder_points"
+_ROWS_LOG = "_tb_lrfinder_rows"
 
 
 def _inner(optimizer):

@@ -118,38 +118,43 @@ def _event_heads(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
     return ok, wall_time, step, key_start
 
 
-def _template(data: bytes, key_start: int, event) -> tuple[tuple[int, bytes], str] | None:
-    """A cache entry ((value offset from the end, other bytes), tag) if `data`
-    is one float32 scalar whose value is 4 bytes at a place found in it.
+def _template(data: bytes, key_start: int, event) -> tuple[tuple[tuple[int, ...], bytes], tuple[str, ...]] | None:
+    """A cache entry ((value offsets after the head, other bytes), tags) if
+    `data` holds only float32 scalars, each 4 bytes at a place found in it.
 
     Then every event whose bytes equal `data` except for its head (wall time,
-    step) and those 4 bytes is the same tag's scalar with another value; later
-    events skip protobuf parsing. The layout is checked, not assumed: the
-    value must appear exactly once, behind its field header (simple_value, or
-    the 4-byte tensor_content of a DT_FLOAT rank-0 tensor). Plugin metadata
-    may follow it (TensorFlow repeats it on every event).
+    step) and those 4-byte slots holds the same tags' scalars with other
+    values; later events skip protobuf parsing. The layout is checked, not
+    assumed: each value must appear behind its field header (simple_value, or
+    the 4-byte tensor_content of a DT_FLOAT rank-0 tensor), and nowhere else.
+    Plugin metadata may follow a value (TensorFlow repeats it on every event).
     """
     values = event.summary.value
-    if len(values) != 1:
+    if not values:
         return None
-    value = values[0]
-    kind = value.WhichOneof("value")
-    if kind == "simple_value":
-        content = np.float32(value.simple_value).tobytes()
-        pattern = b"\x15" + content
-    elif kind == "tensor":
-        tensor = value.tensor
-        if tensor.dtype != types_pb2.DT_FLOAT or tensor.tensor_shape.dim or len(tensor.tensor_content) != 4:
+    patterns = []
+    for value in values:
+        kind = value.WhichOneof("value")
+        if kind == "simple_value":
+            patterns.append(b"\x15" + np.float32(value.simple_value).tobytes())
+        elif kind == "tensor":
+            tensor = value.tensor
+            if tensor.dtype != types_pb2.DT_FLOAT or tensor.tensor_shape.dim or len(tensor.tensor_content) != 4:
+                return None
+            patterns.append(b"\x22\x04" + tensor.tensor_content)
+        else:
             return None
-        content = tensor.tensor_content
-        pattern = b"\x22\x04" + content
-    else:
-        return None
-    found = data.find(pattern, key_start)
-    if found < 0 or data.find(pattern, found + 1) >= 0:
-        return None
-    at = found + len(pattern) - 4
-    return (len(data) - at, data[key_start:at] + data[at + 4 :]), value.tag
+    offsets, key, start = [], [], key_start
+    for pattern in patterns:
+        found = data.find(pattern, start)
+        if found < 0 or data.count(pattern, key_start) != patterns.count(pattern):
+            return None
+        at = found + len(pattern) - 4
+        offsets.append(at - key_start)
+        key.append(data[start:at])
+        start = at + 4
+    key.append(data[start:])
+    return (tuple(offsets), b"".join(key)), tuple(value.tag for value in values)
 
 
 class _Columns:
@@ -229,22 +234,26 @@ def _parse_batch(batch, first_index: int, templates: dict, columns: _Columns) ->
     rest_length = ends - key_start  # bytes after the head, value included
     pending = np.ones(n, dtype=bool)
 
-    def apply(template, tag: str):
-        from_end, key = template
-        candidates = np.flatnonzero(pending & ok & (rest_length == len(key) + 4))
+    def apply(template, tag_names: tuple[str, ...]):
+        offsets, key = template
+        width = len(key) + 4 * len(offsets)
+        candidates = np.flatnonzero(pending & ok & (rest_length == width))
         if candidates.size == 0:
             return
-        at = len(key) + 4 - from_end  # the value's offset after the head
-        positions = np.concatenate([np.arange(at), np.arange(at + 4, len(key) + 4)])
+        slots = np.concatenate([np.arange(at, at + 4) for at in offsets])
+        positions = np.setdiff1d(np.arange(width), slots)  # the key's bytes, in order
         window = buf[key_start[candidates][:, None] + positions]
         hit = candidates[(window == np.frombuffer(key, dtype=np.uint8)).all(axis=1)]
         if hit.size:
             pending[hit] = False
-            value = buf[(key_start[hit] + at)[:, None] + np.arange(4)].view("<f4")[:, 0].astype(np.float64)
-            columns.add(first_index + hit, np.full(hit.size, tag, dtype=object), step[hit], wall_time[hit], value)
+            # Several values of one record keep their order: fractional indices.
+            for k, (at, tag) in enumerate(zip(offsets, tag_names)):
+                value = buf[(key_start[hit] + at)[:, None] + np.arange(4)].view("<f4")[:, 0].astype(np.float64)
+                columns.add(first_index + hit + k / (len(tag_names) + 1), np.full(hit.size, tag, dtype=object),
+                            step[hit], wall_time[hit], value)
 
-    for template, tag in templates.items():
-        apply(template, tag)
+    for template, tag_names in templates.items():
+        apply(template, tag_names)
     errors = 0
     for i in np.flatnonzero(pending):
         if not pending[i]:  # matched by a template learned earlier in this loop
@@ -271,7 +280,7 @@ def read_event_file(path: str | os.PathLike) -> pd.DataFrame:
     path = os.fspath(path)
     problems: list[Problem] = []
     columns = _Columns()
-    templates: dict = {}  # (value offset from the end, the other bytes after the head) -> tag
+    templates: dict = {}  # (value offsets after the head, the other bytes after it) -> tags
     records = parse_errors = 0
     try:
         for batch in iter_record_batches(path, problems.append):

@@ -1,0 +1,108 @@
+import math
+import struct
+
+import numpy as np
+import pytest
+
+from tb_lrfinder import LRFinderError, read_scalars, tags
+from tb_lrfinder.event_writer import ScalarEventWriter
+from tb_lrfinder.records import iter_records
+
+
+def _events(path):
+    from tensorboard.compat.proto import event_pb2
+
+    (file,) = [p for p in path.iterdir() if "tfevents" in p.name]
+    return [event_pb2.Event.FromString(data) for data in iter_records(file, lambda problem: None)]
+
+
+def test_events_parse_as_protobuf_with_metadata_on_each_tags_first_event(tmp_path):
+    from tensorboard.plugins.scalar import metadata as scalar_metadata
+
+    metadata = scalar_metadata.create_summary_metadata(display_name="", description="d").SerializeToString()
+    writer = ScalarEventWriter(tmp_path, metadata={"a": metadata, "b": metadata})
+    writer.scalars(0, {"a": 1.5, "b": -2.0}, 100.0)
+    writer.scalars(1, {"a": 2.5, "b": 3.0}, 101.0)
+    writer.scalars(2, {"a": 0.5, "b": 0.25, "c": 7.0}, 102.0)  # "c": no metadata given
+    writer.scalar("b", 2**40, math.inf, 103.0)
+    writer.close()
+    first, *events = _events(tmp_path)
+    assert first.file_version == "brain.Event:2"
+    got = [(e.step, e.wall_time, v.tag, struct.unpack("<f", v.tensor.tensor_content)[0], v.HasField("metadata"))
+           for e in events for v in e.summary.value]
+    assert got == [
+        (0, 100.0, "a", 1.5, True), (0, 100.0, "b", -2.0, True),
+        (1, 101.0, "a", 2.5, False), (1, 101.0, "b", 3.0, False),
+        (2, 102.0, "a", 0.5, False), (2, 102.0, "b", 0.25, False), (2, 102.0, "c", 7.0, False),
+        (2**40, 103.0, "b", math.inf, False),
+    ]
+    value = events[0].summary.value[0]
+    assert value.tensor.dtype == 1 and not value.tensor.tensor_shape.dim  # DT_FLOAT, rank 0
+    assert value.metadata.plugin_data.plugin_name == "scalars"
+
+
+def test_values_beyond_float32_become_infinite(tmp_path):
+    writer = ScalarEventWriter(tmp_path)
+    writer.scalars(0, {"x": 1e39, "y": -1e300}, 1.0)
+    writer.close()
+    values = read_scalars(tmp_path).set_index("tag")["value"]
+    assert values["x"] == math.inf and values["y"] == -math.inf
+
+
+def test_tensorboard_reads_every_point(tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    from tb_lrfinder.logger import _TAG_METADATA
+
+    writer = ScalarEventWriter(tmp_path, metadata=_TAG_METADATA)
+    for step in range(50):
+        writer.scalars(step, {tags.LEARNING_RATE: 1e-3 * step, tags.LOSS: 2.0 - step / 50}, 1.0 + step)
+    writer.close()
+    accumulator = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={event_accumulator.TENSORS: 0})
+    accumulator.Reload()
+    assert sorted(accumulator.Tags()["tensors"]) == [tags.LEARNING_RATE, tags.LOSS]
+    assert [e.step for e in accumulator.Tensors(tags.LOSS)] == list(range(50))
+    assert accumulator.summary_metadata[tags.LOSS].plugin_data.plugin_name == "scalars"
+
+
+def test_buffered_until_flush_then_on_disk(tmp_path):
+    writer = ScalarEventWriter(tmp_path, flush_secs=3600)
+    writer.scalars(0, {"x": 1.0}, 1.0)
+    writer.maybe_flush(writer._last_flush + 1)  # too early: still buffered
+    assert len(_events(tmp_path)) == 1  # the file-version event only
+    writer.maybe_flush(writer._last_flush + 3600)
+    assert len(_events(tmp_path)) == 2
+    writer.close()
+    writer.close()  # idempotent
+
+
+def test_an_unwritable_directory_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(LRFinderError, match="cannot write TensorBoard events to log_dir"):
+        ScalarEventWriter(blocker / "run")
+
+
+def test_reader_fast_path_reads_multi_value_events_like_protobuf(tmp_path, monkeypatch):
+    from tb_lrfinder import reader as reader_module
+
+    writer = ScalarEventWriter(tmp_path)
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(400, 3)).astype(np.float32)
+    values[10, 1] = np.nan
+    values[20] = values[20, 0]  # equal values in one event
+    for step, (a, b, c) in enumerate(values):
+        point = {"a": a, "b": b, "c": c} if step % 7 else {"a": a, "b": b}
+        writer.scalars(step, point, 1000.0 + step)
+    writer.close()
+    calls = []
+    original = reader_module._parse_slowly
+    monkeypatch.setattr(reader_module, "_parse_slowly", lambda *a: calls.append(1) or original(*a))
+    fast = reader_module.read_event_file(next(tmp_path.iterdir()))
+    assert len(calls) <= 6, f"{len(calls)} records went through protobuf"
+    expected = [(tag, step, 1000.0 + step, float(value)) for step, row in enumerate(values)
+                for tag, value in zip("abc", row if step % 7 else row[:2])]
+    assert list(fast["tag"]) == [e[0] for e in expected]
+    assert list(fast["step"]) == [e[1] for e in expected]
+    np.testing.assert_array_equal(fast["wall_time"], [e[2] for e in expected])
+    np.testing.assert_array_equal(fast["value"], [e[3] for e in expected])
