@@ -10,17 +10,19 @@ of the per-round ratios, so that the machine's slow drifts (a shared VM: top
 showed 50% CPU steal while this was written) cancel within a round:
 
 * plain:   `model.fit` with the schedule, nothing logged;
-* find_lr: `tb_lrfinder.find_lr(..., report=False)` (in-graph logging of rate,
-           true batch loss and smoothed loss, the divergence guard, snapshot
-           and restore of the model, read-back and analysis);
+* find_lr: `tb_lrfinder.find_lr(..., report=False)` (each step's point noted
+           in the compiled step, the divergence guard and the event file
+           written on the host, snapshot and restore of the model, read-back
+           and analysis);
 * logger:  `model.fit` with `StepLogger` alone: the per-step logging cost,
-           without find_lr's one-off work (trace of the larger step, snapshot,
-           read-back, analysis);
+           without find_lr's one-off work (snapshot, read-back, analysis);
 * classic: `model.fit` with a Python callback writing `tf.summary` from `logs`
            after each batch (the source article's approach; it logs a running
            mean, and only every `steps_per_execution` steps).
 
-Prints find_lr/plain and classic/plain, and separately the one-off cost of
+Prints find_lr/plain and classic/plain (medians of the per-round ratios;
+in brackets, the lowest and highest per-round find_lr/plain: the machine's
+noise), and separately the one-off cost of
 the TensorBoard report `find_lr` writes by default (Markdown, plot, HParams),
 which does not grow with the number of steps. Targets: find_lr/plain <= 1.05 on the
 CNN and <= 1.15 on the MLP. Input pipelines have tf.data autotune off (deleting
@@ -137,14 +139,14 @@ def time_report(log_root):
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--cnn-steps", type=int, default=300)
     parser.add_argument("--mlp-steps", type=int, default=3000)
     parser.add_argument("--models", default="cnn,mlp", help="comma-separated subset of cnn,mlp")
     args = parser.parse_args(argv)
     methods = {"plain": time_plain, "find_lr": time_find_lr, "logger": time_logger, "classic": time_classic}
     print(f"{'model':<5} {'spe':>3} {'steps':>6}  {'plain s':>8} {'find_lr s':>9} {'logger s':>8} {'classic s':>9}  "
-          f"{'find_lr/plain':>13} {'logger/plain':>12} {'classic/plain':>13}")
+          f"{'find_lr/plain':>13} {'(range)':>13} {'logger/plain':>12} {'classic/plain':>13}")
     with tempfile.TemporaryDirectory() as log_root:
         report_s = time_report(log_root)
         models = [m for m in (("cnn", args.cnn_steps, 64), ("mlp", args.mlp_steps, 32))
@@ -161,10 +163,12 @@ def main(argv=None) -> int:
                     for name in names[shift:] + names[:shift]:
                         times[name].append(methods[name](kind, spe, steps, data, log_root))
                 med = {name: statistics.median(values) for name, values in times.items()}
-                ratio = {name: statistics.median(t / p for t, p in zip(times[name], times["plain"]))
-                         for name in ("find_lr", "logger", "classic")}
+                per_round = {name: [t / p for t, p in zip(times[name], times["plain"])]
+                             for name in ("find_lr", "logger", "classic")}
+                ratio = {name: statistics.median(values) for name, values in per_round.items()}
+                spread = f"[{min(per_round['find_lr']):.2f}-{max(per_round['find_lr']):.2f}]"
                 print(f"{kind:<5} {spe:>3} {steps:>6}  {med['plain']:>8.2f} {med['find_lr']:>9.2f} "
-                      f"{med['logger']:>8.2f} {med['classic']:>9.2f}  {ratio['find_lr']:>13.3f} "
+                      f"{med['logger']:>8.2f} {med['classic']:>9.2f}  {ratio['find_lr']:>13.3f} {spread:>13} "
                       f"{ratio['logger']:>12.3f} {ratio['classic']:>13.3f}", flush=True)
     print(f"one-off TensorBoard report (text, plot, HParams) after a sweep: {report_s:.2f} s")
     return 0

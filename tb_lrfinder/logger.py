@@ -500,7 +500,7 @@ class StepLogger(keras.callbacks.Callback):
                 logs = dict(logs)  # the points are not for the progress bar or History
                 points, rows = logs.pop(_POINTS_LOG), logs.pop(_ROWS_LOG)
             else:  # a train step that does not return a dict of logs
-                points, rows = self._points, self._rows
+                points, rows = self._points, self._rows.value() - 1
             self._take(points, rows)
             return logs
 
@@ -509,7 +509,8 @@ class StepLogger(keras.callbacks.Callback):
     def _note(self, loss, data):
         """In the compiled step: put this step's point in the block's buffer.
 
-        Returns (buffer, rows noted so far), the tensors `fit` hands back."""
+        Returns (buffer, rows noted before this step's), the tensors `fit`
+        hands back."""
         self._loss_hook_traced = True
         replica = tf.distribute.get_replica_context()
         if replica is not None and replica.num_replicas_in_sync > 1:
@@ -518,7 +519,7 @@ class StepLogger(keras.callbacks.Callback):
             loss = replica.all_reduce(tf.distribute.ReduceOp.SUM, loss)
         optimizer = self.model.optimizer
         step = tf.identity(tf.convert_to_tensor(optimizer.iterations))
-        loss = tf.cast(tf.reshape(loss, []), tf.float64)
+        loss = tf.cast(loss if loss.shape.rank == 0 else tf.reshape(loss, []), tf.float64)
         record = tf.constant(True)
         accumulation = accumulation_steps(optimizer)
         if accumulation > 1:
@@ -542,14 +543,15 @@ class StepLogger(keras.callbacks.Callback):
             if replica is not None:
                 samples *= replica.num_replicas_in_sync
             row["samples"] = tf.cast(samples, tf.float64)
-        row = tf.stack([row[name] for name in self._columns])[None]
-        rows = self._rows.assign_add(1)
+        row = tf.stack([row[name] for name in self._columns])
+        noted = self._rows.value()  # rows noted before this one
+        self._rows.assign_add(1)
         if self._capacity == 1:  # the block is this step
-            return row, rows
-        index = tf.reshape((rows - 1) % self._capacity, [1, 1])
-        points = tf.tensor_scatter_nd_update(self._points.value(), index, row)
+            return row[None], noted
+        index = tf.reshape(noted % self._capacity, [1, 1])
+        points = tf.tensor_scatter_nd_update(self._points.value(), index, row[None])
         self._points.assign(points)
-        return points, rows
+        return points, noted
 
     def _take(self, points, rows) -> None:
         """On the host, after a block: record its new points; stop `fit` once halted."""
@@ -559,7 +561,7 @@ class StepLogger(keras.callbacks.Callback):
                 "compute_loss(). Call it from your train_step, or log from "
                 "your own loop with StepWriter.write(step, rate, loss)."
             )
-        rows = int(rows.numpy() if hasattr(rows, "numpy") else rows)
+        rows = int(rows.numpy()) + 1  # the last step returns the rows noted before its own
         new = rows - self._rows_read
         if new > self._capacity:  # cannot happen with Keras's fit; it would lose points
             raise LRFinderError(f"StepLogger: {new} steps in one block, more than steps_per_execution={self._capacity}")
