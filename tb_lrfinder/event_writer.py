@@ -2,8 +2,9 @@
 
 `ScalarEventWriter` appends float32 scalar events in exactly the layout
 TensorFlow's summary ops write (a rank-0 DT_FLOAT tensor, plugin metadata on
-each tag's first event), framed by `records.frame_record`. No TensorFlow: it
-needs `tensorboard`'s protos only.
+each tag's first event), each framed as a TFRecord. No TensorFlow: it needs
+`tensorboard`'s protos and `google_crc32c` only, and nothing of the reader
+(`records`, `reader`), which checks the same framing from the other side.
 
 `scalars` writes the values of several tags at one step as one event (as
 TF1's FileWriter did with merged summaries). The event of a set of tags is
@@ -20,13 +21,26 @@ import socket
 import struct
 import time
 
+import google_crc32c
 from tensorboard.compat.proto import event_pb2, summary_pb2, types_pb2
 
 from .errors import LRFinderError
-from .records import frame_record
 
 _WALL_TIME = struct.Struct("<d")
 _FLOAT32 = struct.Struct("<f")
+_LENGTH = struct.Struct("<Q")
+_CRC = struct.Struct("<I")
+
+
+def _masked_crc(data: bytes) -> int:
+    crc = google_crc32c.value(data)
+    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def frame_record(data: bytes) -> bytes:
+    """`data` as one TFRecord: length, its masked CRC-32C, data, the data's masked CRC-32C."""
+    length = _LENGTH.pack(len(data))
+    return b"".join((length, _CRC.pack(_masked_crc(length)), data, _CRC.pack(_masked_crc(data))))
 
 
 def _varint(value: int) -> bytes:

@@ -39,17 +39,6 @@ def masked_crc32c(data: bytes) -> int:
     return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
 
 
-def frame_record(data: bytes) -> bytes:
-    """Frame `data` as one TFRecord (used by tests and tools that write logs)."""
-    length = struct.pack("<Q", len(data))
-    return (
-        length
-        + struct.pack("<I", masked_crc32c(length))
-        + data
-        + struct.pack("<I", masked_crc32c(data))
-    )
-
-
 @dataclass(frozen=True)
 class Problem:
     """Something wrong in a file, at a byte offset."""

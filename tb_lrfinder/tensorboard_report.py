@@ -31,8 +31,8 @@ from tensorboard.plugins.text import summary_v2 as text_summary
 
 from . import tags
 from .errors import LRFinderError
+from .event_writer import frame_record
 from .pipeline import RunAnalysis
-from .records import frame_record
 from .report import format_markdown_table
 
 

@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tb_lrfinder import LRFinderError, analyze
+from tb_lrfinder.event_writer import frame_record
 from tb_lrfinder.reader import read_event_file
-from tb_lrfinder.records import frame_record
 
 N_RECORDS = 25
 

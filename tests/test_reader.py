@@ -135,7 +135,7 @@ def test_tiny_and_odd_records(tmp_path):
     """Records too short for the fast path go through protobuf without error."""
     from tensorboard.compat.proto import event_pb2
 
-    from tb_lrfinder.records import frame_record
+    from tb_lrfinder.event_writer import frame_record
 
     path = tmp_path / "events.out.tfevents.1.h"
     path.write_bytes(frame_record(b""))  # an empty Event: valid protobuf, no scalars
@@ -174,8 +174,8 @@ def test_memory_follows_the_scalars_not_the_file(tmp_path):
 
     from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
 
+    from tb_lrfinder.event_writer import frame_record
     from tb_lrfinder.reader import read_event_file
-    from tb_lrfinder.records import frame_record
 
     blob = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"x" * (2 << 20)])
 

@@ -2,7 +2,8 @@ import struct
 
 from eventlog import write_simple_log
 
-from tb_lrfinder.records import frame_record, iter_records, masked_crc32c, walk_frames
+from tb_lrfinder.event_writer import frame_record
+from tb_lrfinder.records import iter_records, masked_crc32c, walk_frames
 
 
 def _read(path):
