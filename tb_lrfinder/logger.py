@@ -578,6 +578,7 @@ class StepLogger(keras.callbacks.Callback):
             else:
                 add(int(step), rate, loss, now)
         self._rows_read = rows
+        self._events.maybe_flush(now)  # live in TensorBoard, every flush_secs
         if self.recorder.halted:
             self.model.stop_training = True
 

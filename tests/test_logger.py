@@ -221,3 +221,21 @@ def test_plugin_metadata_only_on_each_tags_first_event_and_tensorboard_sees_scal
     for tag in with_metadata:
         assert accumulator.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"
         assert [e.step for e in accumulator.Tensors(tag)] == list(range(5))
+
+
+def test_the_sweep_is_on_disk_while_fit_runs(tmp_path, make_mlp, tiny_data):
+    import keras
+
+    from tb_lrfinder import StepLogger
+
+    seen = []
+
+    class Peek(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 9:
+                seen.append(len(read_scalars(tmp_path).query("tag == @tags.LOSS")))
+
+    x, y = tiny_data
+    model = make_mlp()
+    model.fit(x, y, batch_size=16, verbose=0, callbacks=[StepLogger(tmp_path, flush_secs=1e-6), Peek()])
+    assert seen and seen[0] >= 10  # steps 0..9 at least, written and flushed while fit ran
