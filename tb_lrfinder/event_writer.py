@@ -3,8 +3,9 @@
 `ScalarEventWriter` appends float32 scalar events in exactly the layout
 TensorFlow's summary ops write (a rank-0 DT_FLOAT tensor, plugin metadata on
 each tag's first event), each framed as a TFRecord. No TensorFlow: it needs
-`tensorboard`'s protos and `google_crc32c` only, and nothing of the reader
-(`records`, `reader`), which checks the same framing from the other side.
+`tensorboard`'s protos and the frame checksum (`_crc`) only, and nothing of
+the reader (`records`, `reader`), which checks the same framing from the other
+side.
 
 `scalars` writes the values of several tags at one step as one event (as
 TF1's FileWriter did with merged summaries). The event of a set of tags is
@@ -21,9 +22,9 @@ import socket
 import struct
 import time
 
-import google_crc32c
 from tensorboard.compat.proto import event_pb2, summary_pb2, types_pb2
 
+from ._crc import masked_crc32c
 from .errors import LRFinderError
 
 _WALL_TIME = struct.Struct("<d")
@@ -32,15 +33,10 @@ _LENGTH = struct.Struct("<Q")
 _CRC = struct.Struct("<I")
 
 
-def _masked_crc(data: bytes) -> int:
-    crc = google_crc32c.value(data)
-    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
-
-
 def frame_record(data: bytes) -> bytes:
     """`data` as one TFRecord: length, its masked CRC-32C, data, the data's masked CRC-32C."""
     length = _LENGTH.pack(len(data))
-    return b"".join((length, _CRC.pack(_masked_crc(length)), data, _CRC.pack(_masked_crc(data))))
+    return b"".join((length, _CRC.pack(masked_crc32c(length)), data, _CRC.pack(masked_crc32c(data))))
 
 
 def _varint(value: int) -> bytes:
@@ -69,7 +65,7 @@ class _Template:
     """The serialized summary field of an event with scalars of `tags`, split at their values."""
 
     def __init__(self, tags: tuple[str, ...], metadata: dict[str, bytes]):
-        self.metadata_tags = [tag for tag, serialized in metadata.items() if serialized]
+        self.has_metadata = any(metadata.values())
         # Probe values that cannot occur in the other bytes of the event by chance.
         probes = [_FLOAT32.pack(1.0 + (k + 1) * 2.0 ** -20) for k in range(len(tags))]
         summary = summary_pb2.Summary()
@@ -137,11 +133,11 @@ class ScalarEventWriter:
         """Buffer float32 scalars of several tags at one step, as one event."""
         names = tuple(values)
         template = self._templates.get(names)
-        if template is None or not self._tagged.issuperset(names):  # a tag's first event carries its metadata
+        if template is None:  # a tag's first event carries its metadata; a cached template's tags all had theirs
             template = _Template(names, {tag: self._metadata.get(tag, b"") for tag in names
                                          if tag not in self._tagged})
             self._tagged.update(names)
-            if not template.metadata_tags:  # one with metadata is used once
+            if not template.has_metadata:  # one with metadata is used once
                 self._templates[names] = template
         parts = [b"\x09", _WALL_TIME.pack(wall_time), b"\x10", _varint(step)]
         for piece, value in zip(template.pieces, values.values()):
@@ -149,10 +145,6 @@ class ScalarEventWriter:
             parts.append(_float32(value))
         parts.append(template.tail)
         self._pending.append(frame_record(b"".join(parts)))
-
-    def scalar(self, tag: str, step: int, value: float, wall_time: float) -> None:
-        """Buffer one float32 scalar `value` of `tag` at `step` (wall_time: time.time())."""
-        self.scalars(step, {tag: value}, wall_time)
 
     def summary(self, summary: summary_pb2.Summary, step: int, wall_time: float | None = None) -> None:
         """Buffer an event carrying any `Summary` proto (a layout, a text)."""

@@ -195,10 +195,6 @@ class StepWriter:
         """Whether the divergence guard has stopped the sweep."""
         return bool(self._read(_STOPPED))
 
-    def active(self):
-        """A bool tensor: whether writes are still recorded (usable in a `tf.function`)."""
-        return tf.equal(self._state[_HALTED], 0.0)
-
     @property
     def halted(self) -> bool:
         """Whether nothing more will be written: the guard stopped, or the step
@@ -346,12 +342,6 @@ class StepWriter:
             write()
         else:
             tf.cond(record, write, lambda: tf.constant(False))
-
-    def write_validation(self, step, loss, record):
-        """Record a validation loss at `step` where `record` (a bool tensor) is true."""
-        step = tf.cast(step, tf.int64)
-        self._emit(step, ((tags.VAL_LOSS, _scalar(loss, tf.float32), _VAL_METADATA),),
-                   tf.logical_and(record, self.active()))
 
     def flush(self) -> None:
         self._writer.flush()

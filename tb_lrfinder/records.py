@@ -25,18 +25,14 @@ from dataclasses import dataclass
 import google_crc32c
 import numpy as np
 
+from ._crc import MASK_DELTA as _MASK_DELTA
+from ._crc import masked_crc32c
+
 _HEADER = struct.Struct("<QI")
 _HEADER_SIZE = _HEADER.size  # 12
 _FOOTER_SIZE = 4
-_MASK_DELTA = 0xA282EAD8
 _CHUNK_SIZE = 1 << 22  # bytes read at a time
 _MAX_RECORD = 1 << 31  # a scalar event is ~100 bytes; anything larger is suspect
-
-
-def masked_crc32c(data: bytes) -> int:
-    """The CRC-32C of `data`, masked as TFRecord frames store it."""
-    crc = google_crc32c.value(data)
-    return ((((crc >> 15) | (crc << 17)) & 0xFFFFFFFF) + _MASK_DELTA) & 0xFFFFFFFF
 
 
 @dataclass(frozen=True)

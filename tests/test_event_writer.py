@@ -24,7 +24,7 @@ def test_events_parse_as_protobuf_with_metadata_on_each_tags_first_event(tmp_pat
     writer.scalars(0, {"a": 1.5, "b": -2.0}, 100.0)
     writer.scalars(1, {"a": 2.5, "b": 3.0}, 101.0)
     writer.scalars(2, {"a": 0.5, "b": 0.25, "c": 7.0}, 102.0)  # "c": no metadata given
-    writer.scalar("b", 2**40, math.inf, 103.0)
+    writer.scalars(2**40, {"b": math.inf}, 103.0)
     writer.close()
     first, *events = _events(tmp_path)
     assert first.file_version == "brain.Event:2"
