@@ -1,4 +1,4 @@
-"""A TensorBoard event file written from Python: a step's scalars in ~4 µs.
+"""A TensorBoard event file written from Python: a step's scalars in ~2 µs.
 
 `ScalarEventWriter` appends float32 scalar events in exactly the layout
 TensorFlow's summary ops write (a rank-0 DT_FLOAT tensor, plugin metadata on
@@ -9,9 +9,9 @@ side.
 
 `scalars` writes the values of several tags at one step as one event (as
 TF1's FileWriter did with merged summaries). The event of a set of tags is
-serialized by protobuf once; later events copy those bytes and put in the
-wall time, the step and each value's 4 bytes (the reader's fast path is the
-same idea in reverse).
+serialized by protobuf once; later events are one `struct.pack` of those
+bytes around each value's 4, after the wall time and the step, and a CRC
+(the reader's fast path is the same idea in reverse).
 """
 
 from __future__ import annotations
@@ -33,14 +33,21 @@ _LENGTH = struct.Struct("<Q")
 _CRC = struct.Struct("<I")
 
 
+def _frame_header(length: int) -> bytes:
+    """A TFRecord's header: the data's length and that length's masked CRC-32C."""
+    packed = _LENGTH.pack(length)
+    return packed + _CRC.pack(masked_crc32c(packed))
+
+
 def frame_record(data: bytes) -> bytes:
     """`data` as one TFRecord: length, its masked CRC-32C, data, the data's masked CRC-32C."""
-    length = _LENGTH.pack(len(data))
-    return b"".join((length, _CRC.pack(masked_crc32c(length)), data, _CRC.pack(masked_crc32c(data))))
+    return b"".join((_frame_header(len(data)), data, _CRC.pack(masked_crc32c(data))))
 
 
 def _varint(value: int) -> bytes:
     """Protobuf's base-128 varint of a non-negative int, or of a negative one as 64-bit two's complement."""
+    if 0 <= value < 0x4000:  # the steps of a sweep: one or two bytes, no loop
+        return bytes((value,)) if value < 0x80 else bytes((value & 0x7F | 0x80, value >> 7))
     value &= (1 << 64) - 1
     out = bytearray()
     while True:
@@ -53,16 +60,22 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _float32(value: float) -> bytes:
-    """`value` as little-endian float32 bytes; beyond float32's range, +-inf."""
+def _within_float32(value: float) -> float:
+    """`value`, or +-inf where it is beyond float32's range (struct refuses to pack it)."""
     try:
-        return _FLOAT32.pack(value)
+        _FLOAT32.pack(value)
     except OverflowError:
-        return _FLOAT32.pack(math.copysign(math.inf, value))
+        return math.copysign(math.inf, value)
+    return value
 
 
 class _Template:
-    """The serialized summary field of an event with scalars of `tags`, split at their values."""
+    """An event holding scalars of `tags`, serialized once and split at the values.
+
+    `body(values)` is the event's summary field with `values` (floats, in the
+    order of `tags`) as the float32 scalars: one `struct` call, whose format
+    holds the fixed bytes between the values.
+    """
 
     def __init__(self, tags: tuple[str, ...], metadata: dict[str, bytes]):
         self.has_metadata = any(metadata.values())
@@ -76,15 +89,28 @@ class _Template:
             value.tensor.tensor_content = probe
             if metadata.get(tag):
                 value.metadata.ParseFromString(metadata[tag])
-        body = event_pb2.Event(summary=summary).SerializeToString()
-        self.pieces, start = [], 0
+        serialized = event_pb2.Event(summary=summary).SerializeToString()
+        pieces, start = [], 0
         for tag, probe in zip(tags, probes):
-            at = body.find(b"\x22\x04" + probe, start) + 2  # tensor_content: field 4, 4 bytes
+            at = serialized.find(b"\x22\x04" + probe, start) + 2  # tensor_content: field 4, 4 bytes
             if at < 2:  # pragma: no cover - protobuf's layout
                 raise LRFinderError(f"cannot build a scalar event template for tag {tag!r}")
-            self.pieces.append(body[start:at])
+            pieces.append(serialized[start:at])
             start = at + 4
-        self.tail = body[start:]
+        pieces.append(serialized[start:])
+        # piece, value, piece, ..., value, piece: "<{n}sf{n}s...f{n}s", no padding.
+        self._pack = struct.Struct("<" + "f".join(f"{len(piece)}s" for piece in pieces)).pack
+        self._arguments = [None] * (2 * len(pieces) - 1)
+        self._arguments[0::2] = pieces
+
+    def body(self, values: tuple[float, ...]) -> bytes:
+        arguments = self._arguments
+        arguments[1::2] = values
+        try:
+            return self._pack(*arguments)
+        except OverflowError:  # beyond float32's range: +-inf
+            arguments[1::2] = [_within_float32(value) for value in values]
+            return self._pack(*arguments)
 
 
 class ScalarEventWriter:
@@ -116,6 +142,8 @@ class ScalarEventWriter:
         self._templates: dict[tuple[str, ...], _Template] = {}
         self._tagged: set[str] = set()
         self._pending: list[bytes] = []
+        self._frame_headers: dict[int, bytes] = {}
+        self._wall_time, self._event_head = None, b""
         now = time.time()
         name = f"events.out.tfevents.{int(now)}.{socket.gethostname()}.{os.getpid()}.{id(self)}.v2"
         self.path = os.path.join(self.log_dir, name)
@@ -129,22 +157,21 @@ class ScalarEventWriter:
                                           .SerializeToString()))
         self.flush()
 
-    def scalars(self, step: int, values: dict[str, float], wall_time: float) -> None:
-        """Buffer float32 scalars of several tags at one step, as one event."""
-        names = tuple(values)
-        template = self._templates.get(names)
+    def scalars(self, step: int, tags: tuple[str, ...], values: tuple[float, ...], wall_time: float) -> None:
+        """Buffer float32 scalars of `tags` (a tuple) at one step, as one event."""
+        template = self._templates.get(tags)
         if template is None:  # a tag's first event carries its metadata; a cached template's tags all had theirs
-            template = _Template(names, {tag: self._metadata.get(tag, b"") for tag in names
-                                         if tag not in self._tagged})
-            self._tagged.update(names)
+            template = _Template(tags, {tag: self._metadata.get(tag, b"") for tag in tags if tag not in self._tagged})
+            self._tagged.update(tags)
             if not template.has_metadata:  # one with metadata is used once
-                self._templates[names] = template
-        parts = [b"\x09", _WALL_TIME.pack(wall_time), b"\x10", _varint(step)]
-        for piece, value in zip(template.pieces, values.values()):
-            parts.append(piece)
-            parts.append(_float32(value))
-        parts.append(template.tail)
-        self._pending.append(frame_record(b"".join(parts)))
+                self._templates[tags] = template
+        if wall_time != self._wall_time:  # a block of steps shares one wall time
+            self._wall_time, self._event_head = wall_time, b"\x09" + _WALL_TIME.pack(wall_time) + b"\x10"
+        data = self._event_head + _varint(step) + template.body(values)
+        header = self._frame_headers.get(len(data))
+        if header is None:
+            header = self._frame_headers[len(data)] = _frame_header(len(data))
+        self._pending += (header, data, _CRC.pack(masked_crc32c(data)))
 
     def summary(self, summary: summary_pb2.Summary, step: int, wall_time: float | None = None) -> None:
         """Buffer an event carrying any `Summary` proto (a layout, a text)."""

@@ -460,23 +460,33 @@ class StepLogger(keras.callbacks.Callback):
 
             self._micro_losses = variable(0.0, tf.float64)
             self._points = variable(tf.zeros([self._capacity, len(self._columns)], tf.float64), tf.float64)
-            self._rows = variable(0, tf.int64)
+            self._rows = variable([[0]], tf.int64)
         self._rows_read = 0
         self._saved_train_function = model.train_function
         self._attached = True
         self._loss_hook_traced = False
         original_train_step = model.train_step
+        # The rate the optimizer computes for its update, taken rather than
+        # computed again (five graph ops per step) where it is computed in the
+        # train step's own graph: not inside a conditional (gradient
+        # accumulation, loss scaling) nor a cross-replica call.
+        optimizer = model.optimizer
+        self._take_rate = not (
+            accumulation_steps(optimizer) > 1 or hasattr(optimizer, "inner_optimizer")
+            or model.distribute_strategy.num_replicas_in_sync > 1
+        )
 
         def logged_train_step(data):
-            noted = []
-            with _recording_compute_loss(model, lambda loss: noted.append(self._note(loss, data))):
+            noted, rates = [], []
+            with _recording_compute_loss(model, lambda loss: noted.append(self._note(loss, data))), \
+                    _recording_learning_rate(optimizer if self._take_rate else None, rates.append):
                 logs = original_train_step(data)
             if noted:
-                points, rows = noted[0]
+                points, rows = self._buffer(noted[0], rates)
                 if isinstance(logs, dict):
-                    logs = {**logs, _POINTS_LOG: points, _ROWS_LOG: rows}
+                    logs = {**logs, _POINTS_LOG: points, **({} if rows is None else {_ROWS_LOG: rows})}
                 elif self._capacity == 1:  # `train_function` reads the variable instead
-                    self._points.assign(points)
+                    self._points.assign(points[None])
             return logs
 
         # `make_train_function` reads `self.train_step` once, when it builds
@@ -489,19 +499,18 @@ class StepLogger(keras.callbacks.Callback):
             logs = logged_train_function(iterator)
             if isinstance(logs, dict) and _POINTS_LOG in logs:
                 logs = dict(logs)  # the points are not for the progress bar or History
-                points, rows = logs.pop(_POINTS_LOG), logs.pop(_ROWS_LOG)
+                points, rows = logs.pop(_POINTS_LOG), logs.pop(_ROWS_LOG, None)
             else:  # a train step that does not return a dict of logs
-                points, rows = self._points, self._rows.value() - 1
+                points, rows = self._points, (self._rows.value() - 1 if self._capacity > 1 else None)
             self._take(points, rows)
             return logs
 
         model.train_function = train_function
 
     def _note(self, loss, data):
-        """In the compiled step: put this step's point in the block's buffer.
-
-        Returns (buffer, rows noted before this step's), the tensors `fit`
-        hands back."""
+        """In the compiled step, before the update: this step's point, as a
+        dict of scalar tensors (the rate only where it is not taken from the
+        optimizer's update)."""
         self._loss_hook_traced = True
         replica = tf.distribute.get_replica_context()
         if replica is not None and replica.num_replicas_in_sync > 1:
@@ -510,53 +519,71 @@ class StepLogger(keras.callbacks.Callback):
             loss = replica.all_reduce(tf.distribute.ReduceOp.SUM, loss)
         optimizer = self.model.optimizer
         step = tf.identity(tf.convert_to_tensor(optimizer.iterations))
-        loss = tf.cast(loss if loss.shape.rank == 0 else tf.reshape(loss, []), tf.float64)
+        point = {"step": step, "loss": tf.cast(loss if loss.shape.rank == 0 else tf.reshape(loss, []), tf.float64)}
+        if not self._take_rate:
+            point["rate"] = tf.convert_to_tensor(optimizer.learning_rate)
         record = tf.constant(True)
         accumulation = accumulation_steps(optimizer)
         if accumulation > 1:
             # One point per applied update: the mean loss of its micro-batches,
             # at its last micro-step (where the rate is the one applied).
             micro = tf.convert_to_tensor(_inner(optimizer)._iterations) % accumulation
-            total = self._micro_losses.assign_add(loss)
+            total = self._micro_losses.assign_add(point["loss"])
             record = tf.equal(micro, accumulation - 1)
-            loss = total / accumulation
+            point["loss"] = total / accumulation
+            point["record"] = record
             self._micro_losses.assign(tf.where(record, tf.constant(0.0, tf.float64), total))
-        row = {
-            "step": tf.cast(step, tf.float64),
-            "rate": tf.cast(tf.convert_to_tensor(optimizer.learning_rate), tf.float64),
-            "loss": loss,
-            "record": tf.cast(record, tf.float64),
-        }
         if self._validation is not None:
             due = tf.logical_and(record, tf.equal(step % self.validation_every, 0))
-            row["validation_loss"] = tf.cond(due, self._validation_loss, lambda: tf.constant(float("nan"), tf.float64))
+            point["validation_loss"] = tf.cond(
+                due, self._validation_loss, lambda: tf.constant(float("nan"), tf.float64)
+            )
             samples = tf.shape(tf.nest.flatten(data)[0])[0]
             if replica is not None:
                 samples *= replica.num_replicas_in_sync
-            row["samples"] = tf.cast(samples, tf.float64)
-        row = tf.stack([row[name] for name in self._columns])
-        noted = self._rows.value()  # rows noted before this one
-        self._rows.assign_add(1)
-        if self._capacity == 1:  # the block is this step
-            return row[None], noted
-        index = tf.reshape(noted % self._capacity, [1, 1])
-        points = tf.tensor_scatter_nd_update(self._points.value(), index, row[None])
+            point["samples"] = samples
+        return point
+
+    def _buffer(self, point, rates):
+        """In the compiled step, after the update: put the point in the block's
+        buffer, with the rate the update used (the first of `rates`, the
+        optimizer's own, made in this graph).
+
+        Returns (buffer, rows noted before this one), the tensors `fit` hands
+        back; at one step per execution, the buffer is the row itself."""
+        if "rate" not in point:
+            rate = next((r for r in rates if isinstance(r, tf.Tensor) and r.graph is point["loss"].graph), None)
+            # A train step that did not update (or not in its own graph): the
+            # rate at this step, as the optimizer computes it.
+            point["rate"] = rate if rate is not None else _rate_at(self.model.optimizer, point["step"])
+        row = tf.stack([tf.cast(point[name], tf.float64) for name in self._columns])
+        if self._capacity == 1:  # the block is this step: no buffer, no count
+            return row, None
+        noted = self._rows.value()  # rows noted before this one, shape [1, 1]: scatter's index
+        self._rows.assign_add(tf.ones([1, 1], tf.int64))
+        points = tf.tensor_scatter_nd_update(
+            self._points.value(), noted % self._capacity, tf.reshape(row, [1, len(self._columns)])
+        )
         self._points.assign(points)
         return points, noted
 
     def _take(self, points, rows) -> None:
-        """On the host, after a block: record its new points; stop `fit` once halted."""
+        """On the host, after a block: record its new points; stop `fit` once halted.
+
+        `rows`: the rows noted before the block's last step (None for a one-step block)."""
         if not self._loss_hook_traced:
             raise LRFinderError(
                 "StepLogger saw no loss: the model's train_step never called "
                 "compute_loss(). Call it from your train_step, or log from "
                 "your own loop with StepWriter.write(step, rate, loss)."
             )
-        rows = int(rows.numpy()) + 1  # the last step returns the rows noted before its own
+        # The last step returns the rows noted before its own; a one-step block, none.
+        rows = self._rows_read + 1 if rows is None else int(rows.numpy()[0, 0]) + 1
         new = rows - self._rows_read
         if new > self._capacity:  # cannot happen with Keras's fit; it would lose points
             raise LRFinderError(f"StepLogger: {new} steps in one block, more than steps_per_execution={self._capacity}")
-        table = points.numpy().tolist()
+        table = points.numpy()
+        table = (table[None] if table.ndim == 1 else table).tolist()
         now = time.time()
         add = self.recorder.add
         for row_number in range(self._rows_read, rows):
@@ -617,6 +644,14 @@ def _inner(optimizer):
     return getattr(optimizer, "inner_optimizer", optimizer)
 
 
+def _rate_at(optimizer, step):
+    """The optimizer's learning rate at `step` (its schedule's, or its fixed rate)."""
+    schedule = getattr(_inner(optimizer), "_learning_rate", None)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return schedule(step)
+    return tf.convert_to_tensor(optimizer.learning_rate)
+
+
 def accumulation_steps(optimizer) -> int:
     """Micro-batches per applied update (Keras's `gradient_accumulation_steps`), 1 if none."""
     return int(getattr(_inner(optimizer), "gradient_accumulation_steps", None) or 1)
@@ -660,6 +695,24 @@ def _recording_compute_loss(model, record):
         return loss
 
     with _attribute_set(model, "compute_loss", compute_loss):
+        yield
+
+
+@contextlib.contextmanager
+def _recording_learning_rate(optimizer, record):
+    """While tracing a train step, pass each rate `optimizer` computes to `record`
+    (no-op for None, or an optimizer without Keras 3's `_get_current_learning_rate`)."""
+    original = getattr(optimizer, "_get_current_learning_rate", None)
+    if original is None:
+        yield
+        return
+
+    def current_learning_rate():
+        rate = original()
+        record(rate)
+        return rate
+
+    with _attribute_set(optimizer, "_get_current_learning_rate", current_learning_rate):
         yield
 
 

@@ -22,6 +22,8 @@ import math
 from . import tags
 from .event_writer import ScalarEventWriter
 
+_POINT_TAGS = (tags.LEARNING_RATE, tags.LOSS, tags.SMOOTHED_LOSS)
+
 
 class StepRecorder:
     """Applies the guard to each point and writes the points it keeps.
@@ -88,13 +90,13 @@ class StepRecorder:
             smoothed = self._average / (1.0 - self._bias)
         else:
             smoothed = math.nan
-        point = {tags.LEARNING_RATE: rate, tags.LOSS: loss, tags.SMOOTHED_LOSS: smoothed}
+        names, values = _POINT_TAGS, (rate, loss, smoothed)
         if repeat:
-            point[tags.SKIPPED_UPDATES] = float(self._skipped)
+            names, values = names + (tags.SKIPPED_UPDATES,), values + (float(self._skipped),)
         if not math.isnan(validation_loss):
-            point[tags.VAL_LOSS] = validation_loss
+            names, values = names + (tags.VAL_LOSS,), values + (validation_loss,)
             self.validation_evaluations += 1
-        self.events.scalars(step, point, wall_time)
+        self.events.scalars(step, names, values, wall_time)
         self._last_step = step
         if self.stop_factor is not None:
             self._best = min(self._best, smoothed)  # `min` keeps the best over a NaN

@@ -9,6 +9,11 @@ from tb_lrfinder.event_writer import ScalarEventWriter
 from tb_lrfinder.records import iter_records
 
 
+def _split(values):
+    """A {tag: value} dict as `scalars` takes it: (tags, values)."""
+    return tuple(values), tuple(values.values())
+
+
 def _events(path):
     from tensorboard.compat.proto import event_pb2
 
@@ -21,10 +26,10 @@ def test_events_parse_as_protobuf_with_metadata_on_each_tags_first_event(tmp_pat
 
     metadata = scalar_metadata.create_summary_metadata(display_name="", description="d").SerializeToString()
     writer = ScalarEventWriter(tmp_path, metadata={"a": metadata, "b": metadata})
-    writer.scalars(0, {"a": 1.5, "b": -2.0}, 100.0)
-    writer.scalars(1, {"a": 2.5, "b": 3.0}, 101.0)
-    writer.scalars(2, {"a": 0.5, "b": 0.25, "c": 7.0}, 102.0)  # "c": no metadata given
-    writer.scalars(2**40, {"b": math.inf}, 103.0)
+    writer.scalars(0, *_split({"a": 1.5, "b": -2.0}), 100.0)
+    writer.scalars(1, *_split({"a": 2.5, "b": 3.0}), 101.0)
+    writer.scalars(2, *_split({"a": 0.5, "b": 0.25, "c": 7.0}), 102.0)  # "c": no metadata given
+    writer.scalars(2**40, *_split({"b": math.inf}), 103.0)
     writer.close()
     first, *events = _events(tmp_path)
     assert first.file_version == "brain.Event:2"
@@ -42,11 +47,24 @@ def test_events_parse_as_protobuf_with_metadata_on_each_tags_first_event(tmp_pat
 
 
 def test_values_beyond_float32_become_infinite(tmp_path):
+    largest = float(np.finfo(np.float32).max)
     writer = ScalarEventWriter(tmp_path)
-    writer.scalars(0, {"x": 1e39, "y": -1e300}, 1.0)
+    writer.scalars(0, *_split({"x": 1e39, "y": -1e300, "z": largest, "w": 0.5}), 1.0)
     writer.close()
     values = read_scalars(tmp_path).set_index("tag")["value"]
-    assert values["x"] == math.inf and values["y"] == -math.inf
+    assert values["x"] == math.inf and values["y"] == -math.inf  # the others in the event are kept
+    assert values["z"] == largest and values["w"] == 0.5
+
+
+def test_steps_of_every_varint_length(tmp_path):
+    steps = [0, 127, 128, 300, 16383, 16384, 2**21, 2**40]
+    writer = ScalarEventWriter(tmp_path)
+    for step in steps:
+        writer.scalars(step, ("a",), (float(step % 7),), 1.0)
+    writer.close()
+    assert [(e.step, e.summary.value[0].tensor.tensor_content) for e in _events(tmp_path)[1:]] == [
+        (step, struct.pack("<f", step % 7)) for step in steps
+    ]
 
 
 def test_tensorboard_reads_every_point(tmp_path):
@@ -56,7 +74,7 @@ def test_tensorboard_reads_every_point(tmp_path):
 
     writer = ScalarEventWriter(tmp_path, metadata=_TAG_METADATA)
     for step in range(50):
-        writer.scalars(step, {tags.LEARNING_RATE: 1e-3 * step, tags.LOSS: 2.0 - step / 50}, 1.0 + step)
+        writer.scalars(step, *_split({tags.LEARNING_RATE: 1e-3 * step, tags.LOSS: 2.0 - step / 50}), 1.0 + step)
     writer.close()
     accumulator = event_accumulator.EventAccumulator(str(tmp_path), size_guidance={event_accumulator.TENSORS: 0})
     accumulator.Reload()
@@ -67,7 +85,7 @@ def test_tensorboard_reads_every_point(tmp_path):
 
 def test_buffered_until_flush_then_on_disk(tmp_path):
     writer = ScalarEventWriter(tmp_path, flush_secs=3600)
-    writer.scalars(0, {"x": 1.0}, 1.0)
+    writer.scalars(0, *_split({"x": 1.0}), 1.0)
     writer.maybe_flush(writer._last_flush + 1)  # too early: still buffered
     assert len(_events(tmp_path)) == 1  # the file-version event only
     writer.maybe_flush(writer._last_flush + 3600)
@@ -93,7 +111,7 @@ def test_reader_fast_path_reads_multi_value_events_like_protobuf(tmp_path, monke
     values[20] = values[20, 0]  # equal values in one event
     for step, (a, b, c) in enumerate(values):
         point = {"a": a, "b": b, "c": c} if step % 7 else {"a": a, "b": b}
-        writer.scalars(step, point, 1000.0 + step)
+        writer.scalars(step, *_split(point), 1000.0 + step)
     writer.close()
     calls = []
     original = reader_module._parse_slowly

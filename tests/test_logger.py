@@ -159,6 +159,66 @@ def test_train_step_without_compute_loss_gets_a_clear_error(tmp_path, tiny_data)
     logger.detach()
 
 
+def test_the_rate_is_the_one_the_update_used_not_computed_again(tmp_path, make_mlp, tiny_data):
+    import keras
+
+    from tb_lrfinder import StepLogger, lr_range_schedule
+
+    class Counted(type(lr_range_schedule(1e-4, 1e-1, 16))):
+        calls = 0
+
+        def __call__(self, step):
+            Counted.calls += 1
+            return super().__call__(step)
+
+    def schedule():
+        return Counted.from_config(lr_range_schedule(1e-4, 1e-1, 16).get_config())
+
+    x, y = tiny_data
+    evaluations = []
+    for callbacks in ([], [StepLogger(tmp_path)]):
+        Counted.calls = 0
+        make_mlp(optimizer=keras.optimizers.SGD(schedule()), steps_per_execution=4).fit(
+            x, y, batch_size=32, epochs=1, verbose=0, callbacks=callbacks)
+        evaluations.append(Counted.calls)
+    # The logger traces no evaluation of the schedule of its own (five ops a step).
+    assert evaluations[1] == evaluations[0] > 0
+    rates = read_scalars(tmp_path).query("tag == @tags.LEARNING_RATE")
+    np.testing.assert_allclose(rates["value"], sweep_rates(1e-4, 1e-1, 16), rtol=1e-6)
+
+
+def test_the_rate_of_an_update_made_inside_a_conditional(tmp_path, tiny_data):
+    """The optimizer's own rate is then out of reach: the logger computes it, at the step before the update."""
+    import keras
+    import tensorflow as tf
+
+    from tb_lrfinder import StepLogger, lr_range_schedule
+
+    class ConditionalUpdate(keras.Model):
+        def train_step(self, data):
+            x, y = data
+            with tf.GradientTape() as tape:
+                loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
+            grads = tape.gradient(loss, self.trainable_variables)
+
+            def update():
+                self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+                return tf.constant(True)
+
+            tf.cond(tf.reduce_all(tf.math.is_finite(loss)), update, lambda: tf.constant(False))
+            return {"loss": loss}
+
+    inputs = keras.Input((8,))
+    model = ConditionalUpdate(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    model.compile(keras.optimizers.SGD(lr_range_schedule(1e-4, 1e-1, 12)), "sparse_categorical_crossentropy",
+                  steps_per_execution=3)
+    x, y = tiny_data
+    model.fit(x[:384], y[:384], batch_size=32, verbose=0, callbacks=[StepLogger(tmp_path)])
+    rates = read_scalars(tmp_path).query("tag == @tags.LEARNING_RATE")
+    assert rates["step"].tolist() == list(range(12))
+    np.testing.assert_allclose(rates["value"], sweep_rates(1e-4, 1e-1, 12), rtol=1e-6)
+
+
 def test_custom_scalars_layout_groups_the_sweep_charts(tmp_path):
     from tensorboard.compat.proto import event_pb2
     from tensorboard.plugins.custom_scalar import layout_pb2, metadata

@@ -13,8 +13,8 @@ class Events:
     def __init__(self):
         self.points = []
 
-    def scalars(self, step, values, wall_time):
-        self.points.append((step, dict(values)))
+    def scalars(self, step, names, values, wall_time):
+        self.points.append((step, dict(zip(names, values))))
 
     def column(self, tag):
         return [(step, values[tag]) for step, values in self.points if tag in values]
