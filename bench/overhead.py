@@ -5,7 +5,8 @@ For each model (the article's simple CNN on MNIST-shaped data, a tiny MLP) and
 each `steps_per_execution` (1, 16), four ways of running the same number of
 optimizer steps with the same sweep schedule are timed, interleaved over
 `--repeats` rounds; each round times the four one after the other (in an
-order that rotates from round to round), and the ratios printed are medians
+order that changes from round to round, plain and find_lr always next to each
+other), and the ratios printed are medians
 of the per-round ratios, so that the machine's slow drifts (a shared VM: top
 showed 50% CPU steal while this was written) cancel within a round:
 
@@ -137,9 +138,20 @@ def time_report(log_root):
     return time.perf_counter() - started
 
 
+# Each round times the four in one of these orders: over four rounds each takes
+# each place once, and plain and find_lr (the target's pair) are always next to
+# each other, so that a change of the machine's load between them is rare.
+_ORDERS = (
+    ("plain", "find_lr", "logger", "classic"),
+    ("find_lr", "plain", "classic", "logger"),
+    ("logger", "classic", "plain", "find_lr"),
+    ("classic", "logger", "find_lr", "plain"),
+)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=8, help="rounds (a multiple of 4 balances the orders)")
     parser.add_argument("--cnn-steps", type=int, default=300)
     parser.add_argument("--mlp-steps", type=int, default=3000)
     parser.add_argument("--models", default="cnn,mlp", help="comma-separated subset of cnn,mlp")
@@ -157,10 +169,8 @@ def main(argv=None) -> int:
                 for fn in methods.values():  # warm-up: first-use costs of TF and of each code path
                     fn(kind, spe, 2 * spe, data, log_root)
                 times = {name: [] for name in methods}
-                names = list(methods)
                 for round_index in range(args.repeats):
-                    shift = round_index % len(names)
-                    for name in names[shift:] + names[:shift]:
+                    for name in _ORDERS[round_index % len(_ORDERS)]:
                         times[name].append(methods[name](kind, spe, steps, data, log_root))
                 med = {name: statistics.median(values) for name, values in times.items()}
                 per_round = {name: [t / p for t, p in zip(times[name], times["plain"])]
