@@ -360,12 +360,16 @@ class StepLogger(keras.callbacks.Callback):
     step is logged, also with `steps_per_execution > 1`.
 
     The compiled step only notes its point (step, rate, loss) in a small
-    buffer that `fit` hands back with each block of steps; the points are
+    buffer that `fit` hands back with each block of steps (at one step per
+    execution, the point itself); the rate is the tensor the optimizer
+    computed for its update, not the schedule evaluated again. The points are
     written to the TensorBoard run from Python, by a `StepRecorder` that also
-    keeps the smoothed loss and the divergence guard. In a 0.4 ms step of a
-    tiny MLP, three summary ops and the guard's scalar ops in the graph cost
-    20-30% of the step; this costs about 18 µs in the graph and 10 µs on the
-    host (see `bench/overhead.py`). Custom training loops log with
+    keeps the smoothed loss and the divergence guard. In the TensorFlow
+    profiler (tiny MLP), that is 3 graph ops a step at one step per
+    execution and 9 at 16, where three summary ops and the guard in the
+    graph were about 30 (20-30% of a 0.4 ms step); on the host, about 3 µs a
+    step (see `bench/overhead.py`). The buffer is float32, the event file's
+    type, unless the fit's steps go beyond float32's exact integers (2**24). Custom training loops log with
     `StepWriter`, in-graph.
 
     With `stop_factor`, training stops once the sweep diverged (see
@@ -453,13 +457,16 @@ class StepLogger(keras.callbacks.Callback):
             self._loss_fn = _plain_loss(model)
         # One row per train step of a block; the block's last step returns them all.
         self._capacity = int(getattr(model, "steps_per_execution", 1) or 1)
+        # float32, the event file's type (rate and loss as they are: no cast
+        # ops), where every step of this fit is exact in float32; else float64.
+        self._dtype = tf.float32 if _last_step(model, self.params) < 2**24 else tf.float64
         with model.distribute_strategy.scope():
             def variable(value, dtype):
                 return tf.Variable(value, dtype=dtype, trainable=False,
                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
             self._micro_losses = variable(0.0, tf.float64)
-            self._points = variable(tf.zeros([self._capacity, len(self._columns)], tf.float64), tf.float64)
+            self._points = variable(tf.zeros([self._capacity, len(self._columns)], self._dtype), self._dtype)
             self._rows = variable([[0]], tf.int64)
         self._rows_read = 0
         self._saved_train_function = model.train_function
@@ -519,7 +526,7 @@ class StepLogger(keras.callbacks.Callback):
             loss = replica.all_reduce(tf.distribute.ReduceOp.SUM, loss)
         optimizer = self.model.optimizer
         step = tf.identity(tf.convert_to_tensor(optimizer.iterations))
-        point = {"step": step, "loss": tf.cast(loss if loss.shape.rank == 0 else tf.reshape(loss, []), tf.float64)}
+        point = {"step": step, "loss": loss if loss.shape.rank == 0 else tf.reshape(loss, [])}
         if not self._take_rate:
             point["rate"] = tf.convert_to_tensor(optimizer.learning_rate)
         record = tf.constant(True)
@@ -528,7 +535,7 @@ class StepLogger(keras.callbacks.Callback):
             # One point per applied update: the mean loss of its micro-batches,
             # at its last micro-step (where the rate is the one applied).
             micro = tf.convert_to_tensor(_inner(optimizer)._iterations) % accumulation
-            total = self._micro_losses.assign_add(point["loss"])
+            total = self._micro_losses.assign_add(tf.cast(point["loss"], tf.float64))
             record = tf.equal(micro, accumulation - 1)
             point["loss"] = total / accumulation
             point["record"] = record
@@ -556,7 +563,7 @@ class StepLogger(keras.callbacks.Callback):
             # A train step that did not update (or not in its own graph): the
             # rate at this step, as the optimizer computes it.
             point["rate"] = rate if rate is not None else _rate_at(self.model.optimizer, point["step"])
-        row = tf.stack([tf.cast(point[name], tf.float64) for name in self._columns])
+        row = tf.stack([tf.cast(point[name], self._dtype) for name in self._columns])
         if self._capacity == 1:  # the block is this step: no buffer, no count
             return row, None
         noted = self._rows.value()  # rows noted before this one, shape [1, 1]: scatter's index
@@ -642,6 +649,14 @@ _ROWS_LOG = "_tb_lrfinder_rows"
 def _inner(optimizer):
     """The optimizer that holds the schedule and counters (a LossScaleOptimizer's inner one)."""
     return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def _last_step(model, params) -> float:
+    """The largest step `fit` (with `params`, as Keras passes callbacks) can reach; inf if unknown."""
+    steps, epochs = (params or {}).get("steps"), (params or {}).get("epochs")
+    if not steps or not epochs:
+        return math.inf
+    return int(model.optimizer.iterations.numpy()) + steps * epochs
 
 
 def _rate_at(optimizer, step):

@@ -219,6 +219,26 @@ def test_the_rate_of_an_update_made_inside_a_conditional(tmp_path, tiny_data):
     np.testing.assert_allclose(rates["value"], sweep_rates(1e-4, 1e-1, 12), rtol=1e-6)
 
 
+def test_steps_beyond_float32s_exact_integers_are_logged_exactly(tmp_path, make_mlp, tiny_data):
+    import keras
+    import tensorflow as tf
+
+    from tb_lrfinder import StepLogger
+
+    x, y = tiny_data
+    logged = {}
+    for start, run in ((0, "small"), (2**24 + 1, "large")):
+        model = make_mlp(optimizer=keras.optimizers.SGD(0.01), steps_per_execution=2)
+        model.optimizer.iterations.assign(start)
+        logger = StepLogger(tmp_path / run)
+        model.fit(x[:256], y[:256], batch_size=32, verbose=0, callbacks=[logger])
+        logged[run] = (logger._points.dtype, read_scalars(tmp_path / run).query("tag == @tags.LOSS")["step"].tolist())
+    # The buffer is float32 (no cast ops for rate and loss) where every step is exact in it ...
+    assert logged["small"] == (tf.float32, list(range(8)))
+    # ... and float64 where it is not: 2**24 + 1 has no float32.
+    assert logged["large"] == (tf.float64, list(range(2**24 + 1, 2**24 + 9)))
+
+
 def test_custom_scalars_layout_groups_the_sweep_charts(tmp_path):
     from tensorboard.compat.proto import event_pb2
     from tensorboard.plugins.custom_scalar import layout_pb2, metadata
