@@ -460,18 +460,20 @@ class StepLogger(keras.callbacks.Callback):
         # float32, the event file's type (rate and loss as they are: no cast
         # ops), where every step of this fit is exact in float32; else float64.
         self._dtype = tf.float32 if _last_step(model, self.params) < 2**24 else tf.float64
+        # Only the variables this fit needs (creating one costs about a millisecond).
         with model.distribute_strategy.scope():
             def variable(value, dtype):
                 return tf.Variable(value, dtype=dtype, trainable=False,
                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
-            self._micro_losses = variable(0.0, tf.float64)
-            self._points = variable(tf.zeros([self._capacity, len(self._columns)], self._dtype), self._dtype)
-            self._rows = variable([[0]], tf.int64)
+            if accumulation_steps(model.optimizer) > 1:
+                self._micro_losses = variable(0.0, tf.float64)
+            if self._capacity > 1:
+                self._points = variable(tf.zeros([self._capacity, len(self._columns)], self._dtype), self._dtype)
+                self._rows = variable([[0]], tf.int64)
         self._rows_read = 0
         self._saved_train_function = model.train_function
         self._attached = True
-        self._loss_hook_traced = False
         original_train_step = model.train_step
         # The rate the optimizer computes for its update, taken rather than
         # computed again (five graph ops per step) where it is computed in the
@@ -490,10 +492,9 @@ class StepLogger(keras.callbacks.Callback):
                 logs = original_train_step(data)
             if noted:
                 points, rows = self._buffer(noted[0], rates)
-                if isinstance(logs, dict):
-                    logs = {**logs, _POINTS_LOG: points, **({} if rows is None else {_ROWS_LOG: rows})}
-                elif self._capacity == 1:  # `train_function` reads the variable instead
-                    self._points.assign(points[None])
+                ours = {_POINTS_LOG: points, **({} if rows is None else {_ROWS_LOG: rows})}
+                # A train step's logs that are not a dict travel inside ours.
+                logs = {**logs, **ours} if isinstance(logs, dict) else {_STEP_LOGS: logs, **ours}
             return logs
 
         # `make_train_function` reads `self.train_step` once, when it builds
@@ -504,13 +505,16 @@ class StepLogger(keras.callbacks.Callback):
 
         def train_function(iterator):
             logs = logged_train_function(iterator)
-            if isinstance(logs, dict) and _POINTS_LOG in logs:
-                logs = dict(logs)  # the points are not for the progress bar or History
-                points, rows = logs.pop(_POINTS_LOG), logs.pop(_ROWS_LOG, None)
-            else:  # a train step that does not return a dict of logs
-                points, rows = self._points, (self._rows.value() - 1 if self._capacity > 1 else None)
+            if not (isinstance(logs, dict) and _POINTS_LOG in logs):
+                raise LRFinderError(
+                    "StepLogger saw no loss: the model's train_step never called "
+                    "compute_loss(). Call it from your train_step, or log from "
+                    "your own loop with StepWriter.write(step, rate, loss)."
+                )
+            logs = dict(logs)  # the points are not for the progress bar or History
+            points, rows = logs.pop(_POINTS_LOG), logs.pop(_ROWS_LOG, None)
             self._take(points, rows)
-            return logs
+            return logs.pop(_STEP_LOGS, logs)
 
         model.train_function = train_function
 
@@ -518,7 +522,6 @@ class StepLogger(keras.callbacks.Callback):
         """In the compiled step, before the update: this step's point, as a
         dict of scalar tensors (the rate only where it is not taken from the
         optimizer's update)."""
-        self._loss_hook_traced = True
         replica = tf.distribute.get_replica_context()
         if replica is not None and replica.num_replicas_in_sync > 1:
             # Keras scales each replica's loss by 1/replicas; their sum is the
@@ -578,12 +581,6 @@ class StepLogger(keras.callbacks.Callback):
         """On the host, after a block: record its new points; stop `fit` once halted.
 
         `rows`: the rows noted before the block's last step (None for a one-step block)."""
-        if not self._loss_hook_traced:
-            raise LRFinderError(
-                "StepLogger saw no loss: the model's train_step never called "
-                "compute_loss(). Call it from your train_step, or log from "
-                "your own loop with StepWriter.write(step, rate, loss)."
-            )
         # The last step returns the rows noted before its own; a one-step block, none.
         rows = self._rows_read + 1 if rows is None else int(rows.numpy()[0, 0]) + 1
         new = rows - self._rows_read
@@ -644,6 +641,7 @@ class StepLogger(keras.callbacks.Callback):
 # Carried from the compiled step to `train_function`'s wrapper, then removed.
 _POINTS_LOG = "_tb_lrfinder_points"
 _ROWS_LOG = "_tb_lrfinder_rows"
+_STEP_LOGS = "_tb_lrfinder_step_logs"  # a train step's own logs, where they are not a dict
 
 
 def _inner(optimizer):

@@ -187,6 +187,16 @@ def test_the_rate_is_the_one_the_update_used_not_computed_again(tmp_path, make_m
     np.testing.assert_allclose(rates["value"], sweep_rates(1e-4, 1e-1, 16), rtol=1e-6)
 
 
+def _loss_and_gradients(model, data):
+    """A custom train step's first half: the batch's loss (through compute_loss) and its gradients."""
+    import tensorflow as tf
+
+    x, y = data
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(x=x, y=y, y_pred=model(x, training=True))
+    return loss, tape.gradient(loss, model.trainable_variables)
+
+
 def test_the_rate_of_an_update_made_inside_a_conditional(tmp_path, tiny_data):
     """The optimizer's own rate is then out of reach: the logger computes it, at the step before the update."""
     import keras
@@ -196,10 +206,7 @@ def test_the_rate_of_an_update_made_inside_a_conditional(tmp_path, tiny_data):
 
     class ConditionalUpdate(keras.Model):
         def train_step(self, data):
-            x, y = data
-            with tf.GradientTape() as tape:
-                loss = self.compute_loss(x=x, y=y, y_pred=self(x, training=True))
-            grads = tape.gradient(loss, self.trainable_variables)
+            loss, grads = _loss_and_gradients(self, data)
 
             def update():
                 self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
@@ -237,6 +244,32 @@ def test_steps_beyond_float32s_exact_integers_are_logged_exactly(tmp_path, make_
     assert logged["small"] == (tf.float32, list(range(8)))
     # ... and float64 where it is not: 2**24 + 1 has no float32.
     assert logged["large"] == (tf.float64, list(range(2**24 + 1, 2**24 + 9)))
+
+
+def test_a_train_step_whose_logs_are_not_a_dict_meets_keras_as_without_the_logger(tmp_path, tiny_data):
+    import keras
+
+    from tb_lrfinder import StepLogger
+
+    class ListLogs(keras.Model):
+        def train_step(self, data):
+            loss, grads = _loss_and_gradients(self, data)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            return [loss]
+
+    x, y = tiny_data
+    errors = []
+    for callbacks in ([], [StepLogger(tmp_path)]):
+        inputs = keras.Input((8,))
+        model = ListLogs(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+        model.compile("sgd", "sparse_categorical_crossentropy", steps_per_execution=2)
+        with pytest.raises(Exception) as caught:
+            model.fit(x, y, batch_size=64, verbose=0, callbacks=callbacks)
+        errors.append((type(caught.value), str(caught.value)))
+        if callbacks:
+            callbacks[0].detach()
+    # The logger hands Keras the train step's own logs: Keras's own error, not one of ours.
+    assert errors[1] == errors[0]
 
 
 def test_custom_scalars_layout_groups_the_sweep_charts(tmp_path):
