@@ -443,14 +443,19 @@ class StepLogger(keras.callbacks.Callback):
         model = self.model
         if model.optimizer is None:
             raise LRFinderError("StepLogger needs a compiled model (model.optimizer is None)")
+        optimizer = model.optimizer
+        # Micro-batches per applied update, and a loss-scale optimizer (whose
+        # skipped updates repeat a step): both fixed for this fit.
+        self._accumulation = accumulation_steps(optimizer)
+        loss_scaled = hasattr(optimizer, "inner_optimizer")
         self._events = ScalarEventWriter(self.log_dir, flush_secs=self.flush_secs, metadata=_TAG_METADATA)
         self._events.summary(summary_pb2.Summary.FromString(_layout_summary()), step=0)
         self.recorder = StepRecorder(
             self._events, stop_factor=self.stop_factor, smoothing=self.smoothing, max_steps=self.max_steps,
-            detect_skips=hasattr(model.optimizer, "inner_optimizer"),
+            detect_skips=loss_scaled,
         )
         self._columns = ["step", "rate", "loss"]
-        if accumulation_steps(model.optimizer) > 1:
+        if self._accumulation > 1:
             self._columns.append("record")
         if self._validation is not None:
             self._columns += ["validation_loss", "samples"]
@@ -466,7 +471,7 @@ class StepLogger(keras.callbacks.Callback):
                 return tf.Variable(value, dtype=dtype, trainable=False,
                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
-            if accumulation_steps(model.optimizer) > 1:
+            if self._accumulation > 1:
                 self._micro_losses = variable(0.0, tf.float64)
             if self._capacity > 1:
                 self._points = variable(tf.zeros([self._capacity, len(self._columns)], self._dtype), self._dtype)
@@ -479,10 +484,8 @@ class StepLogger(keras.callbacks.Callback):
         # computed again (five graph ops per step) where it is computed in the
         # train step's own graph: not inside a conditional (gradient
         # accumulation, loss scaling) nor a cross-replica call.
-        optimizer = model.optimizer
         self._take_rate = not (
-            accumulation_steps(optimizer) > 1 or hasattr(optimizer, "inner_optimizer")
-            or model.distribute_strategy.num_replicas_in_sync > 1
+            self._accumulation > 1 or loss_scaled or model.distribute_strategy.num_replicas_in_sync > 1
         )
 
         def logged_train_step(data):
@@ -533,7 +536,7 @@ class StepLogger(keras.callbacks.Callback):
         if not self._take_rate:
             point["rate"] = tf.convert_to_tensor(optimizer.learning_rate)
         record = tf.constant(True)
-        accumulation = accumulation_steps(optimizer)
+        accumulation = self._accumulation
         if accumulation > 1:
             # One point per applied update: the mean loss of its micro-batches,
             # at its last micro-step (where the rate is the one applied).
@@ -545,8 +548,8 @@ class StepLogger(keras.callbacks.Callback):
             self._micro_losses.assign(tf.where(record, tf.constant(0.0, tf.float64), total))
         if self._validation is not None:
             due = tf.logical_and(record, tf.equal(step % self.validation_every, 0))
-            point["validation_loss"] = tf.cond(
-                due, self._validation_loss, lambda: tf.constant(float("nan"), tf.float64)
+            point["validation_loss"] = tf.cond(  # in the buffer's type: no cast outside the branch
+                due, self._validation_loss, lambda: tf.constant(float("nan"), self._dtype)
             )
             samples = tf.shape(tf.nest.flatten(data)[0])[0]
             if replica is not None:
@@ -606,7 +609,7 @@ class StepLogger(keras.callbacks.Callback):
     def _validation_loss(self):
         x, y = self._validation
         y_pred = self.model(x, training=False)
-        return tf.cast(tf.reduce_mean(self._loss_fn(y, y_pred)), tf.float64)
+        return tf.cast(tf.reduce_mean(self._loss_fn(y, y_pred)), self._dtype)
 
     @property
     def validation_cost(self) -> dict | None:
