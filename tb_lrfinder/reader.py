@@ -324,9 +324,21 @@ def read_scalars(path: str | os.PathLike) -> pd.DataFrame:
     for message in unreadable:
         warnings.warn(message + "; skipped", LogReadWarning, stacklevel=2)
     scalars = pd.concat(frames, ignore_index=True)
-    scalars = scalars.drop_duplicates(["run", "tag", "step"], keep="last")
-    scalars = scalars.sort_values(["run", "tag", "step"], kind="stable", ignore_index=True)
-    return scalars[SCALAR_COLUMNS]
+    runs = pd.factorize(scalars["run"], sort=True)[0]
+    tag_codes = pd.factorize(scalars["tag"], sort=True)[0]
+    keep = _last_of_each(scalars["step"].to_numpy(), tag_codes, runs)
+    return scalars.take(keep).reset_index(drop=True)[SCALAR_COLUMNS]
+
+
+def _last_of_each(steps: np.ndarray, *groups: np.ndarray) -> np.ndarray:
+    """Row positions sorted by (groups..., step), keeping the last row of each
+    (group, step): a repeated step's later write wins."""
+    order = np.lexsort((np.arange(len(steps)), steps, *groups))  # the last key sorts first
+    keys = [key[order] for key in (steps, *groups)]
+    last = np.ones(len(order), dtype=bool)
+    if len(order):
+        last[:-1] = np.logical_or.reduce([key[1:] != key[:-1] for key in keys])
+    return order[last]
 
 
 def _pick_tag(available: Sequence[str], requested: str | None, candidates: Iterable[str], pattern: str, what: str, run: str) -> str:
@@ -363,8 +375,10 @@ def range_test_frame(
     skipped_updates, NaN where none, when a loss-scale optimizer skipped some).
 
     Tags are found automatically (this project's, Keras's, common names) unless
-    given. Only steps that have both a rate and a loss are kept. Non-finite
-    losses are kept: they are data for the stop analysis.
+    given. Only steps that have both a rate and a loss are kept; where a tag
+    repeats a step, its later row wins (as in `read_scalars`). Rows may come
+    in any order. Non-finite losses are kept: they are data for the stop
+    analysis.
     """
     runs = list(scalars["run"].unique())
     if run is None:
@@ -373,17 +387,28 @@ def range_test_frame(
         run = runs[0]
     elif run not in runs:
         raise LRFinderError(f"no run {run!r}; runs: {', '.join(runs)}")
-    own = scalars[scalars["run"] == run]
-    available = list(own["tag"].unique())
+    own = scalars[scalars["run"] == run] if len(runs) > 1 else scalars
+    tag_codes, tag_names = pd.factorize(own["tag"])
+    available = list(tag_names)
     lr_name = _pick_tag(available, lr_tag, tags.LEARNING_RATE_CANDIDATES, r"^(lr|learning_rate)", "learning rate", run)
     loss_name = _pick_tag(available, loss_tag, tags.LOSS_CANDIDATES, r"loss$", "loss", run)
-    rates = own.loc[own["tag"] == lr_name, ["step", "value"]].rename(columns={"value": "learning_rate"})
-    losses = own.loc[own["tag"] == loss_name, ["step", "value"]].rename(columns={"value": "loss"})
-    frame = rates.merge(losses, on="step", how="inner").sort_values("step", ignore_index=True)
+    steps, values = own["step"].to_numpy(dtype=np.int64), own["value"].to_numpy(dtype=np.float64)
+
+    def series(tag):  # the tag's (steps, values), by step; a repeated step's later write wins
+        rows = np.flatnonzero(tag_codes == available.index(tag))
+        rows = rows[_last_of_each(steps[rows])]
+        return steps[rows], values[rows]
+
+    rate_steps, rates = series(lr_name)
+    loss_steps, losses = series(loss_name)
+    common, at_rate, at_loss = np.intersect1d(rate_steps, loss_steps, assume_unique=True, return_indices=True)
+    frame = pd.DataFrame({"step": common, "learning_rate": rates[at_rate], "loss": losses[at_loss]})
     for tag, column in ((tags.VAL_LOSS, "val_loss"), (tags.SKIPPED_UPDATES, "skipped_updates")):
         if tag in available:
-            extra = own.loc[own["tag"] == tag, ["step", "value"]].rename(columns={"value": column})
-            frame = frame.merge(extra, on="step", how="left")
+            extra_steps, extra = series(tag)
+            at = np.minimum(np.searchsorted(extra_steps, common), max(len(extra_steps) - 1, 0))
+            found = (extra_steps[at] == common) if len(extra_steps) else np.zeros(len(common), dtype=bool)
+            frame[column] = np.where(found, extra[at] if len(extra) else np.nan, np.nan)
     frame.attrs.update(run=run, lr_tag=lr_name, loss_tag=loss_name)
     return frame
 

@@ -213,3 +213,25 @@ def test_fast_path_engages_on_logs_written_by_tensorflow(tmp_path, monkeypatch):
     scalars = read_scalars(tmp_path)
     assert len(scalars) == 1000
     assert len(calls) <= 10, f"{len(calls)} of 1001 records went through protobuf"
+
+
+def test_range_test_frame_joins_by_step_whatever_the_row_order():
+    import pandas as pd
+
+    rows = [  # (run, tag, step, value), shuffled; run "b" is another sweep
+        (".", tags.LOSS, 2, 0.7), (".", tags.LEARNING_RATE, 0, 1e-3), ("b", tags.LOSS, 0, 9.0),
+        (".", tags.VAL_LOSS, 2, 0.9), (".", tags.LEARNING_RATE, 2, 1e-1), (".", tags.LOSS, 0, 1.0),
+        (".", tags.LEARNING_RATE, 3, 1.0),  # no loss at step 3: not a point
+        (".", tags.LOSS, 1, 0.8), (".", tags.LEARNING_RATE, 1, 1e-2), ("b", tags.LEARNING_RATE, 0, 5.0),
+        (".", tags.LOSS, 1, 0.85),  # step 1 again: the later row wins
+        (".", tags.LOSS, 5, 0.1),  # no rate at step 5: not a point
+    ]
+    scalars = pd.DataFrame(rows, columns=["run", "tag", "step", "value"]).assign(wall_time=0.0)
+    frame = range_test_frame(scalars, run=".")
+    assert frame.columns.tolist() == ["step", "learning_rate", "loss", "val_loss"]
+    assert frame["step"].tolist() == [0, 1, 2]
+    assert frame["learning_rate"].tolist() == [1e-3, 1e-2, 1e-1]
+    assert frame["loss"].tolist() == [1.0, 0.85, 0.7]
+    np.testing.assert_array_equal(frame["val_loss"].to_numpy(), [np.nan, np.nan, 0.9])  # NaN between evaluations
+    other = range_test_frame(scalars, run="b")
+    assert other[["step", "learning_rate", "loss"]].values.tolist() == [[0, 5.0, 9.0]]
