@@ -124,3 +124,19 @@ def test_reader_fast_path_reads_multi_value_events_like_protobuf(tmp_path, monke
     assert list(fast["step"]) == [e[1] for e in expected]
     np.testing.assert_array_equal(fast["wall_time"], [e[2] for e in expected])
     np.testing.assert_array_equal(fast["value"], [e[3] for e in expected])
+
+
+def test_events_buffered_as_numbers_are_written_in_call_order_with_other_summaries(tmp_path):
+    from tensorboard.compat.proto import summary_pb2
+
+    writer = ScalarEventWriter(tmp_path, flush_secs=1e9)
+    writer.scalars(0, ("a",), (1.0,), 10.0)
+    writer.summary(summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="text", simple_value=5.0)]), step=0)
+    writer.scalars(1, ("a",), (2.0,), 11.0)
+    writer.maybe_flush(0.0)  # not due: nothing written yet
+    assert len(_events(tmp_path)) == 1  # the file version only
+    writer.flush()
+    writer.scalars(2, ("a",), (3.0,), 12.0)
+    writer.close()
+    got = [(e.step, e.summary.value[0].tag) for e in _events(tmp_path)[1:]]
+    assert got == [(0, "a"), (0, "text"), (1, "a"), (2, "a")]
