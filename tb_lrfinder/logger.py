@@ -23,6 +23,7 @@ import os
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 from tensorboard.compat.proto import summary_pb2
 from tensorboard.plugins.scalar import metadata as scalar_metadata
@@ -465,6 +466,20 @@ class StepLogger(keras.callbacks.Callback):
         # float32, the event file's type (rate and loss as they are: no cast
         # ops), where every step of this fit is exact in float32; else float64.
         self._dtype = tf.float32 if _last_step(model, self.params) < 2**24 else tf.float64
+        # The rate the optimizer computes for its update, taken rather than
+        # computed again (five graph ops per step) where it is computed in the
+        # train step's own graph: not inside a conditional (gradient
+        # accumulation, loss scaling) nor a cross-replica call.
+        self._take_rate = not (
+            self._accumulation > 1 or loss_scaled or model.distribute_strategy.num_replicas_in_sync > 1
+        )
+        # Where every train step applies one update (Keras's own train step on
+        # trainable weights, the rate taken), consecutive steps have
+        # consecutive `iterations`: the step places its point (row step %
+        # capacity) and the host tells a block's rows by their steps. Else
+        # (a custom train step may update zero times or twice) a row count does.
+        self._by_step = (self._capacity > 1 and self._take_rate and bool(model.trainable_weights)
+                         and type(model).train_step is keras.Model.train_step)
         # Only the variables this fit needs (creating one costs about a millisecond).
         with model.distribute_strategy.scope():
             def variable(value, dtype):
@@ -474,19 +489,16 @@ class StepLogger(keras.callbacks.Callback):
             if self._accumulation > 1:
                 self._micro_losses = variable(0.0, tf.float64)
             if self._capacity > 1:
-                self._points = variable(tf.zeros([self._capacity, len(self._columns)], self._dtype), self._dtype)
-                self._rows = variable([[0]], tf.int64)
+                empty = np.zeros([self._capacity, len(self._columns)])
+                empty[:, 0] = -1  # a step column below every step: no row is taken before it is written
+                self._points = variable(empty, self._dtype)
+                if not self._by_step:
+                    self._rows = variable([[0]], tf.int64)
         self._rows_read = 0
+        self._newest_step = -1.0  # of the points taken (by-step buffer)
         self._saved_train_function = model.train_function
         self._attached = True
         original_train_step = model.train_step
-        # The rate the optimizer computes for its update, taken rather than
-        # computed again (five graph ops per step) where it is computed in the
-        # train step's own graph: not inside a conditional (gradient
-        # accumulation, loss scaling) nor a cross-replica call.
-        self._take_rate = not (
-            self._accumulation > 1 or loss_scaled or model.distribute_strategy.num_replicas_in_sync > 1
-        )
 
         def logged_train_step(data):
             noted, rates = [], []
@@ -531,11 +543,12 @@ class StepLogger(keras.callbacks.Callback):
             # loss of the global batch.
             loss = replica.all_reduce(tf.distribute.ReduceOp.SUM, loss)
         optimizer = self.model.optimizer
-        step = tf.identity(tf.convert_to_tensor(optimizer.iterations))
+        # Read here, before the update: reads and writes of one variable run in program order.
+        step = tf.convert_to_tensor(optimizer.iterations)
         point = {"step": step, "loss": loss if loss.shape.rank == 0 else tf.reshape(loss, [])}
         if not self._take_rate:
             point["rate"] = tf.convert_to_tensor(optimizer.learning_rate)
-        record = tf.constant(True)
+        record = True  # every train step is an update, unless accumulating
         accumulation = self._accumulation
         if accumulation > 1:
             # One point per applied update: the mean loss of its micro-batches,
@@ -572,36 +585,48 @@ class StepLogger(keras.callbacks.Callback):
         row = tf.stack([tf.cast(point[name], self._dtype) for name in self._columns])
         if self._capacity == 1:  # the block is this step: no buffer, no count
             return row, None
-        noted = self._rows.value()  # rows noted before this one, shape [1, 1]: scatter's index
-        self._rows.assign_add(tf.ones([1, 1], tf.int64))
-        points = tf.tensor_scatter_nd_update(
-            self._points.value(), noted % self._capacity, tf.reshape(row, [1, len(self._columns)])
-        )
-        self._points.assign(points)
-        return points, noted
+        if self._by_step:
+            noted = None
+            at = tf.reshape(point["step"] % self._capacity, [1, 1])
+        else:
+            noted = self._rows.value()  # rows noted before this one, shape [1, 1]: scatter's index
+            self._rows.assign_add(tf.ones([1, 1], tf.int64))
+            at = noted % self._capacity
+        # In place (one op; a scatter into a copy and an assign were two), then
+        # read for `fit` to hand back: resource ops on one variable run in order.
+        self._points.scatter_nd_update(at, tf.reshape(row, [1, len(self._columns)]))
+        return self._points.value(), noted
 
     def _take(self, points, rows) -> None:
         """On the host, after a block: record its new points; stop `fit` once halted.
 
-        `rows`: the rows noted before the block's last step (None for a one-step block)."""
-        # The last step returns the rows noted before its own; a one-step block, none.
-        rows = self._rows_read + 1 if rows is None else int(rows.numpy()[0, 0]) + 1
-        new = rows - self._rows_read
-        if new > self._capacity:  # cannot happen with Keras's fit; it would lose points
-            raise LRFinderError(f"StepLogger: {new} steps in one block, more than steps_per_execution={self._capacity}")
+        `points`: the block's buffer (at one step per execution, the point);
+        `rows`: the rows noted before the block's last step, where a count
+        places them (else None)."""
         table = points.numpy()
-        table = (table[None] if table.ndim == 1 else table).tolist()
+        if table.ndim == 1:  # one step per execution: the point itself
+            block = [table.tolist()]
+        elif rows is None:  # placed by step: this block's rows are those past the newest taken
+            fresh = table[table[:, 0] > self._newest_step]
+            block = fresh[np.argsort(fresh[:, 0])].tolist()
+            if block:
+                self._newest_step = block[-1][0]
+        else:  # placed by a count: the last step returns the rows noted before its own
+            count = int(rows.numpy()[0, 0]) + 1
+            if count - self._rows_read > self._capacity:  # cannot happen with Keras's fit; it would lose points
+                raise LRFinderError(f"StepLogger: {count - self._rows_read} steps in one block, "
+                                    f"more than steps_per_execution={self._capacity}")
+            block = [table[row % self._capacity].tolist() for row in range(self._rows_read, count)]
+            self._rows_read = count
         now = time.time()
         add = self.recorder.add
-        for row_number in range(self._rows_read, rows):
-            step, rate, loss, *extra = table[row_number % self._capacity]
+        for step, rate, loss, *extra in block:
             if extra:
                 values = dict(zip(self._columns[3:], extra))
                 add(int(step), rate, loss, now, record=values.get("record", 1.0) > 0.5,
                     validation_loss=values.get("validation_loss", math.nan), samples=int(values.get("samples", 0)))
             else:
                 add(int(step), rate, loss, now)
-        self._rows_read = rows
         self._events.maybe_flush(now)  # live in TensorBoard, every flush_secs
         if self.recorder.halted:
             self.model.stop_training = True

@@ -226,6 +226,28 @@ def test_the_rate_of_an_update_made_inside_a_conditional(tmp_path, tiny_data):
     np.testing.assert_allclose(rates["value"], sweep_rates(1e-4, 1e-1, 12), rtol=1e-6)
 
 
+def test_every_train_step_is_logged_when_a_custom_step_updates_twice(tmp_path, tiny_data):
+    """Keras's own train step places its point in the block by its step; a custom one
+    (here, two updates a step: steps 0, 2, 4, ...) must not, or points of a block collide."""
+    import keras
+
+    from tb_lrfinder import StepLogger
+
+    class TwoUpdates(keras.Model):
+        def train_step(self, data):
+            loss, grads = _loss_and_gradients(self, data)
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+            return {"loss": loss}
+
+    inputs = keras.Input((8,))
+    model = TwoUpdates(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy", steps_per_execution=4)
+    x, y = tiny_data
+    model.fit(x[:256], y[:256], batch_size=32, verbose=0, callbacks=[StepLogger(tmp_path)])
+    assert read_scalars(tmp_path).query("tag == @tags.LOSS")["step"].tolist() == list(range(0, 16, 2))
+
+
 def test_steps_beyond_float32s_exact_integers_are_logged_exactly(tmp_path, make_mlp, tiny_data):
     import keras
     import tensorflow as tf
