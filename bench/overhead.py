@@ -21,9 +21,15 @@ showed 50% CPU steal while this was written) cancel within a round:
            after each batch (the source article's approach; it logs a running
            mean, and only every `steps_per_execution` steps).
 
-Prints find_lr/plain and classic/plain (medians of the per-round ratios;
-in brackets, the lowest and highest per-round find_lr/plain: the machine's
-noise), and separately the one-off cost of
+Rounds of the target's pair alone (plain and find_lr, in alternating order)
+follow, `--pair-repeats` of them (24 for the MLP, whose short runs are the
+noisier). Every timed run starts after a full garbage collection (untimed;
+see `_settled`).
+
+Prints find_lr/plain (the median of the per-round ratios over all rounds;
+then a 95% bootstrap interval of that median, and the lowest and highest
+per-round ratio: the machine's noise), logger/plain and classic/plain
+(medians over the rounds of all four), and separately the one-off cost of
 the TensorBoard report `find_lr` writes by default (Markdown, plot, HParams),
 which does not grow with the number of steps. Targets: find_lr/plain <= 1.05 on the
 CNN and <= 1.15 on the MLP. Input pipelines have tf.data autotune off (deleting
@@ -33,6 +39,7 @@ an autotuned iterator at the end of `fit` can block ~0.3 s).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import statistics
 import sys
@@ -91,10 +98,24 @@ def dataset(kind, batch):
     return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch, drop_remainder=True).repeat().with_options(options)
 
 
+def _settled():
+    """A full garbage collection, untimed, before each timed run.
+
+    With TensorFlow loaded (~340k tracked objects here) a generation-2
+    collection takes ~150 ms; left to chance, one lands in about one timed run
+    in six, in plain `fit` as in `find_lr`. Collecting first puts every run at
+    the same start: a 3000-step run then triggers only its own young
+    collections (counted in its time), never an old one that earlier runs'
+    garbage owed.
+    """
+    gc.collect()
+    return time.perf_counter()
+
+
 def time_fit(kind, spe, steps, data, callbacks=()):
     """Wall time of `fit` over `steps` steps with the sweep schedule and `callbacks`."""
     model = make(kind, spe, lr_range_schedule(MIN_LR, MAX_LR, steps))
-    started = time.perf_counter()
+    started = _settled()
     model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, callbacks=list(callbacks))
     return time.perf_counter() - started
 
@@ -115,7 +136,7 @@ def time_logger(kind, spe, steps, data, log_root):
 
 def time_find_lr(kind, spe, steps, data, log_root):
     model = make(kind, spe)
-    started = time.perf_counter()
+    started = _settled()
     result = find_lr(model, data, min_lr=MIN_LR, max_lr=MAX_LR, num_steps=steps, verbose=0, report=False,
                      log_dir=os.path.join(tempfile.mkdtemp(dir=log_root), "run"))
     elapsed = time.perf_counter() - started
@@ -147,20 +168,31 @@ _ORDERS = (
     ("logger", "classic", "plain", "find_lr"),
     ("classic", "logger", "find_lr", "plain"),
 )
+# The extra rounds of the target's pair alone.
+_PAIR_ORDERS = (("plain", "find_lr"), ("find_lr", "plain"))
+
+
+def median_interval(ratios, *, draws=2000, seed=0):
+    """A 95% bootstrap interval of the median of `ratios` (percentiles 2.5 and 97.5)."""
+    rng = np.random.default_rng(seed)
+    medians = np.median(rng.choice(np.asarray(ratios), (draws, len(ratios))), axis=1)
+    return float(np.percentile(medians, 2.5)), float(np.percentile(medians, 97.5))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="rounds (a multiple of 4 balances the orders); default 8 for the CNN, 16 for the "
-                             "MLP, whose short runs are the noisier")
+    parser.add_argument("--repeats", type=int, default=8,
+                        help="rounds of all four (a multiple of 4 balances the orders)")
+    parser.add_argument("--pair-repeats", type=int, default=None,
+                        help="extra rounds of plain and find_lr alone, in alternating order, for the target's "
+                             "ratio; default 0 for the CNN, 24 for the MLP, whose short runs are the noisier")
     parser.add_argument("--cnn-steps", type=int, default=300)
     parser.add_argument("--mlp-steps", type=int, default=3000)
     parser.add_argument("--models", default="cnn,mlp", help="comma-separated subset of cnn,mlp")
     args = parser.parse_args(argv)
     methods = {"plain": time_plain, "find_lr": time_find_lr, "logger": time_logger, "classic": time_classic}
-    print(f"{'model':<5} {'spe':>3} {'steps':>6}  {'plain s':>8} {'find_lr s':>9} {'logger s':>8} {'classic s':>9}  "
-          f"{'find_lr/plain':>13} {'(range)':>13} {'logger/plain':>12} {'classic/plain':>13}")
+    print(f"{'model':<5} {'spe':>3} {'steps':>6} {'rounds':>6}  {'plain s':>8} {'find_lr s':>9}  "
+          f"{'find_lr/plain':>13} {'(95% interval)':>15} {'(range)':>11} {'logger/plain':>12} {'classic/plain':>13}")
     with tempfile.TemporaryDirectory() as log_root:
         report_s = time_report(log_root)
         models = [m for m in (("cnn", args.cnn_steps, 64), ("mlp", args.mlp_steps, 32))
@@ -170,19 +202,25 @@ def main(argv=None) -> int:
                 data = dataset(kind, batch)
                 for fn in methods.values():  # warm-up: first-use costs of TF and of each code path
                     fn(kind, spe, 2 * spe, data, log_root)
-                times = {name: [] for name in methods}
-                repeats = args.repeats or {"cnn": 8, "mlp": 16}[kind]
-                for round_index in range(repeats):
-                    for name in _ORDERS[round_index % len(_ORDERS)]:
-                        times[name].append(methods[name](kind, spe, steps, data, log_root))
-                med = {name: statistics.median(values) for name, values in times.items()}
-                per_round = {name: [t / p for t, p in zip(times[name], times["plain"])]
-                             for name in ("find_lr", "logger", "classic")}
-                ratio = {name: statistics.median(values) for name, values in per_round.items()}
-                spread = f"[{min(per_round['find_lr']):.2f}-{max(per_round['find_lr']):.2f}]"
-                print(f"{kind:<5} {spe:>3} {steps:>6}  {med['plain']:>8.2f} {med['find_lr']:>9.2f} "
-                      f"{med['logger']:>8.2f} {med['classic']:>9.2f}  {ratio['find_lr']:>13.3f} {spread:>13} "
-                      f"{ratio['logger']:>12.3f} {ratio['classic']:>13.3f}", flush=True)
+                pair_repeats = args.pair_repeats if args.pair_repeats is not None else {"cnn": 0, "mlp": 24}[kind]
+                rounds = [_ORDERS[i % len(_ORDERS)] for i in range(args.repeats)]
+                rounds += [_PAIR_ORDERS[i % len(_PAIR_ORDERS)] for i in range(pair_repeats)]
+                times = []  # one {method: seconds} per round
+                for order in rounds:
+                    times.append({name: methods[name](kind, spe, steps, data, log_root) for name in order})
+
+                def ratios(name):
+                    return [t[name] / t["plain"] for t in times if name in t]
+
+                target = ratios("find_lr")
+                low, high = median_interval(target)
+                print(f"{kind:<5} {spe:>3} {steps:>6} {len(times):>6}  "
+                      f"{statistics.median(t['plain'] for t in times):>8.2f} "
+                      f"{statistics.median(t['find_lr'] for t in times):>9.2f}  "
+                      f"{statistics.median(target):>13.3f} {f'[{low:.3f}-{high:.3f}]':>15} "
+                      f"{f'[{min(target):.2f}-{max(target):.2f}]':>11} "
+                      f"{statistics.median(ratios('logger')):>12.3f} {statistics.median(ratios('classic')):>13.3f}",
+                      flush=True)
     print(f"one-off TensorBoard report (text, plot, HParams) after a sweep: {report_s:.2f} s")
     return 0
 
