@@ -21,15 +21,15 @@ showed 50% CPU steal while this was written) cancel within a round:
            after each batch (the source article's approach; it logs a running
            mean, and only every `steps_per_execution` steps).
 
-Rounds of the target's pair alone (plain and find_lr, in alternating order)
-follow, `--pair-repeats` of them (24 for the MLP, whose short runs are the
-noisier). Every timed run starts after a full garbage collection (untimed;
+Rounds without the slow classic callback follow, `--pair-repeats` of them
+(24 for the MLP, whose short runs are the noisier): plain between find_lr and
+StepLogger alone, next to both. Every timed run starts after a full garbage collection (untimed;
 see `_settled`).
 
 Prints find_lr/plain (the median of the per-round ratios over all rounds;
 then a 95% bootstrap interval of that median, and the lowest and highest
-per-round ratio: the machine's noise), logger/plain and classic/plain
-(medians over the rounds of all four), and separately the one-off cost of
+per-round ratio: the machine's noise), logger/plain (all rounds) and
+classic/plain (the rounds of all four), and separately the one-off cost of
 the TensorBoard report `find_lr` writes by default (Markdown, plot, HParams),
 which does not grow with the number of steps. Targets: find_lr/plain <= 1.05 on the
 CNN and <= 1.15 on the MLP. Input pipelines have tf.data autotune off (deleting
@@ -168,8 +168,8 @@ _ORDERS = (
     ("logger", "classic", "plain", "find_lr"),
     ("classic", "logger", "find_lr", "plain"),
 )
-# The extra rounds of the target's pair alone.
-_PAIR_ORDERS = (("plain", "find_lr"), ("find_lr", "plain"))
+# The extra rounds: plain between find_lr and the logger alone, next to both.
+_PAIR_ORDERS = (("find_lr", "plain", "logger"), ("logger", "plain", "find_lr"))
 
 
 def median_interval(ratios, *, draws=2000, seed=0):
@@ -184,7 +184,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=8,
                         help="rounds of all four (a multiple of 4 balances the orders)")
     parser.add_argument("--pair-repeats", type=int, default=None,
-                        help="extra rounds of plain and find_lr alone, in alternating order, for the target's "
+                        help="extra rounds of plain between find_lr and StepLogger alone, for the target's "
                              "ratio; default 0 for the CNN, 24 for the MLP, whose short runs are the noisier")
     parser.add_argument("--cnn-steps", type=int, default=300)
     parser.add_argument("--mlp-steps", type=int, default=3000)

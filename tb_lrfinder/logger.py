@@ -367,11 +367,11 @@ class StepLogger(keras.callbacks.Callback):
     written to the TensorBoard run from Python, by a `StepRecorder` that also
     keeps the smoothed loss and the divergence guard. In the TensorFlow
     profiler (tiny MLP), that is 3 graph ops a step at one step per
-    execution and 9 at 16, where three summary ops and the guard in the
+    execution and 6 at 16, where three summary ops and the guard in the
     graph were about 30 (20-30% of a 0.4 ms step); on the host, about 3 µs a
-    step (see `bench/overhead.py`). The buffer is float32, the event file's
-    type, unless the fit's steps go beyond float32's exact integers (2**24). Custom training loops log with
-    `StepWriter`, in-graph.
+    step in isolation (see `bench/overhead.py`). The buffer is float32, the
+    event file's type, unless the fit's steps go beyond float32's exact
+    integers (2**24). Custom training loops log with `StepWriter`, in-graph.
 
     With `stop_factor`, training stops once the sweep diverged (see
     `StepRecorder`), and with `max_steps` once that many optimizer steps were
