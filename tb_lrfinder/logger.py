@@ -576,7 +576,8 @@ class StepLogger(keras.callbacks.Callback):
         optimizer's own, made in this graph).
 
         Returns (buffer, rows noted before this one), the tensors `fit` hands
-        back; at one step per execution, the buffer is the row itself."""
+        back; at one step per execution, the buffer is the row itself, and
+        where the step places the row (`_by_step`) there is no count (None)."""
         if "rate" not in point:
             rate = next((r for r in rates if isinstance(r, tf.Tensor) and r.graph is point["loss"].graph), None)
             # A train step that did not update (or not in its own graph): the
