@@ -23,8 +23,8 @@ showed 50% CPU steal while this was written) cancel within a round:
 
 Rounds without the slow classic callback follow, `--pair-repeats` of them
 (24 for the MLP, whose short runs are the noisier): plain between find_lr and
-StepLogger alone, next to both. Every timed run starts after a full garbage collection (untimed;
-see `_settled`).
+StepLogger alone, next to both. Every timed run starts after a full garbage
+collection (untimed; see `_settled`).
 
 Prints find_lr/plain (the median of the per-round ratios over all rounds;
 then a 95% bootstrap interval of that median, and the lowest and highest

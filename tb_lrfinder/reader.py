@@ -405,10 +405,9 @@ def range_test_frame(
     frame = pd.DataFrame({"step": common, "learning_rate": rates[at_rate], "loss": losses[at_loss]})
     for tag, column in ((tags.VAL_LOSS, "val_loss"), (tags.SKIPPED_UPDATES, "skipped_updates")):
         if tag in available:
-            extra_steps, extra = series(tag)
-            at = np.minimum(np.searchsorted(extra_steps, common), max(len(extra_steps) - 1, 0))
-            found = (extra_steps[at] == common) if len(extra_steps) else np.zeros(len(common), dtype=bool)
-            frame[column] = np.where(found, extra[at] if len(extra) else np.nan, np.nan)
+            extra_steps, extra = series(tag)  # not empty: the tag has rows
+            at = np.minimum(np.searchsorted(extra_steps, common), len(extra_steps) - 1)
+            frame[column] = np.where(extra_steps[at] == common, extra[at], np.nan)
     frame.attrs.update(run=run, lr_tag=lr_name, loss_tag=loss_name)
     return frame
 
