@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +88,45 @@ def _batches_available(x, batch_size: int | None) -> int | None:
     return None
 
 
+def _check_data(x) -> None:
+    """Refuse training data `fit` would fail on with an obscure error (empty containers)."""
+    if isinstance(x, (list, tuple, dict)) and len(x) == 0:
+        raise LRFinderError(f"x (the training data) is an empty {type(x).__name__}")
+    first = x[0] if isinstance(x, (list, tuple)) else (next(iter(x.values())) if isinstance(x, dict) else x)
+    shape = getattr(first, "shape", None)
+    if shape is not None and len(shape) > 0 and shape[0] == 0:
+        raise LRFinderError("x (the training data) has no samples")
+
+
+def _check_resolution(min_lr: float, max_lr: float, num_steps: int) -> None:
+    """The sweep's rates must be float32 numbers that grow from step to step."""
+    tiny, huge = float(np.finfo(np.float32).tiny), float(np.finfo(np.float32).max)
+    if min_lr < tiny or max_lr > huge:
+        raise LRFinderError(
+            f"min_lr and max_lr must lie within float32's normal range [{tiny:.3g}, {huge:.3g}] "
+            f"(the optimizer's rate is float32), got min_lr={min_lr!r}, max_lr={max_lr!r}"
+        )
+    growth = (max_lr / min_lr) ** (1.0 / num_steps)
+    if growth - 1.0 < 4 * float(np.finfo(np.float32).eps):
+        raise LRFinderError(
+            f"num_steps={num_steps} is too many for the range {min_lr:g} to {max_lr:g}: the rate would grow by "
+            f"{growth - 1:.2g} a step, below float32's resolution, so steps would share a rate; use fewer steps"
+        )
+
+
+def _batch_size_used(x, batch_size: int | None) -> int:
+    """Samples per batch `fit` uses: `batch_size`, Keras's 32 for arrays, a Dataset's static batch size, or 0."""
+    if batch_size is not None:
+        return batch_size
+    if not _is_dataset(x):
+        return 32
+    import tensorflow as tf
+
+    specs = tf.nest.flatten(x.element_spec)
+    size = specs[0].shape[0] if specs and specs[0].shape.rank else None
+    return int(size) if size is not None else 0
+
+
 def _snapshot(variables):
     return [np.array(v.numpy(), copy=True) for v in variables]
 
@@ -119,8 +159,8 @@ def find_lr(
     """Run a learning-rate range test on a compiled model and analyse it.
 
     The rate grows as min_lr * (max_lr/min_lr) ** (step/num_steps) for up to
-    `num_steps` optimizer steps (fewer if the data runs out), one pass over
-    the data. The sweep stops early at the first NaN/inf loss or once the
+    `num_steps` optimizer steps; data with fewer batches than that is
+    repeated (array data, and Datasets of known size). The sweep stops early at the first NaN/inf loss or once the
     smoothed loss exceeds `stop_factor` times its best. Rate and true batch
     loss of every step go to a TensorBoard run in `log_dir`.
 
@@ -141,7 +181,9 @@ def find_lr(
         strategy scope, if any); by default a copy of the model's own (same
         class and settings, rate replaced by the sweep).
       shuffle: shuffle array data, as `fit` does.
-      verbose: passed to `fit` (Keras's progress bar by default).
+      verbose: 0 for silence; otherwise the sweep's progress bar (steps done
+        of num_steps, current rate, smoothed true loss, best so far) replaces
+        Keras's, whose running-mean loss and epoch count do not fit a sweep.
       report: write the analysis (Markdown table, plot, HParams) into the
         run for TensorBoard's text, image and HParams dashboards.
       validation_data: (x_val, y_val) for the validation overlay: the loss on
@@ -153,9 +195,10 @@ def find_lr(
       A `RangeTestResult` (frame, analysis, log_dir).
 
     Raises:
-      LRFinderError: bad arguments, an uncompiled model, an unwritable log
-        directory, or a sweep that failed (the cause is chained). The model is
-        restored in every case, also on KeyboardInterrupt (re-raised as is).
+      LRFinderError: bad arguments, an uncompiled or unbuilt model, an
+        unwritable log directory. An error of the model or the data during
+        the sweep (and KeyboardInterrupt) is raised as it is. The model and
+        its optimizer are restored in every case.
 
     Example:
 
@@ -174,11 +217,18 @@ def find_lr(
     stop_factor = positive_float("stop_factor", stop_factor)
     if batch_size is not None:
         batch_size = int_at_least("batch_size", batch_size, 1)
+    _check_resolution(min_lr, max_lr, num_steps)
     if x is None:
         raise LRFinderError("x (the training data) is required")
+    _check_data(x)
     if getattr(model, "optimizer", None) is None:
         raise LRFinderError(
             "the model is not compiled: call model.compile(optimizer=..., loss=...) before find_lr"
+        )
+    if not model.built:
+        raise LRFinderError(
+            "the model has no weights yet (they are created on its first batch), so the sweep could not put "
+            "them back: give it an input shape first (keras.Input(...) as its first layer, or model.build(shape))"
         )
     log_dir = os.fspath(log_dir) if log_dir is not None else _default_log_dir()
     if os.path.isdir(log_dir) and any("tfevents" in f for f in os.listdir(log_dir)):
@@ -202,44 +252,67 @@ def find_lr(
             raise LRFinderError("optimizer must be a new, unbuilt optimizer for the sweep")
         optimizer.learning_rate = schedule
     # A loss-scale optimizer's skipped updates do not advance the step: allow
-    # as many extra attempts as steps, and end at num_steps applied updates.
+    # extra attempts (the halvings from its initial scale down to 1, and as
+    # many again as steps), and end at num_steps applied updates.
     loss_scaled = hasattr(sweep_optimizer, "inner_optimizer")
+    skip_allowance = 0
+    if loss_scaled:
+        skip_allowance = num_steps + math.ceil(math.log2(max(float(sweep_optimizer.initial_scale), 1.0))) + 1
+    batch_size_used = _batch_size_used(x, batch_size)
+    plan = {
+        tags.PLAN_MIN_LR: min_lr, tags.PLAN_MAX_LR: max_lr, tags.PLAN_STEPS: num_steps, tags.PLAN_LINEAR: 0,
+        tags.PLAN_BATCH_SIZE: batch_size_used,
+    }
     logger = StepLogger(
         # With steps_per_execution > 1, fit rounds its steps up to whole blocks.
         log_dir, stop_factor=stop_factor, smoothing=smoothing, max_steps=num_steps, validation_data=validation_data,
-        validation_every=validation_every, validation_samples=validation_samples,
+        validation_every=validation_every, validation_samples=validation_samples, plan=plan,
+        progress=verbose not in (0, False),
     )
 
-    # fit counts micro-batches; num_steps counts applied updates.
+    # fit counts micro-batches; num_steps counts applied updates. When one
+    # pass over the data holds fewer batches than the sweep needs, the data is
+    # repeated (fit runs more epochs): a sweep ends by diverging or at
+    # num_steps, not because the data ran out.
     available = _batches_available(x, batch_size)
-    attempts = num_steps * accumulation * (2 if loss_scaled else 1)
+    attempts = (num_steps + skip_allowance) * accumulation
     steps = attempts if available is None else min(attempts, available)
+    epochs = math.ceil(attempts / steps) if available else 1
 
     saved = _ModelState(model)
+    finished = False
     try:
         model.optimizer = sweep_optimizer
         model.train_function = None
         model.fit(
             x, y,
             batch_size=batch_size,
-            epochs=1,
+            epochs=epochs,
             steps_per_epoch=steps,
             callbacks=[logger],
-            verbose=verbose,
+            verbose=0,  # the logger shows the sweep's own progress
             shuffle=shuffle and not _is_dataset(x),  # a Dataset shuffles itself
         )
-    except KeyboardInterrupt:
-        raise
-    except LRFinderError:
-        raise
-    except Exception as exc:
-        raise LRFinderError(
-            f"the range test failed ({type(exc).__name__}: {exc}); "
-            "the model and its optimizer were restored"
-        ) from exc
+        finished = True
     finally:
-        logger.detach()
-        saved.restore()
+        # The model is put back whatever failed, the log's last flush
+        # included; an exception already on its way (Ctrl-C, an error of the
+        # user's model or data) stays the one raised.
+        try:
+            logger.detach()
+        except Exception as exc:
+            flush_error = exc
+        else:
+            flush_error = None
+        finally:
+            saved.restore()
+        if flush_error is not None:
+            if finished:
+                raise LRFinderError(
+                    f"the sweep ran, but its log could not be written ({flush_error}); "
+                    "the model and its optimizer were restored"
+                ) from flush_error
+            warnings.warn(f"the sweep's log could not be written either: {flush_error}", RuntimeWarning, stacklevel=2)
 
     run = pipeline.analyze_run(
         reader.read_scalars(log_dir), ".", name=log_dir, directory=log_dir, lr_tag=tags.LEARNING_RATE,
@@ -249,8 +322,10 @@ def find_lr(
         from .tensorboard_report import write_report
 
         write_report(run, hparams={
+            "min_lr": min_lr,
+            "max_lr": max_lr,
             "num_steps": num_steps,
-            "batch_size": batch_size if batch_size is not None else "dataset",
+            "batch_size": batch_size_used if batch_size_used else "dataset",
             "optimizer": type(sweep_optimizer).__name__,
         })
     return RangeTestResult(run.frame, run.analysis, log_dir, num_steps, logger.validation_cost)
@@ -266,7 +341,7 @@ class _ModelState:
         self.optimizer = model.optimizer
         self.train_function = model.train_function
         self.stop_training = model.stop_training
-        self.history = getattr(model, "history", None)
+        self.history = getattr(model, "history", _ABSENT)
 
     def restore(self):
         model = self.model
@@ -274,5 +349,11 @@ class _ModelState:
         model.optimizer = self.optimizer
         model.train_function = self.train_function
         model.stop_training = self.stop_training
-        if self.history is not None:
+        if self.history is _ABSENT:
+            if "history" in vars(model):
+                del model.history
+        else:
             model.history = self.history
+
+
+_ABSENT = object()

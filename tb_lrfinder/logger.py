@@ -377,6 +377,11 @@ class StepLogger(keras.callbacks.Callback):
     `StepRecorder`), and with `max_steps` once that many optimizer steps were
     logged; steps a compiled block runs after that point are not logged.
 
+    `plan` (tag -> value, see `tags.PLAN_*`) is written at step 0, so that
+    a reader knows what the sweep was asked to do. With `progress`, a
+    progress bar shows the steps done of `max_steps`, the current rate and
+    the smoothed true loss with its best so far (pass `verbose=0` to `fit`).
+
     With `validation_data`, the loss on its first `validation_samples`
     samples is computed every `validation_every` steps, in the same compiled
     step, and logged beside the training loss (tag `tags.VAL_LOSS`); it is the
@@ -413,8 +418,13 @@ class StepLogger(keras.callbacks.Callback):
         validation_data=None,
         validation_every: int = 10,
         validation_samples: int = 256,
+        plan: dict[str, float] | None = None,
+        progress: bool = False,
     ):
         super().__init__()
+        self.plan = dict(plan or {})
+        self.progress = bool(progress)
+        self._progress_bar = None
         self._validation = None
         if validation_data is not None:
             self._validation = _validation_subsample(validation_data, validation_samples)
@@ -451,6 +461,11 @@ class StepLogger(keras.callbacks.Callback):
         loss_scaled = hasattr(optimizer, "inner_optimizer")
         self._events = ScalarEventWriter(self.log_dir, flush_secs=self.flush_secs, metadata=_TAG_METADATA)
         self._events.summary(summary_pb2.Summary.FromString(_layout_summary()), step=0)
+        if self.plan:
+            self._events.scalars(0, tuple(self.plan), tuple(float(v) for v in self.plan.values()), time.time())
+        if self.progress:
+            self._progress_bar = keras.utils.Progbar(self.max_steps, unit_name="step",
+                                                     stateful_metrics=["rate", "smoothed_loss", "best"])
         self.recorder = StepRecorder(
             self._events, stop_factor=self.stop_factor, smoothing=self.smoothing, max_steps=self.max_steps,
             detect_skips=loss_scaled,
@@ -629,8 +644,18 @@ class StepLogger(keras.callbacks.Callback):
             else:
                 add(int(step), rate, loss, now)
         self._events.maybe_flush(now)  # live in TensorBoard, every flush_secs
+        if self._progress_bar is not None and block:
+            self._show_progress(block[-1])
         if self.recorder.halted:
             self.model.stop_training = True
+
+    def _show_progress(self, point) -> None:
+        recorder = self.recorder
+        if recorder.last_step is None:
+            return
+        self._progress_bar.update(recorder.last_step + 1, values=[
+            ("rate", point[1]), ("smoothed_loss", recorder.smoothed), ("best", recorder.best),
+        ], finalize=recorder.halted)
 
     def _validation_loss(self):
         x, y = self._validation

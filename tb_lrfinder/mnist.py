@@ -132,7 +132,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, allow_download: boo
         try:
             return _load_keras(download_timeout_s)
         except Exception as exc:  # no network, proxy, corrupt cache: fall through to the sample
-            failures.append(f"Keras download failed ({type(exc).__name__})")
+            failures.append(f"Keras download failed ({type(exc).__name__}: {exc})")
     sample = load_idx_dir(SAMPLE_DIR)
     note = "; ".join(failures)
     return MNIST(

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from . import analysis as analysis_module
+from . import tags
 from .errors import LRFinderError
 from .reader import range_test_frame, read_scalars
 
@@ -61,8 +62,14 @@ def analyze_run(
     stop_factor: float = 4.0,
     planned_steps: int | None = None,
 ) -> RunAnalysis:
-    """Analyse one run of a tidy scalar frame (see `reader.read_scalars`)."""
+    """Analyse one run of a tidy scalar frame (see `reader.read_scalars`).
+
+    `planned_steps` defaults to the plan the sweep wrote into the run
+    (`tags.PLAN_STEPS`), if any.
+    """
     frame = range_test_frame(scalars, run=run, lr_tag=lr_tag, loss_tag=loss_tag)
+    if planned_steps is None:
+        planned_steps = planned_steps_of(scalars, frame.attrs["run"])
     result = analysis_module.analyze(
         frame, smoothing=smoothing, stop_factor=stop_factor, planned_steps=planned_steps
     )
@@ -75,6 +82,15 @@ def analyze_run(
         frame.attrs["lr_tag"],
         frame.attrs["loss_tag"],
     )
+
+
+def planned_steps_of(scalars: pd.DataFrame, run: str) -> int | None:
+    """The steps the run's sweep was planned for (`tags.PLAN_STEPS`), or None."""
+    rows = scalars[(scalars["run"] == run) & (scalars["tag"] == tags.PLAN_STEPS)]
+    if rows.empty:
+        return None
+    value = float(rows["value"].iloc[-1])
+    return int(value) if value >= 1 and value.is_integer() else None
 
 
 def analyze_paths(
@@ -93,6 +109,8 @@ def analyze_paths(
     analysed, skipped = [], []
     for path in map(os.fspath, paths):
         scalars = read_scalars(path)
+        if scalars.empty:
+            raise LRFinderError(f"{path!r}: the event files hold no scalars (nothing was logged yet?)")
         for run in scalars["run"].unique():
             name = _run_name(path, run)
             try:

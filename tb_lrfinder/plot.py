@@ -132,12 +132,22 @@ def render_png(runs: Sequence[RunAnalysis], *, dpi: int = 100) -> bytes:
 
 
 def save_plot(runs: Sequence[RunAnalysis], path: str | os.PathLike) -> str:
-    """Write the plot of `runs` to `path` (PNG, SVG, PDF by extension)."""
+    """Write the plot of `runs` to `path` (PNG, SVG, PDF, ... by extension; PNG,
+    with ".png" added, where it has none); return the path written."""
     if not runs:
         raise LRFinderError("nothing to plot: no run holds a range test")
     plt = _pyplot()
-    figure = _figure(runs)
     path = os.fspath(path)
+    extension = os.path.splitext(path)[1][1:].lower()
+    if not extension:  # matplotlib would add ".png" itself; say so by naming the file that is written
+        path, extension = path + ".png", "png"
+    supported = plt.figure().canvas.get_supported_filetypes()
+    plt.close("all")
+    if extension not in supported:
+        raise LRFinderError(
+            f"cannot write plot {path!r}: unknown image format {extension!r}; use one of {', '.join(sorted(supported))}"
+        )
+    figure = _figure(runs)
     try:
         figure.savefig(path, bbox_inches="tight")
     except OSError as exc:

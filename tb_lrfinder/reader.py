@@ -21,7 +21,7 @@ from tensorboard.compat.proto import event_pb2, types_pb2
 
 from . import tags
 from .errors import LRFinderError
-from .records import Problem, iter_record_batches
+from .records import Problem, first_record, iter_record_batches
 
 SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
 
@@ -39,8 +39,15 @@ _DTYPE_FORMATS = {
 }
 
 
+class _Undecodable(ValueError):
+    """A numeric scalar tensor whose bytes do not hold a value of its type."""
+
+
 def _tensor_scalar(tensor) -> float | None:
-    """The value of a rank-0 numeric TensorProto, or None for anything else."""
+    """The value of a rank-0 numeric TensorProto, or None for anything else.
+
+    Raises `_Undecodable` for a numeric scalar whose content has the wrong
+    size or whose value is out of its type's range."""
     if tensor.tensor_shape.dim:
         return None
     dtype = tensor.dtype
@@ -48,13 +55,18 @@ def _tensor_scalar(tensor) -> float | None:
     if fmt is None:
         return None
     if tensor.tensor_content:
+        if len(tensor.tensor_content) != struct.calcsize(fmt):
+            raise _Undecodable(f"{len(tensor.tensor_content)} bytes for a {struct.calcsize(fmt)}-byte value")
         return float(struct.unpack(fmt, tensor.tensor_content)[0])
     if dtype == types_pb2.DT_FLOAT and tensor.float_val:
         return float(tensor.float_val[0])
     if dtype == types_pb2.DT_DOUBLE and tensor.double_val:
         return float(tensor.double_val[0])
     if dtype == types_pb2.DT_HALF and tensor.half_val:
-        return float(np.array(tensor.half_val[0], np.uint16).view(np.float16))
+        bits = tensor.half_val[0]
+        if not 0 <= bits <= 0xFFFF:
+            raise _Undecodable(f"half_val {bits} is not a 16-bit pattern")
+        return float(np.array(bits, np.uint16).view(np.float16))
     if dtype == types_pb2.DT_INT32 and tensor.int_val:
         return float(tensor.int_val[0])
     if dtype == types_pb2.DT_INT64 and tensor.int64_val:
@@ -70,29 +82,56 @@ def find_event_files(path: str | os.PathLike) -> dict[str, list[str]]:
     """Map each run under `path` to its event files, oldest first.
 
     `path` may be an event file, a run directory, or a root of runs; a run is
-    named by its directory relative to `path` ("." for `path` itself).
+    named by its directory relative to `path` ("." for `path` itself). Only
+    regular files are read (a FIFO or a device named like an event file would
+    block or never end). Files are ordered by the wall time of their first
+    event, then by name: a writer restarted within the same second sorts after
+    the one it replaced.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
         raise LRFinderError(f"no such file or directory: {path!r}")
-    if os.path.isfile(path):
+    if not os.path.isdir(path):
+        if not os.path.isfile(path):
+            raise LRFinderError(f"{path!r} is not a regular file or a directory")
         return {".": [path]}
     runs: dict[str, list[str]] = {}
     for directory, subdirs, files in os.walk(path):
         subdirs.sort()
-        events = sorted(f for f in files if _is_event_file(f))
+        events = [os.path.join(directory, f) for f in files if _is_event_file(f)]
+        events = [f for f in events if os.path.isfile(f)]  # regular files (after links) only
         if events:
-            run = os.path.relpath(directory, path)
-            runs[run] = [os.path.join(directory, f) for f in sorted(events, key=_event_file_order)]
+            runs[os.path.relpath(directory, path)] = sorted(events, key=_event_file_order)
     if not runs:
         raise LRFinderError(f"no TensorBoard event files (names containing 'tfevents') under {path!r}")
     return runs
 
 
-def _event_file_order(name: str):
-    # events.out.tfevents.<unix time>.<host>...: order by creation time, then name.
-    match = re.search(r"tfevents\.(\d+(?:\.\d+)?)", name)
-    return (float(match.group(1)) if match else 0.0, name)
+def _event_file_order(path: str):
+    """(wall time of the file's first event, name); where the first record
+    cannot be read, the creation time in its name (events.out.tfevents.<time>...)."""
+    name = os.path.basename(path)
+    started = first_wall_time(path)
+    if started is None:
+        match = re.search(r"tfevents\.(\d+(?:\.\d+)?)", name)
+        started = float(match.group(1)) if match else 0.0
+    return (started, name)
+
+
+def first_wall_time(path: str) -> float | None:
+    """The wall time of the first record of an event file, if it is intact."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(1 << 12)
+    except OSError:
+        return None
+    payload = first_record(head)
+    if payload is None:
+        return None
+    try:
+        return float(event_pb2.Event.FromString(payload).wall_time)
+    except Exception:  # protobuf's DecodeError: not an Event
+        return None
 
 
 def _event_heads(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
@@ -189,9 +228,10 @@ class _Columns:
         )
 
 
-def _parse_slowly(payload: bytes, index: float, columns: _Columns):
+def _parse_slowly(payload: bytes, index: float, columns: _Columns, undecodable=None):
     """Parse one record with protobuf into `columns`; returns the Event, or
-    None where the record is not one."""
+    None where the record is not one. A value that cannot be decoded is
+    skipped and passed to `undecodable(tag, reason)`."""
     try:
         event = event_pb2.Event.FromString(payload)
     except Exception:  # protobuf's DecodeError: a CRC-valid but foreign record
@@ -204,7 +244,12 @@ def _parse_slowly(payload: bytes, index: float, columns: _Columns):
         if kind == "simple_value":
             number = value.simple_value
         elif kind == "tensor":
-            number = _tensor_scalar(value.tensor)
+            try:
+                number = _tensor_scalar(value.tensor)
+            except _Undecodable as exc:
+                if undecodable is not None:
+                    undecodable(value.tag, str(exc))
+                continue
             if number is None:
                 continue
         else:
@@ -217,8 +262,12 @@ def _parse_slowly(payload: bytes, index: float, columns: _Columns):
     return event
 
 
-def _parse_batch(batch, first_index: int, templates: dict, columns: _Columns) -> tuple[int, int]:
+def _parse_batch(batch, first_index: int, templates: dict, columns: _Columns, on_problem,
+                 path_of_batch: str = "") -> tuple[int, int]:
     """Parse one batch of records into `columns`; returns (records, parse errors).
+
+    A value that cannot be decoded is reported to `on_problem` (a `Problem`
+    naming its record's offset) and skipped.
 
     Records whose bytes match a known template (see `_template`) are decoded
     vectorized; the others go through protobuf one by one, and each may
@@ -260,7 +309,12 @@ def _parse_batch(batch, first_index: int, templates: dict, columns: _Columns) ->
             continue
         pending[i] = False
         payload = batch.payload(int(i))
-        event = _parse_slowly(payload, float(first_index + i), columns)
+
+        def undecodable(tag, reason, i=i):
+            on_problem(Problem(path_of_batch, batch.record_offset(int(i)),
+                               f"scalar {tag!r} cannot be decoded ({reason}); value skipped"))
+
+        event = _parse_slowly(payload, float(first_index + i), columns, undecodable)
         if event is None:
             errors += 1
         elif ok[i] and event.HasField("summary") and event.step == step[i]:
@@ -284,11 +338,14 @@ def read_event_file(path: str | os.PathLike) -> pd.DataFrame:
     records = parse_errors = 0
     try:
         for batch in iter_record_batches(path, problems.append):
-            count, errors = _parse_batch(batch, records, templates, columns)
+            count, errors = _parse_batch(batch, records, templates, columns, problems.append, path)
             records += count
             parse_errors += errors
     except OSError as exc:
         raise LRFinderError(f"cannot read {path!r}: {exc.strerror or exc}") from None
+    if records == 0 and len(problems) == 1 and problems[0].message.startswith("file ends inside"):
+        raise LRFinderError(f"{path!r} holds no complete record: the {problems[0].message} "
+                            f"at byte offset {problems[0].offset}")
     if records == 0 or parse_errors == records:
         raise LRFinderError(f"{path!r} is not a TensorBoard event file (no readable record)")
     for problem in problems:
@@ -320,14 +377,20 @@ def read_scalars(path: str | os.PathLike) -> pd.DataFrame:
                 continue
             frames.append(frame.assign(run=run))
     if not frames:
-        raise LRFinderError("; ".join(unreadable))
-    for message in unreadable:
-        warnings.warn(message + "; skipped", LogReadWarning, stacklevel=2)
+        raise LRFinderError(_summarized(unreadable))
+    if unreadable:
+        warnings.warn(_summarized(unreadable) + "; skipped", LogReadWarning, stacklevel=2)
     scalars = pd.concat(frames, ignore_index=True)
     runs = pd.factorize(scalars["run"], sort=True)[0]
     tag_codes = pd.factorize(scalars["tag"], sort=True)[0]
     keep = _last_of_each(scalars["step"].to_numpy(), tag_codes, runs)
     return scalars.take(keep).reset_index(drop=True)[SCALAR_COLUMNS]
+
+
+def _summarized(messages: list[str], shown: int = 3) -> str:
+    """The first `shown` messages, and how many more there were."""
+    text = "; ".join(messages[:shown])
+    return text + (f"; and {len(messages) - shown} more file(s) like these" if len(messages) > shown else "")
 
 
 def _last_of_each(steps: np.ndarray, *groups: np.ndarray) -> np.ndarray:
@@ -381,6 +444,8 @@ def range_test_frame(
     analysis.
     """
     runs = list(scalars["run"].unique())
+    if not runs:
+        raise LRFinderError("the log holds no scalars (nothing was logged yet?)")
     if run is None:
         if len(runs) != 1:
             raise LRFinderError(f"the log holds {len(runs)} runs; name one of: {', '.join(runs)}")

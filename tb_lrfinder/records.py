@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import google_crc32c
 import numpy as np
+import pandas as pd
 
 from ._crc import MASK_DELTA as _MASK_DELTA
 from ._crc import masked_crc32c
@@ -63,6 +64,11 @@ class _Buffer:
 
     def get(self, offset: int, size: int) -> bytes | None:
         """`size` bytes at file `offset`, or None if the file ends sooner."""
+        data = self.get_upto(offset, size)
+        return data if len(data) == size else None
+
+    def get_upto(self, offset: int, size: int) -> bytes:
+        """Up to `size` bytes at file `offset` (fewer where the file ends)."""
         end = offset + size
         while self._start + len(self._data) < end and not self._eof:
             chunk = self._handle.read(max(_CHUNK_SIZE, size))
@@ -73,8 +79,6 @@ class _Buffer:
                 self._start += drop
             else:
                 self._eof = True
-        if self._start + len(self._data) < end:
-            return None
         begin = offset - self._start
         return self._data[begin : begin + size]
 
@@ -86,6 +90,11 @@ class RecordBatch:
     data: bytes
     starts: np.ndarray  # int64 offsets into data
     lengths: np.ndarray  # int64
+    offset: int = 0  # the file offset of data[0]
+
+    def record_offset(self, i: int) -> int:
+        """The file offset of record i's frame (its length field)."""
+        return self.offset + int(self.starts[i]) - _HEADER_SIZE
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -148,7 +157,7 @@ def iter_record_batches(
                 for i in np.flatnonzero(~good):
                     on_problem(Problem(path, base + int(starts_a[i]) - _HEADER_SIZE,
                                        "corrupt record data (CRC mismatch); record skipped"))
-                yield RecordBatch(data, starts_a[good], lengths_a[good])
+                yield RecordBatch(data, starts_a[good], lengths_a[good], base)
             if resync_at >= 0:
                 on_problem(Problem(path, base + resync_at, "corrupt record length (CRC mismatch); searching for the next record"))
                 handle.seek(base + resync_at)
@@ -167,6 +176,20 @@ def iter_record_batches(
             # (a record longer than a chunk takes several).
 
 
+def first_record(head: bytes) -> bytes | None:
+    """The data of the record at the start of `head` (a file's first bytes),
+    if it lies wholly inside and both its CRCs hold; else None."""
+    if len(head) < _HEADER_SIZE:
+        return None
+    length, length_crc = _HEADER.unpack_from(head)
+    if length_crc != masked_crc32c(head[:8]) or _HEADER_SIZE + length + _FOOTER_SIZE > len(head):
+        return None
+    data = head[_HEADER_SIZE : _HEADER_SIZE + length]
+    if struct.unpack_from("<I", head, _HEADER_SIZE + length)[0] != masked_crc32c(data):
+        return None
+    return data
+
+
 def iter_records(
     path: str | os.PathLike,
     on_problem: Callable[[Problem], None],
@@ -177,19 +200,49 @@ def iter_records(
             yield batch.payload(i)
 
 
+def _plausible_headers(window: bytes) -> np.ndarray:
+    """Positions in `window` where a record header could start: a length of at
+    most _MAX_RECORD followed by that length's masked CRC-32C.
+
+    Vectorized over bytes: a header is never all zeros (the CRC of a zero
+    length is not zero) and a length under 2**31 has four zero high bytes, so
+    only the few positions passing both are checksummed, each distinct length
+    once."""
+    count = len(window) - _HEADER_SIZE + 1
+    if count <= 0:
+        return np.empty(0, dtype=np.int64)
+    raw = np.frombuffer(window, dtype=np.uint8)
+    nonzero = np.concatenate([[0], np.cumsum(raw != 0, dtype=np.int64)])
+    live = nonzero[_HEADER_SIZE : _HEADER_SIZE + count] > nonzero[:count]
+    small = (raw[4 : 4 + count] | raw[5 : 5 + count] | raw[6 : 6 + count] | raw[7 : 7 + count]) == 0
+    small &= raw[3 : 3 + count] < 0x80
+    candidates = np.flatnonzero(live & small)
+    if candidates.size == 0:
+        return candidates
+    lengths = raw[candidates[:, None] + np.arange(8)].view("<u8")[:, 0]
+    crcs = raw[candidates[:, None] + np.arange(8, 12)].view("<u4")[:, 0]
+    inverse, distinct = pd.factorize(lengths)
+    expected = np.array([masked_crc32c(int(v).to_bytes(8, "little")) for v in distinct], dtype=np.uint32)
+    return candidates[expected[inverse] == crcs]
+
+
 def _resync(buffer: _Buffer, offset: int) -> int:
-    """The offset of the next fully valid record at or after `offset`, or -1."""
+    """The offset of the next fully valid record at or after `offset`, or -1.
+
+    Scans a chunk at a time for plausible headers (`_plausible_headers`) and
+    checks each one's data CRC; tens of MB/s over garbage or zeros."""
     while True:
         buffer.release(offset)
-        header = buffer.get(offset, _HEADER_SIZE)
-        if header is None:
+        window = buffer.get_upto(offset, _CHUNK_SIZE + _HEADER_SIZE - 1)
+        if len(window) < _HEADER_SIZE:
             return -1
-        length, length_crc = _HEADER.unpack(header)
-        if length <= _MAX_RECORD and length_crc == masked_crc32c(header[:8]):
-            body = buffer.get(offset + _HEADER_SIZE, length + _FOOTER_SIZE)
+        for position in _plausible_headers(window):
+            start = offset + int(position)
+            length = int.from_bytes(window[position : position + 8], "little")
+            body = buffer.get(start + _HEADER_SIZE, length + _FOOTER_SIZE)
             if body is not None and struct.unpack_from("<I", body, length)[0] == masked_crc32c(body[:length]):
-                return offset
-        offset += 1
+                return start
+        offset += len(window) - _HEADER_SIZE + 1
 
 
 def walk_frames(path: str | os.PathLike) -> int:

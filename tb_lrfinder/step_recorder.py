@@ -33,6 +33,7 @@ class StepRecorder:
       stop_factor: divergence threshold (> 1), or None for no guard.
       smoothing: EMA coefficient beta in [0, 1).
       max_steps: the last step recorded is `max_steps - 1`; None for no limit.
+        With `detect_skips`, the halt comes with the first point past it.
       detect_skips: a point at the same step as the previous one is a retry of
         a skipped update (a loss-scale optimizer met non-finite gradients):
         it replaces that point and is counted under `tags.SKIPPED_UPDATES`.
@@ -52,7 +53,18 @@ class StepRecorder:
         self._average, self._bias, self._best = 0.0, 1.0, math.inf
         self._before_last = (0.0, 1.0, math.inf)
         self._last_step: int | None = None
+        self.smoothed = math.nan  # of the last point recorded
         self._skipped = 0
+
+    @property
+    def last_step(self) -> int | None:
+        """The step of the last point recorded, None before the first."""
+        return self._last_step
+
+    @property
+    def best(self) -> float:
+        """The lowest smoothed loss so far (inf before the first finite one)."""
+        return self._best
 
     @property
     def stopped(self) -> bool:
@@ -90,6 +102,7 @@ class StepRecorder:
             smoothed = self._average / (1.0 - self._bias)
         else:
             smoothed = math.nan
+        self.smoothed = smoothed
         names, values = _POINT_TAGS, (rate, loss, smoothed)
         if repeat:
             names, values = names + (tags.SKIPPED_UPDATES,), values + (float(self._skipped),)
@@ -98,11 +111,13 @@ class StepRecorder:
             self.validation_evaluations += 1
         self.events.scalars(step, names, values, wall_time)
         self._last_step = step
+        self._best = min(self._best, smoothed)  # `min` keeps the best over a NaN
         if self.stop_factor is not None:
-            self._best = min(self._best, smoothed)  # `min` keeps the best over a NaN
             # False for a NaN or infinite loss: the difference is NaN or inf.
             within = smoothed - self._best <= (self.stop_factor - 1.0) * abs(self._best)
             if not within:
                 self.stop_step, self.halted = step, True
-        if self.max_steps is not None and step >= self.max_steps - 1:
+        # The last step ends the sweep; with skip detection only once the
+        # next attempt shows that its update was applied (not retried).
+        if self.max_steps is not None and step >= self.max_steps - 1 and not self.detect_skips:
             self.halted = True

@@ -53,3 +53,15 @@ VAL_LOSS = f"{PREFIX}/val_loss"
 
 SKIPPED_UPDATES = f"{PREFIX}/skipped_updates"
 """Attempts at this step whose update was skipped (non-finite gradients under loss scaling)."""
+
+PLAN_PREFIX = f"{PREFIX}/plan"
+"""The sweep's plan, one scalar each at step 0, so that a reader of the run
+knows what was asked for (and can tell a sweep that ran out of data from one
+that reached its last step)."""
+PLAN_MIN_LR = f"{PLAN_PREFIX}/min_lr"
+PLAN_MAX_LR = f"{PLAN_PREFIX}/max_lr"
+PLAN_STEPS = f"{PLAN_PREFIX}/num_steps"
+PLAN_LINEAR = f"{PLAN_PREFIX}/linear"
+"""1 for a linear sweep, 0 for an exponential one."""
+PLAN_BATCH_SIZE = f"{PLAN_PREFIX}/batch_size"
+"""Samples per optimizer step; 0 where not known."""

@@ -72,3 +72,36 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
 def test_help():
     out = _run("--help")
     assert out.returncode == 0 and "--json" in out.stdout and "--plot" in out.stdout
+
+
+def test_plot_format_is_checked_and_the_written_path_reported(tmp_path):
+    pytest.importorskip("matplotlib")
+    _sweep(tmp_path / "run")
+    out = _run(tmp_path / "run", "--plot", tmp_path / "out.xyz")
+    assert out.returncode == 2 and "unknown image format 'xyz'" in out.stderr and "Traceback" not in out.stderr
+    out = _run(tmp_path / "run", "--plot", tmp_path / "sweep")
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "sweep.png").exists() and f"plot written to {tmp_path / 'sweep.png'}" in out.stderr
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    for k in range(40):  # enough output to outlast the pipe's buffer
+        _sweep(tmp_path / "logs" / f"run{k:02d}")
+    reader = subprocess.Popen([sys.executable, SCRIPT, str(tmp_path / "logs"), "--json", "--details"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    reader.stdout.read(10)
+    reader.stdout.close()  # as `| head -c 10` does
+    stderr = reader.stderr.read().decode()
+    reader.wait(timeout=120)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr
+
+
+def test_a_run_with_no_scalars_is_named(tmp_path):
+    from eventlog import version_event
+
+    from tb_lrfinder.event_writer import frame_record
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "events.out.tfevents.1.h").write_bytes(frame_record(version_event()))
+    out = _run(tmp_path / "run")
+    assert out.returncode == 2 and "hold no scalars" in out.stderr and "()" not in out.stderr

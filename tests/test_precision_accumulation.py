@@ -71,3 +71,27 @@ def test_mixed_precision_sweep_marks_skipped_steps(tmp_path, tiny_data):
     assert frame["skipped_updates"].fillna(0).iloc[0] > 0
     assert result.analysis.stop.reason != analysis.NON_FINITE and np.isfinite(frame["loss"]).all()
     assert "skipped" in " ".join(result.analysis.notes)
+
+
+def test_more_skipped_updates_than_steps_still_give_a_complete_sweep(tmp_path, tiny_data):
+    import keras
+
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
+                                  keras.layers.Dense(3), keras.layers.Activation("softmax", dtype="float32")])
+        # 2**60: dozens of overflowing attempts, more than num_steps, before the scale fits float16.
+        optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01), initial_scale=2.0**60)
+        model.compile(optimizer, "sparse_categorical_crossentropy")
+        result = find_lr(model, x, y, batch_size=16, min_lr=1e-3, max_lr=1.0, num_steps=20, stop_factor=1e6,
+                         verbose=0, log_dir=tmp_path, report=False)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    frame = result.frame
+    assert frame["step"].tolist() == list(range(20))
+    assert frame["skipped_updates"].fillna(0).sum() > 20
+    assert result.analysis.stop.reason == analysis.LAST_STEP

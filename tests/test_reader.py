@@ -1,9 +1,10 @@
+import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from eventlog import write_simple_log
+from eventlog import scalar_event, version_event, write_simple_log
 
 from tb_lrfinder import LogReadWarning, LRFinderError, range_test_frame, read_range_test, read_scalars, tags
 
@@ -235,3 +236,78 @@ def test_range_test_frame_joins_by_step_whatever_the_row_order():
     np.testing.assert_array_equal(frame["val_loss"].to_numpy(), [np.nan, np.nan, 0.9])  # NaN between evaluations
     other = range_test_frame(scalars, run="b")
     assert other[["step", "learning_rate", "loss"]].values.tolist() == [[0, 5.0, 9.0]]
+
+
+def _tensor_event(step, tag, tensor):
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+
+    summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, tensor=tensor)])
+    return event_pb2.Event(step=step, wall_time=1.0, summary=summary).SerializeToString()
+
+
+def test_undecodable_values_are_skipped_with_file_and_offset(tmp_path):
+    from tensorboard.compat.proto import tensor_pb2, types_pb2
+
+    from tb_lrfinder.event_writer import frame_record
+
+    good = [scalar_event(step, {"lr": 0.1 * (step + 1), "loss": 1.0}) for step in range(3)]
+    wrong_size = _tensor_event(3, "loss", tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=b"\x00" * 6))
+    half_overflow = _tensor_event(4, "loss", tensor_pb2.TensorProto(dtype=types_pb2.DT_HALF, half_val=[70000]))
+    records = [frame_record(r) for r in [version_event(), *good, wrong_size, half_overflow]]
+    path = tmp_path / "events.out.tfevents.1.h"
+    path.write_bytes(b"".join(records))
+    with pytest.warns(LogReadWarning) as caught:
+        frame = read_scalars(path)
+    assert sorted(frame["step"].unique().tolist()) == [0, 1, 2]  # everything readable kept
+    messages = [str(w.message) for w in caught]
+    offset_3 = sum(len(r) for r in records[:4])
+    assert any(f"at byte offset {offset_3}" in m and "6 bytes" in m and str(path) in m for m in messages)
+    assert any(f"at byte offset {offset_3 + len(records[4])}" in m and "half_val" in m for m in messages)
+
+
+def test_files_are_ordered_by_their_first_event_not_their_name(tmp_path):
+    from tb_lrfinder.event_writer import frame_record
+
+    def log(name, wall_time, loss):
+        from tensorboard.compat.proto import event_pb2
+
+        first = event_pb2.Event(wall_time=wall_time, file_version="brain.Event:2").SerializeToString()
+        (tmp_path / name).write_bytes(frame_record(first) + frame_record(scalar_event(0, {"loss": loss}, wall_time)))
+
+    # Same second in the name; "...77.10" sorts before "...77.9" as text, but was written later.
+    log("events.out.tfevents.77.9.v2", 77.2, 1.0)
+    log("events.out.tfevents.77.10.v2", 77.7, 2.0)
+    assert read_scalars(tmp_path)["value"].tolist() == [2.0]  # the later writer wins
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_only_regular_files_are_read(tmp_path):
+    write_simple_log(tmp_path / "events.out.tfevents.1.h", [(0, 0.1, 1.0), (1, 0.2, 0.9)])
+    os.mkfifo(tmp_path / "events.out.tfevents.2.fifo")
+    os.symlink("/dev/zero", tmp_path / "events.out.tfevents.3.zero")
+    assert len(read_scalars(tmp_path)) == 4  # the FIFO and the device are not opened (that would hang)
+    with pytest.raises(LRFinderError, match="not a regular file"):
+        read_scalars(tmp_path / "events.out.tfevents.2.fifo")
+
+
+def test_messages_for_empty_and_truncated_logs(tmp_path):
+    import pandas as pd
+
+    from tb_lrfinder import range_test_frame
+    from tb_lrfinder.event_writer import frame_record
+
+    with pytest.raises(LRFinderError, match="holds no scalars"):
+        range_test_frame(pd.DataFrame({c: [] for c in ["run", "tag", "step", "wall_time", "value"]}))
+    record = frame_record(version_event())
+    path = tmp_path / "events.out.tfevents.1.h"
+    path.write_bytes(record[: len(record) - 3])
+    with pytest.raises(LRFinderError, match=r"no complete record: the file ends inside a record .* at byte offset 0"):
+        read_scalars(path)
+
+
+def test_many_unreadable_files_give_a_short_message(tmp_path):
+    for k in range(300):
+        (tmp_path / f"events.out.tfevents.{k}.h").write_bytes(b"")
+    with pytest.raises(LRFinderError, match="and 297 more") as info:
+        read_scalars(tmp_path)
+    assert len(str(info.value)) < 1000

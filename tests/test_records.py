@@ -58,3 +58,12 @@ def test_corrupt_length_is_not_trusted_and_reading_resumes(tmp_path):
     records, problems = _read(path)
     assert len(records) == 10  # all but record 3
     assert problems[0].offset == offsets[3] and "length" in problems[0].message
+
+
+def test_a_zero_filled_region_is_skipped_and_every_record_after_it_read(tmp_path):
+    path = tmp_path / "events"
+    records = [frame_record(b"record %d" % k) for k in range(20)]
+    path.write_bytes(b"".join(records[:5]) + bytes(3 << 20) + b"".join(records[5:]))
+    problems = []
+    assert list(iter_records(path, problems.append)) == [b"record %d" % k for k in range(20)]
+    assert len(problems) == 1 and problems[0].offset == sum(map(len, records[:5]))

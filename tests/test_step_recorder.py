@@ -94,3 +94,12 @@ def test_micro_steps_count_samples_and_validation_is_logged_beside():
     assert events.column(tags.LOSS) == [(0, 1.0), (1, 1.0)]
     assert events.column(tags.VAL_LOSS) == [(0, 1.5)]
     assert recorder.training_samples == 24 and recorder.validation_evaluations == 1
+
+
+def test_a_skipped_last_step_is_counted_before_the_sweep_ends():
+    events = Events()
+    recorder = StepRecorder(events, stop_factor=None, smoothing=0.9, max_steps=2, detect_skips=True)
+    for step, loss in [(0, 1.0), (1, 0.9), (1, 0.8), (1, 0.7), (2, 0.6)]:
+        recorder.add(step, 0.1 * (step + 1), loss, 0.0)
+    assert events.column(tags.SKIPPED_UPDATES) == [(1, 1.0), (1, 2.0)]  # both retries of the last step
+    assert events.column(tags.LOSS)[-1] == (1, 0.7) and recorder.halted  # step 2 only ends the sweep
