@@ -13,11 +13,19 @@ The rules, all applied to the smoothed loss before the stop point:
 * valley: fastai's longest-valley rule: the longest stretch over which the
   loss keeps falling, and a rate about halfway down it.
 
-The recommended rate is the steepest-descent rate (it trains best of the
-three in `bench/quality.py`), with the range (low, high) the three span,
-flagged as not confident when they disagree by more than a factor of 3, the
-curve is noisy or short, or the sweep did not reach the rate where the loss
-rises.
+* safe (the recommended rate): the rate at the minimum of the raw loss
+  after a centered running median over half a decade of rate, searched
+  within the 3 decades below the stop, divided by 2 and by the optimizer's
+  momentum lag (growth per step ** lag steps; see `safe_rate`).
+
+The recommended rate is the safe rule's: on the multi-task benchmark in
+`bench/quality/` it has the lowest worst-case regret of the rules tried
+(steepest descent, this project's earlier recommendation, landed past the
+point where training collapses on several tasks). Its range (low, high) is
+the span of the rules' rates, capped at the lag-corrected minimum; it is
+flagged as not confident when the rules disagree by more than a factor of 3,
+the curve is noisy or short, or the sweep did not reach the rate where the
+loss rises.
 """
 
 from __future__ import annotations
@@ -31,13 +39,20 @@ import pandas as pd
 
 from ._validation import fraction, int_at_least, positive_float
 from .errors import LRFinderError
-from .smoothing import centered_ema, debiased_ema
+from .smoothing import centered_ema, debiased_ema, rolling_median
 
 MIN_POINTS = 8
 """Fewest usable points (before the stop) the rules need."""
 
 DISAGREEMENT_FACTOR = 3.0
 NOISE_LIMIT = 0.25
+
+SAFE_WINDOW_DECADES = 0.5
+"""Width of the running median the safe rule reads the minimum from, in decades of rate."""
+SAFE_SEARCH_DECADES = 3.0
+"""The safe rule looks for the minimum within this many decades below the stop."""
+SAFE_DIVISOR = 2.0
+"""The safe rate is the (lag-corrected) rate at the minimum divided by this."""
 
 # Stop reasons.
 DIVERGED = "diverged"
@@ -116,10 +131,12 @@ class Analysis:
     smoothed: np.ndarray = field(repr=False, compare=False)
     validation: ValidationParting | None = None
     notes: tuple[str, ...] = ()
+    safe: Suggestion | None = None
+    momentum_lag: float = 0.0
 
     @property
     def suggestions(self) -> tuple[Suggestion, ...]:
-        return tuple(s for s in (self.steepest, self.min_loss_div10, self.valley) if s is not None)
+        return tuple(s for s in (self.safe, self.steepest, self.min_loss_div10, self.valley) if s is not None)
 
 
 def _validated_curve(frame: pd.DataFrame):
@@ -229,7 +246,14 @@ def steepest_descent(axis_values, smoothed, steps, rates) -> Suggestion | None:
     lowest = int(np.nanargmin(smoothed))
     if lowest < 2:
         return None
-    slopes = np.gradient(smoothed, axis_values)[:lowest]
+    # A staircase (a rate held for several steps) repeats axis values: slopes
+    # are taken over the last point of each rate.
+    distinct = np.append(np.diff(axis_values) > 0, True)[:lowest]
+    if distinct.sum() < 3:
+        return None
+    kept = np.flatnonzero(distinct)
+    slopes = np.full(lowest, np.nan)
+    slopes[kept] = np.gradient(smoothed[kept], axis_values[kept])
     i = int(np.nanargmin(slopes))
     if not slopes[i] < 0:
         return None
@@ -268,6 +292,38 @@ def longest_valley(smoothed, steps, rates) -> Suggestion | None:
     return Suggestion("valley", float(rates[i]), int(steps[i]), float(smoothed[i]))
 
 
+def safe_rate(rates, losses, steps, *, momentum_lag: float = 0.0) -> tuple[Suggestion, float] | None:
+    """The safe rule: (its suggestion, the lag-corrected rate at the minimum).
+
+        r_min  = rate at the minimum of median(loss over SAFE_WINDOW_DECADES of rate),
+                 searched over rates >= last rate / 10**SAFE_SEARCH_DECADES
+        r_safe = r_min / growth**momentum_lag / SAFE_DIVISOR
+
+    where growth is the sweep's rate factor per step. The running median
+    ignores single spikes and noise that an average follows; it is centered,
+    so the minimum is not shifted toward later (higher) rates. The search
+    window keeps a noisy flat start from passing for the minimum (the
+    minimum sits within a decade or two of the stop on every benchmark task).
+    An optimizer with momentum (SGD's momentum, Adam's beta_1) responds to
+    the rate about beta/(1-beta) steps late, which shifts the curve to higher
+    rates by growth**lag; that shift is taken out. Repeated rates (a
+    staircase) are fine: only the rates' span and order are used.
+    """
+    rates = np.asarray(rates, dtype=np.float64)
+    if len(rates) < 3 or rates[-1] <= rates[0]:
+        return None
+    decades = np.log10(rates[-1] / rates[0])
+    per_decade = (len(rates) - 1) / decades
+    median = rolling_median(losses, round(SAFE_WINDOW_DECADES * per_decade))
+    inside = rates >= rates[-1] / 10.0**SAFE_SEARCH_DECADES
+    lowest = int(np.nanargmin(np.where(inside & np.isfinite(median), median, np.inf)))
+    growth = (rates[-1] / rates[0]) ** (1.0 / (len(rates) - 1)) if sweep_axis(rates) == "log" else 1.0
+    corrected = float(rates[lowest]) / growth ** max(momentum_lag, 0.0)
+    rate = corrected / SAFE_DIVISOR
+    at = int(np.clip(np.searchsorted(rates, rate), 0, len(rates) - 1))
+    return Suggestion("safe", rate, int(steps[at]), float(median[at])), corrected
+
+
 def _noise(losses, smoothed_centered) -> float:
     """Typical raw-vs-smooth deviation, relative to the loss's total drop."""
     drop = np.nanmax(smoothed_centered) - np.nanmin(smoothed_centered)
@@ -275,14 +331,15 @@ def _noise(losses, smoothed_centered) -> float:
     return float(deviation / drop) if drop > 0 else math.inf
 
 
-def recommend(suggestions, swept: tuple[float, float], *, extra_caveats=()) -> Recommendation | None:
+def recommend(suggestions, swept: tuple[float, float], *, extra_caveats=(), ceiling: float | None = None) -> Recommendation | None:
     """The rate to train with, the range the rules span, and caveats.
 
-    The rate is the steepest-descent rule's when it applies (in bench/quality.py
-    it trained best of the three rules; min_loss/10 and valley sat near where
-    the loss only starts to fall), else the geometric median of the others.
-    Rate and range are clipped to the swept range: a rule pointing below it
-    (the minimum within a decade of the start) says min_lr was too high.
+    The rate is the safe rule's when it applies (see `safe_rate`), else the
+    geometric median of the others. The range is the rules' span, its top
+    capped at `ceiling` (the lag-corrected minimum: no rule's rate beyond
+    it is offered). Rate and range are clipped to the swept range: a rule
+    pointing below it (the minimum within a decade of the start) says min_lr
+    was too high.
     """
     if not suggestions:
         return None
@@ -291,12 +348,14 @@ def recommend(suggestions, swept: tuple[float, float], *, extra_caveats=()) -> R
     log_rates = np.log(list(by_rule.values()))
     if np.exp(log_rates.min()) < swept[0]:
         caveats.append("a rule points below the swept range: lower min_lr")
-    if "steepest" in by_rule:
-        rate = by_rule["steepest"]
+    if "safe" in by_rule:
+        rate = by_rule["safe"]
     else:
         rate = float(np.exp(np.median(log_rates)))
-        caveats.append("no steepest-descent rate: the loss fell nowhere clearly")
+        caveats.append("no safe rate: the curve has no clear minimum")
     low, high = float(np.exp(log_rates.min())), float(np.exp(log_rates.max()))
+    if ceiling is not None:
+        high = max(min(high, ceiling), rate)
     rate, low, high = (float(np.clip(v, *swept)) for v in (rate, low, high))
     if high / low > DISAGREEMENT_FACTOR:
         caveats.append(f"the rules disagree by {high / low:.1f}x (more than {DISAGREEMENT_FACTOR:g}x)")
@@ -309,6 +368,7 @@ def analyze(
     smoothing: float = 0.9,
     stop_factor: float = 4.0,
     planned_steps: int | None = None,
+    momentum_lag: float = 0.0,
 ) -> Analysis:
     """Suggestions, recommended rate and stop point of one range-test curve.
 
@@ -317,6 +377,8 @@ def analyze(
       smoothing: beta of the debiased EMA (the article's 0.9).
       stop_factor: divergence threshold on the smoothed loss (the article's 4).
       planned_steps: steps the sweep was meant to run; fewer means the data ran out.
+      momentum_lag: steps the optimizer's response lags the rate (beta/(1-beta)
+        for momentum or Adam's beta_1; 0 for plain SGD), taken out by the safe rule.
 
     Raises:
       LRFinderError: the frame is empty or its rates do not increase.
@@ -354,6 +416,7 @@ def analyze(
     steepest = steepest_descent(u_rates if axis == "linear" else np.log10(u_rates), u_smoothed, u_steps, u_rates)
     by_minimum = min_loss_div10(u_smoothed, u_steps, u_rates)
     valley = longest_valley(u_smoothed, u_steps, u_rates)
+    safe, ceiling = safe_rate(u_rates, u_losses, u_steps, momentum_lag=momentum_lag) or (None, None)
     caveats = []
     if stop.reason in (LAST_STEP, DATA_EXHAUSTED):
         caveats.append("the loss never diverged, so the top of the good range is unknown")
@@ -363,8 +426,8 @@ def analyze(
         caveats.append(f"the curve is short ({len(u_losses)} usable points)")
     if losses_summary is not None and not losses_summary.minimum < u_smoothed[0] - 1e-12 * abs(u_smoothed[0]):
         caveats.append("the loss never fell below its starting value")
-    rules = [s for s in (steepest, by_minimum, valley) if s is not None]
-    recommended = recommend(rules, swept, extra_caveats=caveats)
+    rules = [s for s in (safe, steepest, by_minimum, valley) if s is not None]
+    recommended = recommend(rules, swept, extra_caveats=caveats, ceiling=ceiling)
     validation = None
     if "val_loss" in frame.columns:
         validation = validation_parting(
@@ -381,7 +444,7 @@ def analyze(
             )
     return Analysis(
         stop, losses_summary, steepest, by_minimum, valley, recommended, len(losses), swept, beta, stop_factor,
-        smoothed, validation, tuple(notes),
+        smoothed, validation, tuple(notes), safe, float(momentum_lag),
     )
 
 

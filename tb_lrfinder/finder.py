@@ -127,6 +127,19 @@ def _batch_size_used(x, batch_size: int | None) -> int:
     return int(size) if size is not None else 0
 
 
+def momentum_lag(optimizer) -> float:
+    """Steps an optimizer's update lags its gradients: beta/(1-beta) of its
+    momentum (SGD's `momentum`, RMSprop's `momentum`, the `beta_1` of Adam
+    and its kin), 0 without; from its public config."""
+    config = getattr(optimizer, "inner_optimizer", optimizer).get_config()
+    beta = config.get("beta_1", config.get("momentum", 0.0))
+    try:
+        beta = float(beta)
+    except (TypeError, ValueError):
+        return 0.0
+    return beta / (1.0 - beta) if 0.0 < beta < 1.0 else 0.0
+
+
 def _snapshot(variables):
     return [np.array(v.numpy(), copy=True) for v in variables]
 
@@ -261,7 +274,7 @@ def find_lr(
     batch_size_used = _batch_size_used(x, batch_size)
     plan = {
         tags.PLAN_MIN_LR: min_lr, tags.PLAN_MAX_LR: max_lr, tags.PLAN_STEPS: num_steps, tags.PLAN_LINEAR: 0,
-        tags.PLAN_BATCH_SIZE: batch_size_used,
+        tags.PLAN_BATCH_SIZE: batch_size_used, tags.PLAN_MOMENTUM_LAG: momentum_lag(sweep_optimizer),
     }
     logger = StepLogger(
         # With steps_per_execution > 1, fit rounds its steps up to whole blocks.

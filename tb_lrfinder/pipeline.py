@@ -71,7 +71,8 @@ def analyze_run(
     if planned_steps is None:
         planned_steps = planned_steps_of(scalars, frame.attrs["run"])
     result = analysis_module.analyze(
-        frame, smoothing=smoothing, stop_factor=stop_factor, planned_steps=planned_steps
+        frame, smoothing=smoothing, stop_factor=stop_factor, planned_steps=planned_steps,
+        momentum_lag=_plan_value(scalars, frame.attrs["run"], tags.PLAN_MOMENTUM_LAG) or 0.0,
     )
     columns = [c for c in ("step", "learning_rate", "loss", "val_loss", "skipped_updates") if c in frame.columns]
     return RunAnalysis(
@@ -84,13 +85,16 @@ def analyze_run(
     )
 
 
+def _plan_value(scalars: pd.DataFrame, run: str, tag: str) -> float | None:
+    """The value the run's sweep plan gives `tag` (see `tags.PLAN_*`), or None."""
+    rows = scalars[(scalars["run"] == run) & (scalars["tag"] == tag)]
+    return None if rows.empty else float(rows["value"].iloc[-1])
+
+
 def planned_steps_of(scalars: pd.DataFrame, run: str) -> int | None:
     """The steps the run's sweep was planned for (`tags.PLAN_STEPS`), or None."""
-    rows = scalars[(scalars["run"] == run) & (scalars["tag"] == tags.PLAN_STEPS)]
-    if rows.empty:
-        return None
-    value = float(rows["value"].iloc[-1])
-    return int(value) if value >= 1 and value.is_integer() else None
+    value = _plan_value(scalars, run, tags.PLAN_STEPS)
+    return int(value) if value is not None and value >= 1 and value.is_integer() else None
 
 
 def analyze_paths(

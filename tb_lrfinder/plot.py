@@ -14,8 +14,8 @@ import numpy as np
 from .errors import LRFinderError
 from .pipeline import RunAnalysis
 
-_MARKERS = {"steepest": "v", "min_loss_div10": "s", "valley": "D"}
-_LABELS = {"steepest": "steepest", "min_loss_div10": "min loss / 10", "valley": "valley"}
+_MARKERS = {"safe": "o", "steepest": "v", "min_loss_div10": "s", "valley": "D"}
+_LABELS = {"safe": "safe", "steepest": "steepest", "min_loss_div10": "min loss / 10", "valley": "valley"}
 
 
 def _pyplot():

@@ -33,6 +33,7 @@ def analysis_to_dict(analysis: Analysis) -> dict:
         {
             "recommended": as_dict(analysis.recommended),
             "rules": {
+                "safe": as_dict(analysis.safe),
                 "steepest": as_dict(analysis.steepest),
                 "min_loss_div10": as_dict(analysis.min_loss_div10),
                 "valley": as_dict(analysis.valley),
@@ -62,6 +63,7 @@ def format_analysis(analysis: Analysis, *, title: str | None = None) -> str:
         lines.append(f"recommended rate: {rec.learning_rate:.3g}  (range {rec.low:.3g} .. {rec.high:.3g}, {trust})")
         lines += [f"  caveat: {c}" for c in rec.caveats]
     for suggestion, label in (
+        (analysis.safe, "safe (below min)"),
         (analysis.steepest, "steepest descent"),
         (analysis.min_loss_div10, "min loss / 10"),
         (analysis.valley, "longest valley"),
@@ -85,7 +87,7 @@ def format_analysis(analysis: Analysis, *, title: str | None = None) -> str:
     return "\n".join(lines)
 
 
-TABLE_COLUMNS = ("run", "recommended", "range", "confident", "steepest", "min/10", "valley", "stop")
+TABLE_COLUMNS = ("run", "recommended", "range", "confident", "safe", "steepest", "min/10", "valley", "stop")
 
 
 def table_rows(analyses: dict[str, Analysis]) -> list[list[str]]:
@@ -99,6 +101,7 @@ def table_rows(analyses: dict[str, Analysis]) -> list[list[str]]:
                 _rate(rec and rec.learning_rate),
                 "-" if rec is None else f"{rec.low:.3g}..{rec.high:.3g}",
                 "-" if rec is None else ("yes" if rec.confident else "no"),
+                _rate(analysis.safe and analysis.safe.learning_rate),
                 _rate(analysis.steepest and analysis.steepest.learning_rate),
                 _rate(analysis.min_loss_div10 and analysis.min_loss_div10.learning_rate),
                 _rate(analysis.valley and analysis.valley.learning_rate),

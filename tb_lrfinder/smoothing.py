@@ -41,3 +41,13 @@ def centered_ema(values, beta: float = 0.9) -> np.ndarray:
     forward = debiased_ema(x, beta)
     backward = debiased_ema(x[::-1], beta)[::-1]
     return (forward + backward) / 2.0
+
+
+def rolling_median(values, window: int) -> np.ndarray:
+    """A centered running median over `window` points (odd; shorter at the
+    ends). Robust to single spikes and to the explosion at a sweep's end;
+    non-finite inputs are ignored in each window."""
+    x = np.asarray(values, dtype=np.float64)
+    window = max(1, int(window)) | 1
+    series = pd.Series(np.where(np.isfinite(x), x, np.nan))
+    return series.rolling(window, center=True, min_periods=1).median().to_numpy()

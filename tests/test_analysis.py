@@ -145,3 +145,74 @@ def test_validation_parting_point():
     assert result.validation.step in (40, 50) and result.validation.train_minimum_step == 99
     assert "stops falling" in result.validation.message
     assert analyze(_frame(train)).validation is None
+
+
+def _rates(n, min_lr=1e-6, max_lr=10.0):
+    return min_lr * (max_lr / min_lr) ** (np.arange(n) / n)
+
+
+def test_safe_rule_is_the_median_minimum_halved_and_lag_corrected():
+    losses = _valley_curve()
+    rates = _rates(len(losses))
+    result = analyze(_frame(losses), smoothing=0.0)
+    median = pd.Series(losses[: result.stop.step]).rolling(
+        int(round(analysis.SAFE_WINDOW_DECADES * (result.stop.step - 1) / np.log10(rates[result.stop.step - 1] / rates[0]))) | 1,
+        center=True, min_periods=1).median()
+    at_minimum = rates[int(np.argmin(median))]
+    assert result.safe.learning_rate == pytest.approx(at_minimum / analysis.SAFE_DIVISOR)
+    assert result.recommended.learning_rate == result.safe.learning_rate
+    assert result.recommended.high <= at_minimum  # the range never reaches past the minimum
+    # Momentum 0.9 (lag 9 steps) moves the rate down by the growth over 9 steps.
+    lagged = analyze(_frame(losses), smoothing=0.0, momentum_lag=9.0)
+    growth = rates[1] / rates[0]
+    assert lagged.safe.learning_rate == pytest.approx(result.safe.learning_rate / growth**9)
+
+
+def test_safe_rule_on_a_noisy_regression_like_curve():
+    rng = np.random.default_rng(3)
+    n = 100
+    log_rates = np.log10(_rates(n, 1e-7, 10.0))
+    clean = 20.0 - 12.0 / (1 + np.exp(-(log_rates + 2.0) * 4))  # falls from 20 to 8 around 1e-2
+    clean = clean + np.exp(np.clip((log_rates + 0.5) * 6, None, 30))  # explodes past ~0.3
+    noisy = clean * rng.lognormal(0.0, 0.45, n)  # batch-32 MSE: multiplicative noise, spikes
+    result = analyze(_frame(noisy, 1e-7, 10.0))
+    rate = result.recommended.learning_rate
+    assert rate > 1e-7 * 10  # never the sweep's first rates
+    assert 1e-3 <= rate <= 0.1  # on the floor of the descent, below the explosion
+
+
+def test_a_loss_that_never_falls_gives_no_confident_rate():
+    rng = np.random.default_rng(4)
+    losses = 2.3 + 0.01 * rng.standard_normal(100)
+    losses[90:] = np.linspace(3, 40, 10)
+    result = analyze(_frame(losses, 1e-7, 10.0))
+    assert not result.recommended.confident
+    assert result.recommended.learning_rate > 1e-7
+
+
+def test_a_cliff_right_after_the_minimum_keeps_the_rate_below_it():
+    n = 120
+    log_rates = np.log10(_rates(n, 1e-5, 10.0))
+    losses = 2.3 - 2.0 / (1 + np.exp(-(log_rates + 2.5) * 3))
+    cliff = int(np.searchsorted(log_rates, -1.0))  # the minimum, then training collapses at once
+    losses[cliff:] = 2.3
+    result = analyze(_frame(losses, 1e-5, 10.0), smoothing=0.0)
+    assert result.stop.reason == analysis.DIVERGED
+    assert result.recommended.learning_rate <= 10 ** log_rates[cliff] / 1.9
+    assert result.recommended.high < 10 ** log_rates[cliff]
+
+
+def test_shifted_and_negative_losses_give_the_same_safe_rate():
+    base = analyze(_frame(_valley_curve()))
+    for scale, offset in ((1e-3, 0.0), (1e3, 0.0), (1.0, -10.0), (0.5, 100.0)):
+        other = analyze(_frame(_valley_curve(scale=scale, offset=offset)))
+        assert other.safe.learning_rate == pytest.approx(base.safe.learning_rate)
+
+
+def test_a_staircase_rate_is_read_by_its_steps_not_as_zero_slopes():
+    losses = _valley_curve(n=240)
+    rates = np.repeat(_rates(60), 4)  # each rate held for 4 steps
+    frame = pd.DataFrame({"step": np.arange(240), "learning_rate": rates, "loss": losses})
+    result = analyze(frame, smoothing=0.0)
+    assert result.steepest is not None and result.steepest.step > 0
+    assert result.recommended.learning_rate > rates[0] * 10

@@ -33,7 +33,8 @@ def test_json_has_recommended_rules_and_stop(tmp_path):
     report = json.loads(out.stdout)
     run = report["runs"][0]
     assert run["recommended"]["low"] <= run["recommended"]["learning_rate"] <= run["recommended"]["high"]
-    assert set(run["rules"]) == {"steepest", "min_loss_div10", "valley"}
+    assert set(run["rules"]) == {"safe", "steepest", "min_loss_div10", "valley"}
+    assert run["recommended"]["learning_rate"] == run["rules"]["safe"]["learning_rate"]
     assert run["stop"]["reason"] == "diverged" and run["stop"]["step"] >= 100
 
 

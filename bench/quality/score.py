@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Score learning-rate rules on the recorded sweeps against the ground truth.
+
+For every task of `tasks.py`, `truth.json` holds the test score (accuracy x
+100, or R^2 x 100) of trainings at log-spaced constant rates, several seeds
+each, and `sweeps.json` the range tests recorded on several data orders (see
+`remake.py`). A rule reads one sweep's curve and names a rate; its regret on
+that sweep is
+
+    regret = best grid score - score at the rule's rate
+
+in points, where a rate's score is the mean over seeds, interpolated
+linearly in log(rate) between grid points (the grid's end value outside it).
+A rule that names no rate scores as the sweep's first rate would.
+
+Prints, per rule: mean and worst regret, and how often it lands past the
+cliff (regret > 20 points), on the tasks the rules were chosen on and,
+apart, on the held-out tasks (`tasks.HELD_OUT`). Needs no TensorFlow; a few
+seconds.
+
+    python bench/quality/score.py                # every rule
+    python bench/quality/score.py --by-task      # the recommended rule, task by task
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", ".."))
+
+import baselines  # noqa: E402
+from tasks import HELD_OUT  # noqa: E402
+
+from tb_lrfinder import analysis  # noqa: E402
+
+CLIFF = 20.0
+"""Regret (points) beyond which a rate counts as past the cliff."""
+
+
+def load_truth(path=os.path.join(HERE, "truth.json")):
+    """task -> (log10 rates, mean score per rate, best score, steps per training, trainings)."""
+    with open(path) as handle:
+        raw = json.load(handle)
+    truth = {}
+    for task, entry in raw.items():
+        runs = pd.DataFrame(entry["runs"])
+        means = runs.groupby("rate")["score"].mean()
+        truth[task] = {
+            "log_rates": np.log10(means.index.to_numpy()),
+            "scores": means.to_numpy(),
+            "best": float(means.max()),
+            "best_rate": float(means.idxmax()),
+            "steps": entry["steps_per_training"],
+            "trainings": len(runs),
+        }
+    return truth
+
+
+def load_sweeps(path=os.path.join(HERE, "sweeps.json")):
+    with open(path) as handle:
+        sweeps = json.load(handle)
+    for sweep in sweeps:
+        sweep["loss"] = np.array([np.nan if v is None else v for v in sweep["loss"]], dtype=np.float64)
+        sweep["learning_rate"] = np.asarray(sweep["learning_rate"], dtype=np.float64)
+        sweep["step"] = np.asarray(sweep["step"], dtype=np.int64)
+    return sweeps
+
+
+def score_at(truth_of_task, rate: float) -> float:
+    return float(np.interp(np.log10(rate), truth_of_task["log_rates"], truth_of_task["scores"]))
+
+
+def _frame(sweep):
+    return pd.DataFrame({"step": sweep["step"], "learning_rate": sweep["learning_rate"], "loss": sweep["loss"]})
+
+
+def _analysis(sweep):
+    if "_analysis" not in sweep:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sweep["_analysis"] = analysis.analyze(_frame(sweep), planned_steps=sweep["num_steps"])
+    return sweep["_analysis"]
+
+
+def project_rule(attribute):
+    def rule(sweep):
+        result = _analysis(sweep)
+        if attribute == "recommended":
+            return None if result.recommended is None else result.recommended.learning_rate
+        suggestion = getattr(result, attribute)
+        return None if suggestion is None else suggestion.learning_rate
+
+    rule.__name__ = attribute
+    return rule
+
+
+RULES = {
+    "recommended": project_rule("recommended"),
+    "steepest": project_rule("steepest"),
+    "min_loss_div10": project_rule("min_loss_div10"),
+    "valley": project_rule("valley"),
+    "fastai_valley": baselines.fastai_rule(baselines.valley),
+    "fastai_minimum": baselines.fastai_rule(baselines.minimum),
+    "fastai_steep": baselines.fastai_rule(baselines.steep),
+}
+
+
+def regrets(rule, truth, sweeps) -> pd.DataFrame:
+    rows = []
+    for sweep in sweeps:
+        t = truth[sweep["task"]]
+        rate = rule(sweep)
+        if rate is None or not np.isfinite(rate) or rate <= 0:
+            rate = float(sweep["learning_rate"][0])
+        rows.append({"task": sweep["task"], "order": sweep["order"], "num_steps": sweep["num_steps"], "rate": rate,
+                     "regret": t["best"] - score_at(t, rate), "held_out": sweep["task"] in HELD_OUT})
+    return pd.DataFrame(rows)
+
+
+def repeated(rule, k: int):
+    """The rule applied to k sweeps of one task (different data orders): the
+    geometric median of its rates. Scored over every k-subset of the orders."""
+    def combined(group):
+        rates = [rule(s) for s in group]
+        rates = [r if r is not None and r > 0 else float(s["learning_rate"][0]) for r, s in zip(rates, group)]
+        return float(np.exp(np.median(np.log(rates))))
+
+    combined.__name__ = f"{rule.__name__} x{k}"
+    return combined
+
+
+def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
+    groups = {}
+    for sweep in sweeps:
+        groups.setdefault((sweep["task"], sweep["num_steps"]), []).append(sweep)
+    rows = []
+    for (task, num_steps), members in groups.items():
+        t = truth[task]
+        for subset in itertools.combinations(sorted(members, key=lambda s: s["order"]), k):
+            rate = rule(list(subset))
+            rows.append({"task": task, "order": tuple(s["order"] for s in subset), "num_steps": num_steps,
+                         "rate": rate, "regret": t["best"] - score_at(t, rate), "held_out": task in HELD_OUT})
+    return pd.DataFrame(rows)
+
+
+def summary(frame: pd.DataFrame) -> dict:
+    out = {}
+    for part, rows in (("chosen on", frame[~frame["held_out"]]), ("held out", frame[frame["held_out"]]),
+                       ("all", frame)):
+        if len(rows):
+            # mean over sweeps; worst over tasks of the task's worst sweep
+            out[part] = (rows["regret"].mean(), rows["regret"].max(), int((rows["regret"] > CLIFF).sum()), len(rows))
+    return out
+
+
+def print_table(named_frames) -> None:
+    header = "| rule | chosen-on tasks: mean / worst / past cliff | held-out tasks: mean / worst / past cliff | all: mean / worst |"
+    print(header)
+    print("| --- | --- | --- | --- |")
+    for name, frame in named_frames:
+        s = summary(frame)
+
+        def cell(part):
+            if part not in s:
+                return "-"
+            mean, worst, cliff, n = s[part]
+            return f"{mean:.2f} / {worst:.2f} / {cliff} of {n}"
+
+        all_mean, all_worst = s["all"][:2]
+        print(f"| {name} | {cell('chosen on')} | {cell('held out')} | {all_mean:.2f} / {all_worst:.2f} |")
+
+
+def by_task(frame: pd.DataFrame, truth) -> None:
+    print("| task | held out | best grid rate: score | rule's rates (min-max) | mean regret | worst regret |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for task, rows in frame.groupby("task", sort=False):
+        t = truth[task]
+        print(f"| {task} | {'yes' if task in HELD_OUT else 'no'} | {t['best_rate']:.3g}: {t['best']:.2f} | "
+              f"{rows['rate'].min():.3g}-{rows['rate'].max():.3g} | {rows['regret'].mean():.2f} | {rows['regret'].max():.2f} |")
+
+
+def compute(truth, sweeps) -> None:
+    print("| task | trainings in the grid | steps each | grid steps | sweep steps (mean) | sweep / grid |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for task, t in truth.items():
+        grid = t["trainings"] * t["steps"]
+        points = [len(s["step"]) for s in sweeps if s["task"] == task]
+        mean = float(np.mean(points)) if points else float("nan")
+        print(f"| {task} | {t['trainings']} | {t['steps']} | {grid} | {mean:.0f} | {mean / grid:.3f} |")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rules", nargs="*", default=list(RULES))
+    parser.add_argument("--by-task", action="store_true", help="per task, for each rule in --rules")
+    parser.add_argument("--repeats", type=int, nargs="*", default=[3],
+                        help="also score each rule on k sweeps of a task combined (k data orders)")
+    parser.add_argument("--num-steps", type=int, nargs="*", help="only sweeps of these lengths")
+    args = parser.parse_args(argv)
+    truth = load_truth()
+    sweeps = [s for s in load_sweeps() if s["task"] in truth and (not args.num_steps or s["num_steps"] in args.num_steps)]
+    print(f"{len(truth)} tasks ({len([t for t in truth if t in HELD_OUT])} held out), {len(sweeps)} sweeps; "
+          f"regret in points (accuracy or R^2 x 100) against the best grid rate; past cliff: regret > {CLIFF:g}\n")
+    frames = [(name, regrets(RULES[name], truth, sweeps)) for name in args.rules]
+    for k in args.repeats:
+        frames += [(f"{name}, {k} sweeps", repeated_regrets(repeated(RULES[name], k), k, truth, sweeps))
+                   for name in args.rules[:1]]
+    print_table(frames)
+    if args.by_task:
+        for name, frame in frames:
+            print(f"\n{name}:")
+            by_task(frame, truth)
+    print("\ncompute:")
+    compute(truth, sweeps)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

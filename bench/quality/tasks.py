@@ -1,0 +1,199 @@
+"""The quality benchmark's tasks: models, optimizers and data that differ in kind.
+
+Each task is a model builder, its data (MNIST from `../shared/data/mnist`, or
+generated with a fixed seed), a training budget (epochs, batch size) and a
+score in points: test accuracy x 100, or R^2 x 100 for the regression. The
+ground-truth grid and the recorded sweeps both build models here, so a rule is
+scored against trainings of exactly the model it was swept on.
+
+`HELD_OUT` tasks were set aside before any rule was looked at: rules are chosen
+on the others and their numbers on these are reported apart.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+MNIST_DIR = os.path.join(ROOT, "..", "shared", "data", "mnist")
+
+HELD_OUT = ("mnist_cnn_momentum", "many_classes_smoothed", "text_embedding_adamw")
+
+
+@dataclass(frozen=True)
+class Task:
+    """One benchmark task.
+
+    grid: (lowest, highest) constant rate of the ground-truth grid, spaced
+    log-uniformly; metric: "accuracy" or "r2" (both reported x 100).
+    """
+
+    name: str
+    description: str
+    optimizer: str
+    grid: tuple[float, float]
+    epochs: int
+    batch_size: int
+    metric: str = "accuracy"
+
+
+TASKS = {
+    t.name: t
+    for t in [
+        Task("mnist_cnn_sgd", "the article's CNN (Conv32-Conv64-pool-drop-Dense128-drop), SGD, 4k MNIST images",
+             "sgd", (1e-3, 10.0), epochs=2, batch_size=64),
+        Task("mnist_mlp_adam", "MLP 784-128-10, Adam, 4k MNIST images", "adam", (1e-5, 1.0), epochs=2, batch_size=32),
+        Task("mnist_cnn_momentum", "small CNN (Conv16-pool-Conv32-pool-Dense64), SGD momentum 0.9, 4k MNIST images",
+             "momentum", (1e-4, 1.0), epochs=2, batch_size=64),
+        Task("blobs_batchnorm_sgd", "MLP 20-64-64-10 with BatchNormalization, SGD, generated Gaussian clusters",
+             "sgd", (1e-3, 10.0), epochs=3, batch_size=64),
+        Task("regression_mse", "MLP 10-64-64-1, RMSprop, MSE, batch 32, generated noisy regression (target std 5)",
+             "rmsprop", (1e-5, 1.0), epochs=3, batch_size=32, metric="r2"),
+        Task("many_classes_smoothed", "MLP 32-128-100, Adam, label smoothing 0.1, generated 100-class data",
+             "adam", (1e-5, 1.0), epochs=4, batch_size=64),
+        Task("text_embedding_adamw", "Embedding(2000, 16)-mean-Dense32-4, AdamW, generated token sequences",
+             "adamw", (1e-5, 1.0), epochs=3, batch_size=64),
+    ]
+}
+
+
+def grid_rates(task: Task, points: int = 13) -> np.ndarray:
+    low, high = task.grid
+    return np.logspace(np.log10(low), np.log10(high), points)
+
+
+@lru_cache(maxsize=None)
+def data(name: str):
+    """((x_train, y_train), (x_test, y_test)) of a task, the same on every call."""
+    rng = np.random.RandomState(1234)
+    if name.startswith("mnist"):
+        from tb_lrfinder import mnist
+
+        d = mnist.load_mnist(MNIST_DIR if os.path.isdir(MNIST_DIR) else None)
+        x_train, y_train = mnist.prepare(d.x_train[:4000], d.y_train[:4000])
+        x_test, y_test = mnist.prepare(d.x_test[:2000], d.y_test[:2000])
+        if name == "mnist_mlp_adam":
+            x_train, x_test = x_train.reshape(-1, 784), x_test.reshape(-1, 784)
+        return (x_train, y_train), (x_test, y_test)
+    if name == "blobs_batchnorm_sgd":
+        centres = rng.normal(0, 1.0, (30, 20))
+        labels_of_centre = np.arange(30) % 10
+
+        def draw(n):
+            c = rng.randint(0, 30, n)
+            x = centres[c] + rng.normal(0, 0.9, (n, 20))
+            # features on different scales, as raw tabular data has
+            return (x * np.logspace(-1, 1.5, 20)).astype("float32"), np.eye(10, dtype="float32")[labels_of_centre[c]]
+
+        return draw(4000), draw(2000)
+    if name == "regression_mse":
+        w = rng.normal(0, 1, (10, 3))
+
+        def draw(n):
+            x = rng.normal(0, 1, (n, 10)).astype("float32")
+            h = x @ w
+            y = 3 * np.sin(h[:, 0]) + h[:, 1] * h[:, 2] / 2 + 2 + rng.normal(0, 1.0, n)
+            return x, y.astype("float32")[:, None]
+
+        return draw(3000), draw(2000)
+    if name == "many_classes_smoothed":
+        centres = rng.normal(0, 1, (100, 32))
+
+        def draw(n):
+            c = rng.randint(0, 100, n)
+            x = centres[c] + rng.normal(0, 1.1, (n, 32))
+            return x.astype("float32"), np.eye(100, dtype="float32")[c]
+
+        return draw(6000), draw(3000)
+    if name == "text_embedding_adamw":
+        vocab, length = 2000, 40
+        cues = rng.randint(50, vocab, (4, 30))  # each class has 30 cue tokens
+
+        def draw(n):
+            labels = rng.randint(0, 4, n)
+            tokens = rng.randint(1, vocab, (n, length))
+            hits = rng.rand(n, length) < 0.15
+            cue = cues[labels[:, None], rng.randint(0, 30, (n, length))]
+            return np.where(hits, cue, tokens).astype("int32"), np.eye(4, dtype="float32")[labels]
+
+        return draw(4000), draw(2000)
+    raise KeyError(name)
+
+
+def build(name: str, learning_rate, *, seed: int):
+    """The task's model, compiled with its optimizer at `learning_rate` (a float or a schedule)."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    task = TASKS[name]
+    L = keras.layers
+    loss = "categorical_crossentropy"
+    metrics = ["accuracy"]
+    if name == "mnist_cnn_sgd":
+        layers = [keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.Conv2D(64, 3, activation="relu"),
+                  L.MaxPooling2D(2), L.Dropout(0.25), L.Flatten(), L.Dense(128, activation="relu"), L.Dropout(0.5),
+                  L.Dense(10, activation="softmax")]
+    elif name == "mnist_mlp_adam":
+        layers = [keras.Input((784,)), L.Dense(128, activation="relu"), L.Dense(10, activation="softmax")]
+    elif name == "mnist_cnn_momentum":
+        layers = [keras.Input((28, 28, 1)), L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(2),
+                  L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+                  L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
+    elif name == "blobs_batchnorm_sgd":
+        layers = [keras.Input((20,)), L.Dense(64), L.BatchNormalization(), L.Activation("relu"),
+                  L.Dense(64), L.BatchNormalization(), L.Activation("relu"), L.Dense(10, activation="softmax")]
+    elif name == "regression_mse":
+        layers = [keras.Input((10,)), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)]
+        loss, metrics = "mse", []
+    elif name == "many_classes_smoothed":
+        layers = [keras.Input((32,)), L.Dense(128, activation="relu"), L.Dense(100, activation="softmax")]
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
+    elif name == "text_embedding_adamw":
+        layers = [keras.Input((40,), dtype="int32"), L.Embedding(2000, 16), L.GlobalAveragePooling1D(),
+                  L.Dense(32, activation="relu"), L.Dense(4, activation="softmax")]
+    else:
+        raise KeyError(name)
+    optimizer = {
+        "sgd": lambda: keras.optimizers.SGD(learning_rate),
+        "momentum": lambda: keras.optimizers.SGD(learning_rate, momentum=0.9),
+        "adam": lambda: keras.optimizers.Adam(learning_rate),
+        "adamw": lambda: keras.optimizers.AdamW(learning_rate, weight_decay=0.01),
+        "rmsprop": lambda: keras.optimizers.RMSprop(learning_rate),
+    }[task.optimizer]()
+    model = keras.Sequential(layers, name=name)
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    return model
+
+
+def score(name: str, model) -> float:
+    """The task's test score in points: accuracy x 100, or R^2 x 100 (floored at -100)."""
+    (_, _), (x_test, y_test) = data(name)
+    prediction = np.asarray(model.predict(x_test, batch_size=1000, verbose=0), dtype=np.float64)
+    if TASKS[name].metric == "r2":
+        if not np.all(np.isfinite(prediction)):
+            return -100.0
+        residual = np.sum((y_test - prediction) ** 2)
+        total = np.sum((y_test - y_test.mean()) ** 2)
+        return float(max(-100.0, 100.0 * (1.0 - residual / total)))
+    if not np.all(np.isfinite(prediction)):
+        return 100.0 * float(np.max(np.bincount(y_test.argmax(1)))) / len(y_test)  # a constant guess
+    return 100.0 * float(np.mean(prediction.argmax(1) == y_test.argmax(1)))
+
+
+def train_and_score(name: str, learning_rate: float, *, seed: int) -> float:
+    """Train the task's model at a constant rate for its budget; its test score."""
+    task = TASKS[name]
+    (x_train, y_train), _ = data(name)
+    model = build(name, float(learning_rate), seed=seed)
+    model.fit(x_train, y_train, batch_size=task.batch_size, epochs=task.epochs, verbose=0, shuffle=True)
+    return score(name, model)
+
+
+def steps_per_training(name: str) -> int:
+    task = TASKS[name]
+    (x_train, _), _ = data(name)
+    return task.epochs * -(-len(x_train) // task.batch_size)
