@@ -448,6 +448,29 @@ def analyze(
     )
 
 
+def combine(analyses) -> Recommendation | None:
+    """One recommendation from sweeps of the same model on different data
+    orders: the geometric median of their rates, but no higher than the
+    lowest top of their ranges (past that, some sweep saw trouble); confident
+    only when each is and their rates agree within DISAGREEMENT_FACTOR."""
+    recommendations = [a.recommended for a in analyses if a.recommended is not None]
+    if not recommendations:
+        return None
+    rates = np.array([r.learning_rate for r in recommendations])
+    high = min(r.high for r in recommendations)
+    rate = min(float(np.exp(np.median(np.log(rates)))), high)
+    low = min(r.low for r in recommendations)
+    caveats = []
+    if len(recommendations) < len(analyses):
+        caveats.append(f"{len(analyses) - len(recommendations)} of {len(analyses)} sweeps gave no rate")
+    spread = float(rates.max() / rates.min())
+    if spread > DISAGREEMENT_FACTOR:
+        caveats.append(f"the repeated sweeps disagree by {spread:.1f}x (more than {DISAGREEMENT_FACTOR:g}x)")
+    for r in recommendations:
+        caveats += [c for c in r.caveats if c not in caveats]
+    return Recommendation(rate, min(low, rate), high, confident=not caveats, caveats=tuple(caveats))
+
+
 def validation_parting(steps, rates, smoothed, val_losses, stop_step: int) -> ValidationParting | None:
     """Where the validation loss bottoms out, compared with the training loss.
 

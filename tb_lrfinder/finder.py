@@ -40,6 +40,10 @@ class RangeTestResult:
       planned_steps: steps the sweep was asked to run.
       validation_cost: with a validation overlay, what it cost
         (see `StepLogger.validation_cost`), else None.
+      repeats: with `find_lr(..., repeats=k)`, the k sweeps' own results
+        (frame, analysis and log_dir above are the first one's); else ().
+      combined: with repeats, the recommendation over all k sweeps (see
+        `analysis.combine`); else None.
     """
 
     frame: pd.DataFrame
@@ -47,11 +51,18 @@ class RangeTestResult:
     log_dir: str
     planned_steps: int
     validation_cost: dict | None = None
+    repeats: tuple[RangeTestResult, ...] = ()
+    combined: analysis_module.Recommendation | None = None
+
+    @property
+    def recommended(self) -> analysis_module.Recommendation | None:
+        """The recommendation: over all repeats where there are several, else the sweep's."""
+        return self.combined if self.repeats else self.analysis.recommended
 
     @property
     def learning_rate(self) -> float | None:
         """The recommended learning rate, or None if the curve was unreadable."""
-        rec = self.analysis.recommended
+        rec = self.recommended
         return None if rec is None else rec.learning_rate
 
 
@@ -86,6 +97,27 @@ def _batches_available(x, batch_size: int | None) -> int | None:
     if hasattr(first, "shape") and len(getattr(first, "shape", ())) > 0:
         return math.ceil(int(first.shape[0]) / (batch_size or 32))
     return None
+
+
+def _data_order(x, y, order: int, shuffle: bool):
+    """(x, y) as given for order 0; array data permuted by seed `order` for the
+    others (so repeats see new batches even where `fit`'s shuffle is seeded).
+    A Dataset is passed as it is: it must reshuffle on each iteration."""
+    if order == 0 or not shuffle or _is_dataset(x):
+        return x, y
+    first = x[0] if isinstance(x, (list, tuple)) else (next(iter(x.values())) if isinstance(x, dict) else x)
+    permutation = np.random.default_rng(order).permutation(int(first.shape[0]))
+
+    def take(data):
+        if data is None:
+            return None
+        if isinstance(data, dict):
+            return {key: take(value) for key, value in data.items()}
+        if isinstance(data, (list, tuple)):
+            return type(data)(take(value) for value in data)
+        return np.asarray(data)[permutation]
+
+    return take(x), take(y)
 
 
 def _check_data(x) -> None:
@@ -168,6 +200,7 @@ def find_lr(
     validation_data=None,
     validation_every: int = 10,
     validation_samples: int = 256,
+    repeats: int = 1,
 ) -> RangeTestResult:
     """Run a learning-rate range test on a compiled model and analyse it.
 
@@ -203,6 +236,10 @@ def find_lr(
         its first `validation_samples` samples every `validation_every` steps
         is logged beside the training loss, and the analysis says where the
         two part ways. Its cost is in `result.validation_cost`.
+      repeats: sweeps to run, each on a new data order (shuffled array data
+        or a Dataset that reshuffles), each its own run `repeat_<i>` under
+        `log_dir`; the recommendation combines them and is not confident
+        where they disagree by more than 3x (`result.recommended`).
 
     Returns:
       A `RangeTestResult` (frame, analysis, log_dir).
@@ -227,6 +264,21 @@ def find_lr(
     """
     min_lr, max_lr = rate_range(min_lr, max_lr)
     num_steps = int_at_least("num_steps", num_steps, 2)
+    repeats = int_at_least("repeats", repeats, 1)
+    if repeats > 1:
+        root = os.fspath(log_dir) if log_dir is not None else _default_log_dir()
+        options = dict(batch_size=batch_size, min_lr=min_lr, max_lr=max_lr, num_steps=num_steps,
+                       stop_factor=stop_factor, smoothing=smoothing, optimizer=optimizer, shuffle=shuffle,
+                       verbose=verbose, report=report, validation_data=validation_data,
+                       validation_every=validation_every, validation_samples=validation_samples)
+        if optimizer is not None:
+            raise LRFinderError("repeats > 1 needs the model's own optimizer (optimizer=None): "
+                                "an optimizer object can drive one sweep only")
+        runs = tuple(find_lr(model, *_data_order(x, y, i, shuffle), log_dir=os.path.join(root, f"repeat_{i}"),
+                             **options) for i in range(repeats))
+        first = runs[0]
+        return RangeTestResult(first.frame, first.analysis, first.log_dir, num_steps, first.validation_cost,
+                               repeats=runs, combined=analysis_module.combine([r.analysis for r in runs]))
     stop_factor = positive_float("stop_factor", stop_factor)
     if batch_size is not None:
         batch_size = int_at_least("batch_size", batch_size, 1)

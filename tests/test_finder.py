@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -402,3 +404,36 @@ def test_validation_overlay_every_k_steps_and_its_cost(tmp_path, make_mlp, tiny_
     assert cost["training_samples"] == 24 * 16
     assert cost["relative_cost"] == pytest.approx(500 / (3 * 384))
     assert result.analysis.validation is not None and "validation loss" in result.analysis.validation.message
+
+
+def test_repeated_sweeps_are_runs_of_their_own_and_combined(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = make_mlp()
+    before = _state(model)
+    result = find_lr(model, x, y, min_lr=1e-4, max_lr=10.0, num_steps=30, verbose=0, log_dir=tmp_path,
+                     report=False, repeats=3)
+    assert [os.path.basename(r.log_dir) for r in result.repeats] == ["repeat_0", "repeat_1", "repeat_2"]
+    assert sorted(read_scalars(tmp_path)["run"].unique()) == ["repeat_0", "repeat_1", "repeat_2"]
+    losses = [r.frame["loss"].to_numpy() for r in result.repeats]
+    assert not np.array_equal(losses[0], losses[1])  # a new data order each time
+    rates = sorted(r.learning_rate for r in result.repeats)
+    assert result.learning_rate == pytest.approx(rates[1])  # the median of three
+    assert result.recommended.high <= min(r.analysis.recommended.high for r in result.repeats) or \
+        result.recommended.high == result.learning_rate
+    _assert_identical(before, _state(model))
+
+
+def test_combined_recommendation_flags_disagreeing_repeats():
+    from tb_lrfinder.analysis import Recommendation, combine
+
+    class Sweep:  # only `recommended` is read
+        def __init__(self, rate):
+            self.recommended = Recommendation(rate, rate / 2, rate * 2, confident=True)
+
+    agreeing = combine([Sweep(0.1), Sweep(0.12), Sweep(0.15)])
+    assert agreeing.confident and agreeing.learning_rate == pytest.approx(0.12)
+    disagreeing = combine([Sweep(0.01), Sweep(0.1), Sweep(0.2)])
+    assert not disagreeing.confident and "disagree by 20.0x" in disagreeing.caveats[0]
+    assert disagreeing.high == pytest.approx(0.02)  # the lowest top: past it, one sweep saw trouble

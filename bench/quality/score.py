@@ -39,7 +39,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import baselines  # noqa: E402
-from tasks import HELD_OUT  # noqa: E402
+from tasks import HELD_OUT, momentum_lag  # noqa: E402
 
 from tb_lrfinder import analysis  # noqa: E402
 
@@ -88,7 +88,8 @@ def _analysis(sweep):
     if "_analysis" not in sweep:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sweep["_analysis"] = analysis.analyze(_frame(sweep), planned_steps=sweep["num_steps"])
+            sweep["_analysis"] = analysis.analyze(_frame(sweep), planned_steps=sweep["num_steps"],
+                                                  momentum_lag=momentum_lag(sweep["task"]))
     return sweep["_analysis"]
 
 
@@ -128,9 +129,14 @@ def regrets(rule, truth, sweeps) -> pd.DataFrame:
 
 
 def repeated(rule, k: int):
-    """The rule applied to k sweeps of one task (different data orders): the
-    geometric median of its rates. Scored over every k-subset of the orders."""
+    """The rule applied to k sweeps of one task (different data orders): for
+    the recommended rule, `analysis.combine` (what `find_lr(repeats=k)` does),
+    else the geometric median of its rates. Scored over every k-subset of the
+    orders."""
     def combined(group):
+        if rule.__name__ == "recommended":
+            combined_rec = analysis.combine([_analysis(s) for s in group])
+            return float(group[0]["learning_rate"][0]) if combined_rec is None else combined_rec.learning_rate
         rates = [rule(s) for s in group]
         rates = [r if r is not None and r > 0 else float(s["learning_rate"][0]) for r, s in zip(rates, group)]
         return float(np.exp(np.median(np.log(rates))))

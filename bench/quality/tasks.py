@@ -61,6 +61,16 @@ TASKS = {
 }
 
 
+MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "adam": 0.9, "adamw": 0.9, "rmsprop": 0.0}
+"""Each optimizer's momentum as built below (Keras's default beta_1 for Adam and AdamW)."""
+
+
+def momentum_lag(name: str) -> float:
+    """beta / (1 - beta) of the task's optimizer, as `find_lr` writes into a sweep's plan."""
+    beta = MOMENTUM[TASKS[name].optimizer]
+    return beta / (1.0 - beta)
+
+
 def grid_rates(task: Task, points: int = 13) -> np.ndarray:
     low, high = task.grid
     return np.logspace(np.log10(low), np.log10(high), points)
