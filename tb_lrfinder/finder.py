@@ -228,8 +228,9 @@ def find_lr(
         class and settings, rate replaced by the sweep).
       shuffle: shuffle array data, as `fit` does.
       verbose: 0 for silence; otherwise the sweep's progress bar (steps done
-        of num_steps, current rate, smoothed true loss, best so far) replaces
-        Keras's, whose running-mean loss and epoch count do not fit a sweep.
+        of num_steps, current rate, smoothed true loss, best so far; 2: one
+        line at the end) replaces Keras's, whose running-mean loss and epoch
+        count do not fit a sweep.
       report: write the analysis (Markdown table, plot, HParams) into the
         run for TensorBoard's text, image and HParams dashboards.
       validation_data: (x_val, y_val) for the validation overlay: the loss on
@@ -332,7 +333,7 @@ def find_lr(
         # With steps_per_execution > 1, fit rounds its steps up to whole blocks.
         log_dir, stop_factor=stop_factor, smoothing=smoothing, max_steps=num_steps, validation_data=validation_data,
         validation_every=validation_every, validation_samples=validation_samples, plan=plan,
-        progress=verbose not in (0, False),
+        progress=0 if verbose in (0, False) else (2 if verbose == 2 else 1),
     )
 
     # fit counts micro-batches; num_steps counts applied updates. When one

@@ -378,9 +378,10 @@ class StepLogger(keras.callbacks.Callback):
     logged; steps a compiled block runs after that point are not logged.
 
     `plan` (tag -> value, see `tags.PLAN_*`) is written at step 0, so that
-    a reader knows what the sweep was asked to do. With `progress`, a
-    progress bar shows the steps done of `max_steps`, the current rate and
-    the smoothed true loss with its best so far (pass `verbose=0` to `fit`).
+    a reader knows what the sweep was asked to do. With `progress` 1 (or 2:
+    one line at the end, for logs), a progress bar shows the steps done of
+    `max_steps`, the current rate and the smoothed true loss with its best so
+    far (pass `verbose=0` to `fit`).
 
     With `validation_data`, the loss on its first `validation_samples`
     samples is computed every `validation_every` steps, in the same compiled
@@ -419,11 +420,11 @@ class StepLogger(keras.callbacks.Callback):
         validation_every: int = 10,
         validation_samples: int = 256,
         plan: dict[str, float] | None = None,
-        progress: bool = False,
+        progress: int = 0,
     ):
         super().__init__()
         self.plan = dict(plan or {})
-        self.progress = bool(progress)
+        self.progress = int(progress)
         self._progress_bar = None
         self._validation = None
         if validation_data is not None:
@@ -464,7 +465,7 @@ class StepLogger(keras.callbacks.Callback):
         if self.plan:
             self._events.scalars(0, tuple(self.plan), tuple(float(v) for v in self.plan.values()), time.time())
         if self.progress:
-            self._progress_bar = keras.utils.Progbar(self.max_steps, unit_name="step",
+            self._progress_bar = keras.utils.Progbar(self.max_steps, verbose=self.progress, unit_name="step",
                                                      stateful_metrics=["rate", "smoothed_loss", "best"])
         self.recorder = StepRecorder(
             self._events, stop_factor=self.stop_factor, smoothing=self.smoothing, max_steps=self.max_steps,
