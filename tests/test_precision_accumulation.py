@@ -48,7 +48,8 @@ def test_skipped_updates_are_marked_not_mistaken_for_divergence(tmp_path):
     assert not writer.stopped
 
 
-def test_mixed_precision_sweep_marks_skipped_steps(tmp_path, tiny_data):
+def _mixed_precision_sweep(log_dir, tiny_data, initial_scale):
+    """A float16 sweep whose loss scale starts at `initial_scale` (huge: the first attempts overflow)."""
     import keras
 
     from tb_lrfinder import find_lr
@@ -59,13 +60,16 @@ def test_mixed_precision_sweep_marks_skipped_steps(tmp_path, tiny_data):
         keras.utils.set_random_seed(0)
         model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
                                   keras.layers.Dense(3), keras.layers.Activation("softmax", dtype="float32")])
-        # A huge initial loss scale: the first steps overflow in float16 and are skipped.
-        optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01), initial_scale=2.0**22)
+        optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01), initial_scale=initial_scale)
         model.compile(optimizer, "sparse_categorical_crossentropy")
-        result = find_lr(model, x, y, batch_size=16, min_lr=1e-3, max_lr=1.0, num_steps=20, stop_factor=1e6,
-                         verbose=0, log_dir=tmp_path)
+        return find_lr(model, x, y, batch_size=16, min_lr=1e-3, max_lr=1.0, num_steps=20, stop_factor=1e6,
+                       verbose=0, log_dir=log_dir, report=False)
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_mixed_precision_sweep_marks_skipped_steps(tmp_path, tiny_data):
+    result = _mixed_precision_sweep(tmp_path, tiny_data, 2.0**22)
     frame = result.frame
     assert frame["step"].tolist() == list(range(20))  # 20 applied updates, despite the skipped attempts
     assert frame["skipped_updates"].fillna(0).iloc[0] > 0
@@ -74,23 +78,8 @@ def test_mixed_precision_sweep_marks_skipped_steps(tmp_path, tiny_data):
 
 
 def test_more_skipped_updates_than_steps_still_give_a_complete_sweep(tmp_path, tiny_data):
-    import keras
-
-    from tb_lrfinder import find_lr
-
-    x, y = tiny_data
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"),
-                                  keras.layers.Dense(3), keras.layers.Activation("softmax", dtype="float32")])
-        # 2**60: dozens of overflowing attempts, more than num_steps, before the scale fits float16.
-        optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.01), initial_scale=2.0**60)
-        model.compile(optimizer, "sparse_categorical_crossentropy")
-        result = find_lr(model, x, y, batch_size=16, min_lr=1e-3, max_lr=1.0, num_steps=20, stop_factor=1e6,
-                         verbose=0, log_dir=tmp_path, report=False)
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
+    # 2**60: dozens of overflowing attempts, more than num_steps, before the scale fits float16.
+    result = _mixed_precision_sweep(tmp_path, tiny_data, 2.0**60)
     frame = result.frame
     assert frame["step"].tolist() == list(range(20))
     assert frame["skipped_updates"].fillna(0).sum() > 20
