@@ -11,7 +11,7 @@
 Each result is appended to `raw/*.jsonl` as it comes, so an interrupted run
 resumes where it stopped; `truth.json` and `sweeps.json` are rewritten from
 them after every result. Jobs can be split over processes with `--worker
-i/n` (each process runs on one thread). About 20 minutes on 2 cores here.
+i/n` (each process runs on one thread). About 12 minutes with two workers on 2 cores here.
 
     python bench/quality/remake.py --worker 0/2 & python bench/quality/remake.py --worker 1/2
 """
