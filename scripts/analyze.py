@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from tb_lrfinder import LRFinderError, LogReadWarning  # noqa: E402
 from tb_lrfinder.pipeline import analyze_paths  # noqa: E402
-from tb_lrfinder.report import analysis_to_dict, format_analysis, format_table  # noqa: E402
+from tb_lrfinder.report import analysis_to_dict, format_analysis, format_table, format_trials, trial_to_dict  # noqa: E402
 
 
 def parse_args(argv):
@@ -59,7 +59,9 @@ def main(argv=None) -> int:
         print(json.dumps(
             {
                 "runs": [
-                    {"run": r.name, "lr_tag": r.lr_tag, "loss_tag": r.loss_tag, **analysis_to_dict(r.analysis)}
+                    {"run": r.name, "lr_tag": r.lr_tag, "loss_tag": r.loss_tag, **analysis_to_dict(r.analysis),
+                     **({"verified_rate": r.verified_rate, "trials": [trial_to_dict(t) for t in r.trials]}
+                        if r.trials else {})}
                     for r in analysed
                 ],
                 "skipped": [{"run": s.name, "reason": s.reason} for s in skipped],
@@ -74,6 +76,10 @@ def main(argv=None) -> int:
             for r in analysed:
                 print()
                 print(format_analysis(r.analysis, title=f"[{r.name}]"))
+        for r in analysed:
+            if r.trials:
+                print()
+                print(format_trials(r))
     if args.write_back:
         from tb_lrfinder import tags
         from tb_lrfinder.tensorboard_report import write_report

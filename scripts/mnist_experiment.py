@@ -13,6 +13,7 @@ baseline_lr_0.01, found_lr_<rate>): `tensorboard --logdir logs` shows them.
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import shutil
 import sys
@@ -40,8 +41,13 @@ def parse_args(argv=None):
                         help="a couple of minutes on 2 CPU cores: 12,000 training images, 2 epochs, 200 sweep steps")
     parser.add_argument("--one-cycle", action="store_true",
                         help="also train with a 1cycle schedule over the recommended range (run one_cycle_<low>_<high>)")
+    parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
+                        help="confirm the recommended rate by short trials of 5 candidates around it "
+                             "(default: on, off with --quick)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.verify is None:
+        args.verify = not args.quick
     if args.quick:
         args.epochs = min(args.epochs, 2)
         args.train_samples = args.train_samples or 12000
@@ -65,17 +71,24 @@ def main(argv=None) -> int:
     print(f"train {len(x_train)} / test {len(x_test)} images, batch {args.batch_size}, {args.epochs} epochs")
 
     sweep_dir = os.path.join(args.logdir, "range_test")
-    shutil.rmtree(sweep_dir, ignore_errors=True)
+    for old in [sweep_dir, *glob.glob(sweep_dir + "_trial_*")]:
+        shutil.rmtree(old, ignore_errors=True)
     print(f"\n== range test: {args.min_lr:g} -> {args.max_lr:g} over {args.num_steps} steps ==")
     started = time.perf_counter()
     result = find_lr(
         simple_cnn(args.baseline_lr, seed=args.seed), x_train, y_train,
         batch_size=args.batch_size, min_lr=args.min_lr, max_lr=args.max_lr,
-        num_steps=args.num_steps, log_dir=sweep_dir, verbose=2,
+        num_steps=args.num_steps, log_dir=sweep_dir, verbose=2, verify=args.verify,
     )
     sweep_s = time.perf_counter() - started
     print(format_analysis(result.analysis))
-    print(f"range test took {sweep_s:.1f} s ({len(result.frame)} steps)")
+    if result.verification is not None:
+        verification = result.verification
+        steps_per_epoch = -(-len(x_train) // args.batch_size)
+        print(f"verification: {verification.message}")
+        print(f"  cost: {verification.steps} optimizer steps = {verification.steps / steps_per_epoch:.2f} epochs "
+              f"(the sweep: {len(result.frame)} steps)")
+    print(f"range test{' and verification' if result.verification else ''} took {sweep_s:.1f} s")
     found = result.learning_rate
     if found is None:
         print("error: the range test gave no recommended rate; see the stop reason above", file=sys.stderr)

@@ -23,7 +23,8 @@ import tensorflow as tf
 from . import pipeline, reader, tags
 from ._validation import int_at_least, positive_float, rate_range
 from .errors import LRFinderError
-from .finder import RangeTestResult, _restore, _snapshot
+from .finder import RangeTestResult
+from .model_state import restore, snapshot
 from .logger import StepWriter
 from .schedule import lr_range_schedule
 
@@ -78,7 +79,7 @@ def sweep_custom_loop(
     target = log_dir if chief else tempfile.mkdtemp(prefix="tb_lrfinder_worker_")
     optimizer.learning_rate = lr_range_schedule(min_lr, max_lr, num_steps)
     writer = StepWriter(target, stop_factor=stop_factor, smoothing=smoothing, max_steps=num_steps, strategy=strategy)
-    saved = _snapshot(model.variables)
+    saved = snapshot(model.variables)
 
     def replica_step(x, y):
         with tf.GradientTape() as tape:
@@ -114,7 +115,7 @@ def sweep_custom_loop(
         raise LRFinderError(f"the range test failed ({type(exc).__name__}: {exc}); the model was restored") from exc
     finally:
         writer.close()
-        _restore(model.variables, saved)
+        restore(model.variables, saved)
         if not chief:
             shutil.rmtree(target, ignore_errors=True)
     if not chief:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -24,6 +25,9 @@ import pandas as pd
 
 from . import analysis as analysis_module
 from . import pipeline, reader, tags
+from ._data import first_array, fit_steps, is_dataset, take_rows
+from .model_state import ModelState, optimizer_copy
+from .verify import Verification, verify_rate
 from ._validation import int_at_least, positive_float, rate_range
 from .errors import LRFinderError
 
@@ -44,6 +48,8 @@ class RangeTestResult:
         (frame, analysis and log_dir above are the first one's); else ().
       combined: with repeats, the recommendation over all k sweeps (see
         `analysis.combine`); else None.
+      verification: with `verify`, the trials that confirmed the rate (see
+        `verify.verify_rate`); else None.
     """
 
     frame: pd.DataFrame
@@ -53,6 +59,7 @@ class RangeTestResult:
     validation_cost: dict | None = None
     repeats: tuple[RangeTestResult, ...] = ()
     combined: analysis_module.Recommendation | None = None
+    verification: Verification | None = None
 
     @property
     def recommended(self) -> analysis_module.Recommendation | None:
@@ -61,7 +68,10 @@ class RangeTestResult:
 
     @property
     def learning_rate(self) -> float | None:
-        """The recommended learning rate, or None if the curve was unreadable."""
+        """The rate to train with: the verified one where trials ran, else the
+        recommended one; None if the curve was unreadable."""
+        if self.verification is not None:
+            return self.verification.learning_rate
         rec = self.recommended
         return None if rec is None else rec.learning_rate
 
@@ -70,62 +80,21 @@ def _default_log_dir() -> str:
     return os.path.join("logs", time.strftime("range_test-%Y%m%d-%H%M%S"))
 
 
-def _sweep_optimizer(optimizer, schedule):
-    """A fresh optimizer like `optimizer` (same class and settings) driven by `schedule`."""
-    inner = getattr(optimizer, "inner_optimizer", None)
-    if inner is not None:  # LossScaleOptimizer: copy the wrapper around a copied inner optimizer
-        config = optimizer.get_config()
-        config["inner_optimizer"] = _sweep_optimizer(inner, schedule)
-        return type(optimizer)(**config)
-    config = optimizer.get_config()
-    config["learning_rate"] = schedule
-    return type(optimizer).from_config(config)
-
-
-def _is_dataset(x) -> bool:
-    import tensorflow as tf
-
-    return isinstance(x, tf.data.Dataset)
-
-
-def _batches_available(x, batch_size: int | None) -> int | None:
-    """Batches one pass over `x` yields, when that can be known up front."""
-    if _is_dataset(x):
-        cardinality = int(x.cardinality())
-        return cardinality if cardinality >= 0 else None
-    first = x[0] if isinstance(x, (list, tuple)) else (next(iter(x.values())) if isinstance(x, dict) else x)
-    if hasattr(first, "shape") and len(getattr(first, "shape", ())) > 0:
-        return math.ceil(int(first.shape[0]) / (batch_size or 32))
-    return None
-
-
 def _data_order(x, y, order: int, shuffle: bool):
     """(x, y) as given for order 0; array data permuted by seed `order` for the
     others (so repeats see new batches even where `fit`'s shuffle is seeded).
     A Dataset is passed as it is: it must reshuffle on each iteration."""
-    if order == 0 or not shuffle or _is_dataset(x):
+    if order == 0 or not shuffle or is_dataset(x):
         return x, y
-    first = x[0] if isinstance(x, (list, tuple)) else (next(iter(x.values())) if isinstance(x, dict) else x)
-    permutation = np.random.default_rng(order).permutation(int(first.shape[0]))
-
-    def take(data):
-        if data is None:
-            return None
-        if isinstance(data, dict):
-            return {key: take(value) for key, value in data.items()}
-        if isinstance(data, (list, tuple)):
-            return type(data)(take(value) for value in data)
-        return np.asarray(data)[permutation]
-
-    return take(x), take(y)
+    permutation = np.random.default_rng(order).permutation(int(first_array(x).shape[0]))
+    return take_rows(x, permutation), take_rows(y, permutation)
 
 
 def _check_data(x) -> None:
     """Refuse training data `fit` would fail on with an obscure error (empty containers)."""
     if isinstance(x, (list, tuple, dict)) and len(x) == 0:
         raise LRFinderError(f"x (the training data) is an empty {type(x).__name__}")
-    first = x[0] if isinstance(x, (list, tuple)) else (next(iter(x.values())) if isinstance(x, dict) else x)
-    shape = getattr(first, "shape", None)
+    shape = getattr(first_array(x), "shape", None)
     if shape is not None and len(shape) > 0 and shape[0] == 0:
         raise LRFinderError("x (the training data) has no samples")
 
@@ -150,7 +119,7 @@ def _batch_size_used(x, batch_size: int | None) -> int:
     """Samples per batch `fit` uses: `batch_size`, Keras's 32 for arrays, a Dataset's static batch size, or 0."""
     if batch_size is not None:
         return batch_size
-    if not _is_dataset(x):
+    if not is_dataset(x):
         return 32
     import tensorflow as tf
 
@@ -170,15 +139,6 @@ def momentum_lag(optimizer) -> float:
     except (TypeError, ValueError):
         return 0.0
     return beta / (1.0 - beta) if 0.0 < beta < 1.0 else 0.0
-
-
-def _snapshot(variables):
-    return [np.array(v.numpy(), copy=True) for v in variables]
-
-
-def _restore(variables, values):
-    for variable, value in zip(variables, values):
-        variable.assign(value)
 
 
 def find_lr(
@@ -201,6 +161,7 @@ def find_lr(
     validation_every: int = 10,
     validation_samples: int = 256,
     repeats: int = 1,
+    verify: bool | int = False,
 ) -> RangeTestResult:
     """Run a learning-rate range test on a compiled model and analyse it.
 
@@ -241,6 +202,12 @@ def find_lr(
         or a Dataset that reshuffles), each its own run `repeat_<i>` under
         `log_dir`; the recommendation combines them and is not confident
         where they disagree by more than 3x (`result.recommended`).
+      verify: confirm the recommended rate by short trainings of 5 (or
+        `verify`) candidates around it, successive halving on held-out loss
+        (`validation_data`, else a fifth of the array data held out): see
+        `verify.verify_rate`. Each trial is a run beside the sweep's;
+        `result.learning_rate` is then the winner's, and
+        `result.verification.steps` what the trials cost.
 
     Returns:
       A `RangeTestResult` (frame, analysis, log_dir).
@@ -278,8 +245,9 @@ def find_lr(
         runs = tuple(find_lr(model, *_data_order(x, y, i, shuffle), log_dir=os.path.join(root, f"repeat_{i}"),
                              **options) for i in range(repeats))
         first = runs[0]
-        return RangeTestResult(first.frame, first.analysis, first.log_dir, num_steps, first.validation_cost,
-                               repeats=runs, combined=analysis_module.combine([r.analysis for r in runs]))
+        result = RangeTestResult(first.frame, first.analysis, first.log_dir, num_steps, first.validation_cost,
+                                 repeats=runs, combined=analysis_module.combine([r.analysis for r in runs]))
+        return _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, root)
     stop_factor = positive_float("stop_factor", stop_factor)
     if batch_size is not None:
         batch_size = int_at_least("batch_size", batch_size, 1)
@@ -311,7 +279,7 @@ def find_lr(
         # Under tf.distribute, optimizer variables (the step counter the
         # schedule reads) must be created in the model's strategy scope.
         with model.distribute_strategy.scope():
-            sweep_optimizer = _sweep_optimizer(model.optimizer, schedule)
+            sweep_optimizer = optimizer_copy(model.optimizer, schedule)
     else:
         sweep_optimizer = optimizer
         if getattr(optimizer, "built", False):
@@ -340,25 +308,15 @@ def find_lr(
     # pass over the data holds fewer batches than the sweep needs, the data is
     # repeated (fit runs more epochs): a sweep ends by diverging or at
     # num_steps, not because the data ran out.
-    available = _batches_available(x, batch_size)
     attempts = (num_steps + skip_allowance) * accumulation
-    steps = attempts if available is None else min(attempts, available)
-    epochs = math.ceil(attempts / steps) if available else 1
 
-    saved = _ModelState(model)
+    saved = ModelState(model)
     finished = False
     try:
         model.optimizer = sweep_optimizer
         model.train_function = None
-        model.fit(
-            x, y,
-            batch_size=batch_size,
-            epochs=epochs,
-            steps_per_epoch=steps,
-            callbacks=[logger],
-            verbose=0,  # the logger shows the sweep's own progress
-            shuffle=shuffle and not _is_dataset(x),  # a Dataset shuffles itself
-        )
+        # verbose 0: the logger shows the sweep's own progress.
+        fit_steps(model, x, y, attempts, batch_size=batch_size, shuffle=shuffle, callbacks=[logger], verbose=0)
         finished = True
     finally:
         # The model is put back whatever failed, the log's last flush
@@ -384,42 +342,28 @@ def find_lr(
         reader.read_scalars(log_dir), ".", name=log_dir, directory=log_dir, lr_tag=tags.LEARNING_RATE,
         loss_tag=tags.LOSS, smoothing=smoothing, stop_factor=stop_factor, planned_steps=num_steps,
     )
+    result = RangeTestResult(run.frame, run.analysis, log_dir, num_steps, logger.validation_cost)
+    result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, log_dir)
     if report:
         from .tensorboard_report import write_report
 
-        write_report(run, hparams={
+        write_report(run, verification=result.verification, hparams={
             "min_lr": min_lr,
             "max_lr": max_lr,
             "num_steps": num_steps,
             "batch_size": batch_size_used if batch_size_used else "dataset",
             "optimizer": type(sweep_optimizer).__name__,
         })
-    return RangeTestResult(run.frame, run.analysis, log_dir, num_steps, logger.validation_cost)
+    return result
 
 
-class _ModelState:
-    """The parts of a model a sweep changes, to be put back exactly."""
-
-    def __init__(self, model):
-        self.model = model
-        self.variables = list(model.variables) + list(getattr(model, "metrics_variables", []))
-        self.values = _snapshot(self.variables)
-        self.optimizer = model.optimizer
-        self.train_function = model.train_function
-        self.stop_training = model.stop_training
-        self.history = getattr(model, "history", _ABSENT)
-
-    def restore(self):
-        model = self.model
-        _restore(self.variables, self.values)
-        model.optimizer = self.optimizer
-        model.train_function = self.train_function
-        model.stop_training = self.stop_training
-        if self.history is _ABSENT:
-            if "history" in vars(model):
-                del model.history
-        else:
-            model.history = self.history
-
-
-_ABSENT = object()
+def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validation_data, shuffle, log_dir):
+    """`result` with the verification of its rate, where `verify` asks for one and there is a rate."""
+    if not verify or result.recommended is None:
+        return result
+    candidates = 5 if verify is True else int_at_least("verify", verify, 2)
+    verification = verify_rate(model, x, y, learning_rate=result.recommended.learning_rate,
+                               max_rate=result.recommended.high, candidates=candidates,
+                               batch_size=batch_size, validation_data=validation_data, shuffle=shuffle,
+                               log_dir=log_dir)
+    return dataclasses.replace(result, verification=verification)

@@ -6,10 +6,12 @@ for `find_lr`, `scripts/analyze.py` and anyone else with a log directory.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from . import analysis as analysis_module
@@ -31,6 +33,27 @@ class RunAnalysis:
     analysis: analysis_module.Analysis
     lr_tag: str
     loss_tag: str
+    trials: tuple[TrialRun, ...] = ()
+
+    @property
+    def verified_rate(self) -> float | None:
+        """The rate the verification trials confirmed (see `verify`), or None without trials."""
+        finished = [t for t in self.trials if t.losses]
+        if not finished:
+            return None
+        rounds = max(len(t.losses) for t in finished)
+        best = min((t for t in finished if len(t.losses) == rounds), key=lambda t: t.losses[-1])
+        return best.learning_rate if np.isfinite(best.losses[-1]) else None
+
+
+@dataclass(frozen=True)
+class TrialRun:
+    """A verification trial read back from its run: rate, held-out loss per round, steps trained."""
+
+    name: str
+    learning_rate: float
+    losses: tuple[float, ...]
+    steps: int
 
 
 @dataclass(frozen=True)
@@ -115,14 +138,55 @@ def analyze_paths(
         scalars = read_scalars(path)
         if scalars.empty:
             raise LRFinderError(f"{path!r}: the event files hold no scalars (nothing was logged yet?)")
-        for run in scalars["run"].unique():
-            name = _run_name(path, run)
-            try:
-                analysed.append(
-                    analyze_run(scalars, run, name=name, directory=_run_directory(path, run),
-                                lr_tag=lr_tag, loss_tag=loss_tag,
-                                smoothing=smoothing, stop_factor=stop_factor)
-                )
-            except LRFinderError as exc:
-                skipped.append(SkippedRun(name, str(exc)))
+        more, less = analyze_scalars(
+            scalars, name_of=lambda run, path=path: _run_name(path, run),
+            directory_of=lambda run, path=path: _run_directory(path, run),
+            lr_tag=lr_tag, loss_tag=loss_tag, smoothing=smoothing, stop_factor=stop_factor,
+        )
+        analysed += more
+        skipped += less
     return analysed, skipped
+
+
+def analyze_scalars(
+    scalars: pd.DataFrame,
+    *,
+    name_of=lambda run: run,
+    directory_of=lambda run: ".",
+    lr_tag: str | None = None,
+    loss_tag: str | None = None,
+    smoothing: float = 0.9,
+    stop_factor: float = 4.0,
+) -> tuple[list[RunAnalysis], list[SkippedRun]]:
+    """Analyse every run of a tidy scalar frame (see `reader.read_scalars`),
+    with its verification trials (runs `<run>_trial_*`) attached; runs
+    without a range test are skipped with the reason."""
+    analysed, skipped = [], []
+    trials = _trial_runs(scalars)
+    for run in scalars["run"].unique():
+        if run in trials:
+            continue
+        name = name_of(run)
+        try:
+            result = analyze_run(scalars, run, name=name, directory=directory_of(run), lr_tag=lr_tag,
+                                 loss_tag=loss_tag, smoothing=smoothing, stop_factor=stop_factor)
+        except LRFinderError as exc:
+            skipped.append(SkippedRun(name, str(exc)))
+            continue
+        own = tuple(trial for trial_run, trial in trials.items() if trial_run.startswith(f"{run}_trial_"))
+        analysed.append(dataclasses.replace(result, trials=own) if own else result)
+    return analysed, skipped
+
+
+def _trial_runs(scalars: pd.DataFrame) -> dict[str, TrialRun]:
+    """The verification trials among the runs of `scalars`, by run."""
+    rows = scalars[scalars["tag"].isin([tags.TRIAL_LOSS, tags.TRIAL_RATE])]
+    trials = {}
+    for run, own in rows.groupby("run", sort=True):
+        loss = own[own["tag"] == tags.TRIAL_LOSS].sort_values("step")
+        rate = own[own["tag"] == tags.TRIAL_RATE]
+        if loss.empty or rate.empty:
+            continue
+        trials[run] = TrialRun(run, float(rate["value"].iloc[-1]), tuple(float(v) for v in loss["value"]),
+                               int(loss["step"].iloc[-1]))
+    return trials

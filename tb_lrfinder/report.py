@@ -122,3 +122,21 @@ def format_markdown_table(analyses: dict[str, Analysis]) -> str:
     """The same table in Markdown (for TensorBoard's text dashboard or a README)."""
     rows = [list(TABLE_COLUMNS), ["---"] * len(TABLE_COLUMNS)] + table_rows(analyses)
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def trial_to_dict(trial) -> dict:
+    """A verification trial read back from its run (`pipeline.TrialRun`) as plain data."""
+    return _clean({"run": trial.name, "learning_rate": trial.learning_rate, "held_out_losses": list(trial.losses),
+                   "steps": trial.steps})
+
+
+def format_trials(run) -> str:
+    """The verification trials of a sweep (`pipeline.RunAnalysis.trials`) and the rate they confirmed."""
+    verified = run.verified_rate
+    lines = [f"[{run.name}] verified rate: " + ("none (every trial diverged)" if verified is None else f"{verified:.3g}")]
+    for trial in sorted(run.trials, key=lambda t: t.learning_rate):
+        losses = ", ".join(f"{v:.4g}" for v in trial.losses)
+        mark = "  <- verified" if verified is not None and trial.learning_rate == verified else ""
+        lines.append(f"  trial {trial.learning_rate:<9.3g} held-out loss per round: {losses}  ({trial.steps} steps){mark}")
+    lines.append(f"  trials cost {sum(t.steps for t in run.trials)} optimizer steps")
+    return "\n".join(lines)

@@ -36,16 +36,25 @@ from .pipeline import RunAnalysis
 from .report import format_markdown_table
 
 
-def _markdown(run: RunAnalysis) -> str:
+def _markdown(run: RunAnalysis, verification=None) -> str:
     result = run.analysis
     lines = [format_markdown_table({os.path.basename(run.name) or run.name: result}), ""]
+    if verification is not None:
+        lines.append(f"**Verified rate: {verification.learning_rate:.3g}** ({verification.message})")
+        lines.append("")
+        lines.append("| trial rate | held-out loss per round | steps |")
+        lines.append("| --- | --- | --- |")
+        for trial in verification.trials:
+            lines.append(f"| {trial.learning_rate:.3g} | {', '.join(f'{v:.4g}' for v in trial.losses)} | {trial.steps} |")
+        lines.append("")
     lines.append(f"**Stop:** {result.stop.reason} at step {result.stop.step}: {result.stop.message}")
-    if result.validation is not None:
-        lines.append(f"**Validation:** {result.validation.message}")
-    if result.recommended is not None:
-        for caveat in result.recommended.caveats:
-            lines.append(f"- caveat: {caveat}")
     lines.append("")
+    if result.validation is not None:
+        lines += [f"**Validation:** {result.validation.message}", ""]
+    caveats = result.recommended.caveats if result.recommended is not None else ()
+    for title, items in (("Caveats", caveats), ("Notes", result.notes)):
+        if items:  # a Markdown list needs a blank line before and after it
+            lines += [f"**{title}:**", ""] + [f"- {item}" for item in items] + [""]
     lines.append("The step axis of the sweep's scalar charts is a log-rate axis: the rate grows by a constant factor per step.")
     return "\n".join(lines)
 
@@ -65,10 +74,11 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
 
 
-def report_summaries(run: RunAnalysis, *, hparams: Mapping[str, object] | None = None, include_smoothed: bool = False, plot: bool = True):
-    """(step, Summary) pairs that describe `run`'s analysis in TensorBoard."""
+def report_summaries(run: RunAnalysis, *, hparams: Mapping[str, object] | None = None, include_smoothed: bool = False,
+                     plot: bool = True, verification=None):
+    """(step, Summary) pairs that describe `run`'s analysis (and its verification) in TensorBoard."""
     result = run.analysis
-    summaries = [(0, text_summary.text_pb(tags.SUMMARY_TEXT, _markdown(run)))]
+    summaries = [(0, text_summary.text_pb(tags.SUMMARY_TEXT, _markdown(run, verification)))]
     if plot:
         try:
             from .plot import render_png
@@ -79,18 +89,27 @@ def report_summaries(run: RunAnalysis, *, hparams: Mapping[str, object] | None =
         if png is not None:
             summaries.append((0, _image_summary(tags.SUMMARY_PLOT, png, _png_size(png),
                                                 "Loss vs. learning rate, suggestions and stop point marked")))
-    settings = {
-        "min_lr": result.swept[0], "max_lr": result.swept[1], "steps_logged": result.num_points,
-        "smoothing": result.smoothing, "stop_factor": result.stop_factor,
-    }
-    settings.update(hparams or {})
+    # The configured sweep first (find_lr passes min_lr, max_lr, num_steps, batch_size, optimizer).
+    settings = dict(hparams or {})
+    settings.update({"swept_from": result.swept[0], "swept_to": result.swept[1], "steps_logged": result.num_points,
+                     "smoothing": result.smoothing, "stop_factor": result.stop_factor})
     summaries.append((0, hparams_summary.hparams_pb(settings, trial_id=run.name)))
     rec = result.recommended
-    metrics = {
-        tags.METRIC_RECOMMENDED_LR: rec.learning_rate if rec is not None else float("nan"),
-        tags.METRIC_LOSS_MINIMUM: result.losses.minimum if result.losses is not None else float("nan"),
+    nan = float("nan")
+    metrics = {  # in the order the HParams dashboard shows them
+        tags.METRIC_RECOMMENDED_LR: rec.learning_rate if rec is not None else nan,
+        tags.METRIC_RANGE_LOW: rec.low if rec is not None else nan,
+        tags.METRIC_RANGE_HIGH: rec.high if rec is not None else nan,
+        tags.METRIC_VERIFIED_LR: verification.learning_rate if verification is not None else nan,
         tags.METRIC_STOP_STEP: float(result.stop.step),
+        tags.METRIC_STOP_RATE: result.stop.learning_rate,
+        tags.METRIC_LOSS_MINIMUM: result.losses.minimum if result.losses is not None else nan,
     }
+    # The experiment's columns: only these metrics (not every scalar of the run), in this order.
+    summaries.append((0, hparams_summary.hparams_config_pb(
+        hparams=[hparams_summary.HParam(name) for name in settings],
+        metrics=[hparams_summary.Metric(tag, display_name=tag.rsplit("/", 1)[-1]) for tag in metrics],
+    )))
     for tag, value in metrics.items():
         summaries.append((0, scalar_summary.scalar_pb(tag, np.float32(value))))
     if include_smoothed:
@@ -99,13 +118,15 @@ def report_summaries(run: RunAnalysis, *, hparams: Mapping[str, object] | None =
     return summaries
 
 
-def write_report(run: RunAnalysis, *, hparams: Mapping[str, object] | None = None, include_smoothed: bool = False, plot: bool = True) -> str:
+def write_report(run: RunAnalysis, *, hparams: Mapping[str, object] | None = None, include_smoothed: bool = False,
+                 plot: bool = True, verification=None) -> str:
     """Write `report_summaries(run)` as a new event file in `run.directory`; return its path."""
     now = time.time()
     name = f"events.out.tfevents.{now:.6f}.{socket.gethostname()}.{os.getpid()}.tb_lrfinder_report"
     path = os.path.join(run.directory, name)
     records = [frame_record(event_pb2.Event(wall_time=now, file_version="brain.Event:2").SerializeToString())]
-    for step, summary in report_summaries(run, hparams=hparams, include_smoothed=include_smoothed, plot=plot):
+    for step, summary in report_summaries(run, hparams=hparams, include_smoothed=include_smoothed, plot=plot,
+                                          verification=verification):
         records.append(frame_record(event_pb2.Event(wall_time=now, step=step, summary=summary).SerializeToString()))
     partial = os.path.join(run.directory, "." + name + ".partial")  # no 'tfevents' match until complete
     try:

@@ -108,3 +108,32 @@ def test_a_sweep_is_served_by_tensorboard(tmp_path, tensorboard_server, make_mlp
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     layout = _get(base, "/data/plugin/custom_scalars/layout")
     assert layout["category"][0]["title"].startswith("learning-rate range test")
+
+
+def test_hparams_show_the_configured_sweep_and_the_recommendation_first(tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    _foreign_sweep(tmp_path / "run")
+    (run,), _ = analyze_paths([tmp_path / "run"])
+    write_report(run, plot=False, hparams={"min_lr": 1e-5, "max_lr": 10.0, "num_steps": 100, "batch_size": 64,
+                                           "optimizer": "SGD"})
+    found = _summaries(tmp_path / "run")
+    config = plugin_data_pb2.HParamsPluginData.FromString(
+        found["_hparams_/experiment"][0].metadata.plugin_data.content).experiment
+    assert [h.name for h in config.hparam_infos][:5] == ["min_lr", "max_lr", "num_steps", "batch_size", "optimizer"]
+    metrics = [m.name.tag for m in config.metric_infos]
+    assert metrics[:4] == [tags.METRIC_RECOMMENDED_LR, tags.METRIC_RANGE_LOW, tags.METRIC_RANGE_HIGH,
+                           tags.METRIC_VERIFIED_LR]
+    assert tags.LEARNING_RATE not in metrics and tags.LOSS not in metrics  # not the last logged rate and loss
+    start = plugin_data_pb2.HParamsPluginData.FromString(
+        found["_hparams_/session_start_info"][0].metadata.plugin_data.content).session_start_info
+    assert start.hparams["max_lr"].number_value == 10.0  # configured, not where the sweep stopped
+
+
+def test_text_renders_caveats_as_a_markdown_list(tmp_path):
+    _foreign_sweep(tmp_path / "run")
+    (run,), _ = analyze_paths([tmp_path / "run"])
+    assert run.analysis.recommended.caveats  # this curve's rules disagree
+    write_report(run, plot=False)
+    text = _summaries(tmp_path / "run")[tags.SUMMARY_TEXT][0].tensor.string_val[0].decode()
+    assert "\n\n**Caveats:**\n\n- " in text  # a list: blank lines around it, not run into the stop paragraph

@@ -159,6 +159,31 @@ def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+VERIFIED = (("verified (find_lr verify=True: 5 trials up to the range's top)", "verified_capped.json"),
+            ("verified, uncapped (5 trials up to 4x; the first design)", "verified.json"))
+
+
+def verified_regrets(truth, sweeps, path) -> pd.DataFrame | None:
+    """Regret of the rate verification confirmed (see `verified.py`), and the
+    compute of sweep + trials as a fraction of the grid's, per sweep."""
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        records = {(r["task"], r["num_steps"], r["order"]): r for r in json.load(handle)}
+    rows = []
+    for sweep in sweeps:
+        record = records.get((sweep["task"], sweep["num_steps"], sweep["order"]))
+        if record is None:
+            continue
+        t = truth[sweep["task"]]
+        rows.append({"task": sweep["task"], "order": sweep["order"], "num_steps": sweep["num_steps"],
+                     "rate": record["rate"], "regret": t["best"] - score_at(t, record["rate"]),
+                     "held_out": sweep["task"] in HELD_OUT,
+                     "compute": (len(sweep["step"]) + record["steps"]) / (t["trainings"] * t["steps"]),
+                     "trainings": (len(sweep["step"]) + record["steps"]) / t["steps"]})
+    return pd.DataFrame(rows) if rows else None
+
+
 def summary(frame: pd.DataFrame) -> dict:
     out = {}
     for part, rows in (("chosen on", frame[~frame["held_out"]]), ("held out", frame[frame["held_out"]]),
@@ -221,7 +246,14 @@ def main(argv=None) -> int:
     for k in args.repeats:
         frames += [(f"{name}, {k} sweeps", repeated_regrets(repeated(RULES[name], k), k, truth, sweeps))
                    for name in args.rules[:1]]
+    verified = [(name, verified_regrets(truth, sweeps, os.path.join(HERE, file))) for name, file in VERIFIED]
+    verified = [(name, frame) for name, frame in verified if frame is not None]
+    frames = verified + frames
     print_table(frames)
+    for name, frame in verified:
+        print(f"\n{name}: sweep + trials cost {frame['trainings'].mean():.2f} trainings of the budget on "
+              f"average (at most {frame['trainings'].max():.2f}), {100 * frame['compute'].mean():.1f}% of the "
+              f"grid's steps (at most {100 * frame['compute'].max():.1f}%), over {len(frame)} sweeps")
     if args.by_task:
         for name, frame in frames:
             print(f"\n{name}:")

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Verification on the quality benchmark: does checking the rate fix the worst cases?
+
+For every recorded sweep (`sweeps.json`), the recommended rate is read from
+its curve as `find_lr` would, then `verify_rate` trains 5 candidates from
+rate/4 up to the top of the recommended range (`--variant capped`, what
+`find_lr(verify=True)` does) or to rate*4 (`--variant uncapped`, the first
+design) on the task's model (the sweep's seed) with a fifth of the training
+data held out, by successive halving (first round: a quarter of
+one pass over the data). The winner and the optimizer steps spent are
+appended to `raw/verified_<variant>.jsonl` (resumable) and merged into
+`verified_capped.json` / `verified.json`, which `score.py` scores beside the
+curve-only rules.
+
+    python bench/quality/verified.py --worker 0/2 & python bench/quality/verified.py --worker 1/2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", ".."))
+
+import score  # noqa: E402
+import tasks  # noqa: E402
+from remake import _append, _read_jsonl  # noqa: E402
+
+VARIANTS = {"capped": "candidates up to the top of the recommended range (what find_lr does)",
+            "uncapped": "candidates up to 4x the rate (the first design)"}
+
+
+def paths(variant: str) -> tuple[str, str]:
+    """(raw results, merged file) of a variant."""
+    suffix = "" if variant == "uncapped" else f"_{variant}"
+    return os.path.join(HERE, "raw", f"verified{suffix}.jsonl"), os.path.join(HERE, f"verified{suffix}.json")
+
+
+def merge(variant: str) -> None:
+    raw, merged = paths(variant)
+    records = sorted(_read_jsonl(raw), key=lambda r: (r["task"], r["num_steps"], r["order"]))
+    with open(merged + ".tmp", "w") as handle:
+        json.dump(records, handle, indent=1)
+    os.replace(merged + ".tmp", merged)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", default="0/1", help="i/n: every n-th sweep, from the i-th")
+    parser.add_argument("--variant", choices=list(VARIANTS), default="capped")
+    parser.add_argument("--merge-only", action="store_true")
+    args = parser.parse_args(argv)
+    if args.merge_only:
+        merge(args.variant)
+        return 0
+    raw, _ = paths(args.variant)
+    index, count = map(int, args.worker.split("/"))
+
+    import tensorflow as tf
+
+    from tb_lrfinder.verify import verify_rate
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    done = {(r["task"], r["num_steps"], r["order"]) for r in _read_jsonl(raw)}
+    for i, sweep in enumerate(score.load_sweeps()):
+        key = (sweep["task"], sweep["num_steps"], sweep["order"])
+        if i % count != index or key in done:
+            continue
+        analysis = score._analysis(sweep)
+        if analysis.recommended is None:
+            continue
+        recommended = analysis.recommended.learning_rate
+        max_rate = analysis.recommended.high if args.variant == "capped" else None
+        started = time.perf_counter()
+        task = tasks.TASKS[sweep["task"]]
+        (x, y), _ = tasks.data(sweep["task"])
+        model = tasks.build(sweep["task"], 1e-3, seed=sweep["order"])
+        result = verify_rate(model, x, y, learning_rate=recommended, max_rate=max_rate, batch_size=task.batch_size)
+        _append(raw, {"task": key[0], "num_steps": key[1], "order": key[2], "recommended": recommended,
+                      "rate": result.learning_rate, "steps": result.steps,
+                      "trials": [{"rate": t.learning_rate, "losses": [v if v < float("inf") else None for v in t.losses],
+                                  "steps": t.steps, "diverged": t.diverged} for t in result.trials]})
+        print(f"{key}: {recommended:.3g} -> {result.learning_rate:.3g} ({result.steps} steps, "
+              f"{time.perf_counter() - started:.1f} s)", flush=True)
+    merge(args.variant)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Training data as `fit` takes it: arrays (or lists / dicts of them) or a `tf.data.Dataset`."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def is_dataset(x) -> bool:
+    import tensorflow as tf
+
+    return isinstance(x, tf.data.Dataset)
+
+
+def first_array(x):
+    """The first array of array data (x itself, or the first of a list / dict)."""
+    if isinstance(x, (list, tuple)):
+        return x[0]
+    if isinstance(x, dict):
+        return next(iter(x.values()))
+    return x
+
+
+def batches_available(x, batch_size: int | None) -> int | None:
+    """Batches one pass over `x` yields, when that can be known up front."""
+    if is_dataset(x):
+        cardinality = int(x.cardinality())
+        return cardinality if cardinality >= 0 else None
+    first = first_array(x)
+    if hasattr(first, "shape") and len(getattr(first, "shape", ())) > 0:
+        return math.ceil(int(first.shape[0]) / (batch_size or 32))
+    return None
+
+
+def take_rows(data, rows):
+    """The rows `rows` of array data (and of each array of a list / dict); None stays None."""
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {key: take_rows(value, rows) for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return type(data)(take_rows(value, rows) for value in data)
+    return np.asarray(data)[rows]
+
+
+def fit_steps(model, x, y, steps: int, *, batch_size: int | None, shuffle: bool, callbacks=(), verbose=0):
+    """`model.fit` for `steps` batches, repeating the data (more epochs) where
+    one pass holds fewer; data of unknown size runs until it ends."""
+    available = batches_available(x, batch_size)
+    per_epoch = steps if available is None else min(steps, available)
+    epochs = math.ceil(steps / per_epoch) if available else 1
+    callbacks = list(callbacks)
+    if epochs * per_epoch > steps:  # the last epoch is cut short
+        callbacks.append(_StopAfter(steps))
+    return model.fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=per_epoch, callbacks=callbacks,
+                     verbose=verbose, shuffle=shuffle and not is_dataset(x))
+
+
+def _StopAfter(steps: int):
+    """A callback that ends `fit` after `steps` batches in all (Keras's own only count per epoch)."""
+    import keras
+
+    class StopAfter(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seen = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen += 1
+            if self.seen >= steps:
+                self.model.stop_training = True
+
+    return StopAfter()

@@ -1,0 +1,229 @@
+"""Verification: short trainings that confirm a recommended rate.
+
+A rate read from one curve is a guess; a few short trainings check it.
+`verify_rate` trains `candidates` constant rates spread geometrically from
+rate / spread up to the lower of rate * spread and `max_rate`,
+
+    rate_i = low * (high / low) ** (i / (candidates - 1)),   i = 0 .. candidates-1
+
+each from the model's starting state, and keeps the better half by the loss
+on held-out data after each round (successive halving): round k trains every
+survivor `first_round_steps * 2**k` more steps, until one is left. A trial
+whose held-out loss is NaN, inf or above the starting model's has diverged
+and is out at once. The model and its optimizer are
+restored bit for bit afterwards, whatever happens (as `find_lr` does).
+
+Each trial is a TensorBoard run (its held-out loss after each round, at the
+steps it had trained then, tag `tags.TRIAL_LOSS`, and its rate,
+`tags.TRIAL_RATE`). The result counts the optimizer steps spent.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import tags
+from ._data import first_array, fit_steps, is_dataset, take_rows
+from ._validation import int_at_least, positive_float
+from .errors import LRFinderError
+from .model_state import ModelState, optimizer_copy, restore, snapshot
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One candidate rate: its held-out loss after each round it took part in
+    (inf where not finite), the optimizer steps it trained, its run, and
+    whether it diverged (ended above the starting model's held-out loss)."""
+
+    learning_rate: float
+    losses: tuple[float, ...]
+    steps: int
+    log_dir: str | None
+    diverged: bool
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The verified rate, every trial, the cost in optimizer steps (trials
+    only; the starting loss is one evaluation), and the starting model's
+    held-out loss the trials are judged against."""
+
+    learning_rate: float
+    trials: tuple[Trial, ...]
+    steps: int
+    message: str
+    initial_loss: float
+
+
+def candidate_rates(rate: float, *, candidates: int, spread: float, max_rate: float | None = None) -> np.ndarray:
+    """`candidates` rates from rate/spread to min(rate*spread, max_rate), evenly in log(rate)."""
+    low, high = rate / spread, rate * spread
+    if max_rate is not None:
+        high = max(min(high, max_rate), rate)
+    return low * (high / low) ** np.linspace(0.0, 1.0, candidates)
+
+
+def _held_out_split(x, y, fraction: float):
+    """(train x, train y, held-out x, held-out y): a fixed random `fraction` of array data held out."""
+    if is_dataset(x):
+        raise LRFinderError("verification of a Dataset needs validation_data=(x_val, y_val) (it cannot be split)")
+    n = int(first_array(x).shape[0])
+    held = max(1, int(round(n * fraction)))
+    if n - held < 1:
+        raise LRFinderError(f"verification needs more than {n} samples to hold {fraction:g} of them out")
+    order = np.random.default_rng(0).permutation(n)
+    kept, out = np.sort(order[held:]), np.sort(order[:held])
+    return take_rows(x, kept), take_rows(y, kept), take_rows(x, out), take_rows(y, out)
+
+
+def _held_out_loss(model, x, y, batch_size) -> float:
+    if is_dataset(x):
+        result = model.evaluate(x, verbose=0, return_dict=True)
+    else:
+        result = model.evaluate(x, y, batch_size=batch_size or 32, verbose=0, return_dict=True)
+    loss = float(result["loss"])
+    return loss if math.isfinite(loss) else math.inf
+
+
+def verify_rate(
+    model,
+    x,
+    y=None,
+    *,
+    learning_rate: float,
+    candidates: int = 5,
+    spread: float = 4.0,
+    max_rate: float | None = None,
+    first_round_steps: int | None = None,
+    batch_size: int | None = None,
+    validation_data=None,
+    validation_split: float = 0.2,
+    shuffle: bool = True,
+    log_dir: str | os.PathLike | None = None,
+) -> Verification:
+    """Confirm a rate by short trainings of candidates around it (see the module).
+
+    Args:
+      model: a compiled `keras.Model` (its optimizer's class and settings are used).
+      x, y: training data as for `model.fit`.
+      learning_rate: the rate to verify (e.g. `find_lr(...).learning_rate`).
+      candidates: rates tried (>= 2), spread evenly in log(rate) from
+        learning_rate / spread to learning_rate * spread, or to `max_rate`
+        where that is lower.
+      max_rate: no candidate above it; `find_lr` passes the top of the
+        recommended range (the lag-corrected minimum of the sweep's loss):
+        short trials favour high rates whose collapse comes later, and the
+        sweep has already seen the loss rise past that point.
+      first_round_steps: steps each candidate trains in the first round
+        (default: a quarter of one pass over the training data, at least 10).
+      validation_data: (x_val, y_val) to judge on; by default `validation_split`
+        of the array data is held out (a fixed random part) and not trained on.
+      log_dir: where the trials' runs go, one folder each
+        (`<log_dir>_trial_<i>_<rate>`, beside a sweep's run); None for none.
+
+    Returns:
+      A `Verification`: the winner's rate, every trial, the optimizer steps spent.
+
+    Raises:
+      LRFinderError: bad arguments. Errors of the model or data pass through;
+      the model and its optimizer are restored in every case.
+    """
+    rate = positive_float("learning_rate", learning_rate)
+    candidates = int_at_least("candidates", candidates, 2)
+    spread = positive_float("spread", spread)
+    if spread <= 1:
+        raise LRFinderError(f"spread must be > 1, got {spread!r}")
+    if not 0.0 < validation_split < 1.0:
+        raise LRFinderError(f"validation_split must be in (0, 1), got {validation_split!r}")
+    if getattr(model, "optimizer", None) is None:
+        raise LRFinderError("the model is not compiled: call model.compile(optimizer=..., loss=...) first")
+    if validation_data is None:
+        x, y, held_x, held_y = _held_out_split(x, y, validation_split)
+    else:
+        held_x, held_y = (validation_data, None) if is_dataset(validation_data) else validation_data[:2]
+    if first_round_steps is None:
+        per_pass = None if is_dataset(x) else math.ceil(int(first_array(x).shape[0]) / (batch_size or 32))
+        first_round_steps = max(10, (per_pass or 40) // 4)
+    first_round_steps = int_at_least("first_round_steps", first_round_steps, 1)
+
+    if max_rate is not None:
+        max_rate = positive_float("max_rate", max_rate)
+    rates = candidate_rates(rate, candidates=candidates, spread=spread, max_rate=max_rate)
+    saved = ModelState(model)
+    start = saved.values[: len(model.variables)]
+    weights = {i: start for i in range(len(rates))}
+    optimizers = {i: optimizer_copy(model.optimizer, float(r)) for i, r in enumerate(rates)}
+    losses: dict[int, list[float]] = {i: [] for i in range(len(rates))}
+    steps_done = dict.fromkeys(range(len(rates)), 0)
+    writers = {}
+    try:
+        if log_dir is not None:
+            from tensorboard.plugins.scalar import metadata as scalar_metadata
+
+            from .event_writer import ScalarEventWriter
+
+            base = os.fspath(log_dir)
+            metadata = {tag: scalar_metadata.create_summary_metadata(display_name="", description=text).SerializeToString()
+                        for tag, text in ((tags.TRIAL_LOSS, "Loss on held-out data after each round of the trial"),
+                                          (tags.TRIAL_RATE, "The trial's constant learning rate"))}
+            writers = {i: ScalarEventWriter(f"{base}_trial_{i}_{r:.3g}", metadata=metadata) for i, r in enumerate(rates)}
+        import keras
+
+        initial_loss = _held_out_loss(model, held_x, held_y, batch_size)
+        survivors, round_steps = list(range(len(rates))), first_round_steps
+        while True:
+            for i in survivors:
+                restore(model.variables, weights[i])
+                model.optimizer = optimizers[i]
+                model.train_function = None
+                fit_steps(model, x, y, round_steps, batch_size=batch_size, shuffle=shuffle,
+                          callbacks=[keras.callbacks.TerminateOnNaN()])
+                steps_done[i] = int(optimizers[i].iterations.numpy())
+                weights[i] = snapshot(model.variables)
+                losses[i].append(_held_out_loss(model, held_x, held_y, batch_size))
+                if i in writers:
+                    writers[i].scalars(steps_done[i], (tags.TRIAL_LOSS, tags.TRIAL_RATE),
+                                       (losses[i][-1], float(rates[i])), time.time())
+                    writers[i].flush()
+            survivors = [i for i in survivors if not _diverged(losses[i][-1], initial_loss)]
+            if len(survivors) <= 1:
+                break
+            survivors = sorted(survivors, key=lambda i: losses[i][-1])[: math.ceil(len(survivors) / 2)]
+            if len(survivors) == 1:
+                break
+            round_steps *= 2
+    finally:
+        try:
+            for writer in writers.values():
+                writer.close()
+        finally:
+            saved.restore()
+    trials = tuple(
+        Trial(float(r), tuple(losses[i]), steps_done[i], writers[i].log_dir if i in writers else None,
+              _diverged(losses[i][-1], initial_loss))
+        for i, r in enumerate(rates)
+    )
+    total = sum(t.steps for t in trials)
+    if not survivors:
+        return Verification(rate, trials, total, f"every candidate from {rates[0]:.3g} to {rates[-1]:.3g} diverged "
+                            f"(held-out loss above the start's {initial_loss:.4g}); the rate {rate:.3g} is "
+                            "unconfirmed: lower it", initial_loss)
+    winner = trials[survivors[0]]
+    diverged = [f"{t.learning_rate:.3g}" for t in trials if t.diverged]
+    message = (
+        f"{len(trials)} candidates from {rates[0]:.3g} to {rates[-1]:.3g} trained from the model's start; "
+        f"{winner.learning_rate:.3g} had the lowest held-out loss ({winner.losses[-1]:.4g} after {winner.steps} steps)"
+        + (f"; diverged: {', '.join(diverged)}" if diverged else "")
+        + f"; {total} optimizer steps in all"
+    )
+    return Verification(winner.learning_rate, trials, total, message, initial_loss)
+
+
+def _diverged(loss: float, initial_loss: float) -> bool:
+    """Non-finite, or worse than the model before training."""
+    return not math.isfinite(loss) or (math.isfinite(initial_loss) and loss > initial_loss)

@@ -1,0 +1,149 @@
+"""The LR Finder tab: its routes served by a real TensorBoard on 127.0.0.1, and its page in a real browser."""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from eventlog import scalar_event, version_event, write_simple_log
+
+from tb_lrfinder import tags
+from tb_lrfinder.event_writer import frame_record
+
+TENSORBOARD = os.path.join(os.path.dirname(sys.executable), "tensorboard")
+
+
+def _curve(n=120, blow_up_at=100):
+    rates = 1e-5 * (10 / 1e-5) ** (np.arange(n) / n)
+    losses = 2.0 - 1.5 / (1 + np.exp(-(np.log10(rates) + 2.5) * 3))
+    losses[blow_up_at:] *= np.exp(np.arange(n - blow_up_at))
+    return rates, losses
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(port, path, timeout=30):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as response:
+        return response.read().decode()
+
+
+@pytest.fixture
+def logdir(tmp_path):
+    root = tmp_path / "logs"
+    rates, losses = _curve()
+    (root / "sweep").mkdir(parents=True)
+    write_simple_log(root / "sweep" / "events.out.tfevents.1.h", zip(range(120), rates, losses),
+                     lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)
+    (root / "foreign").mkdir()  # another tool's names (as torch's SummaryWriter would write them)
+    write_simple_log(root / "foreign" / "events.out.tfevents.1.h", zip(range(120), rates, losses * 3),
+                     lr_tag="Train/lr", loss_tag="Train/loss")
+    (root / "growing").mkdir()  # still being written: 40 points now, more later
+    data = frame_record(version_event()) + b"".join(
+        frame_record(scalar_event(i, {tags.LEARNING_RATE: rates[i], tags.LOSS: losses[i]})) for i in range(40))
+    (root / "growing" / "events.out.tfevents.1.h").write_bytes(data)
+    return root
+
+
+@pytest.fixture
+def tensorboard(logdir):
+    if not os.path.exists(TENSORBOARD):
+        pytest.skip("no tensorboard executable beside this Python")
+    port = _free_port()
+    process = subprocess.Popen(
+        [TENSORBOARD, "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1",
+         "--load_fast", "false"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                listing = json.loads(_get(port, "/data/plugins_listing", timeout=5))
+                if listing.get("lr_finder", {}).get("enabled"):
+                    break
+            except OSError:
+                pass
+            if time.time() > deadline or process.poll() is not None:
+                raise AssertionError("TensorBoard did not start: " + process.stderr.read1().decode()[-2000:])
+            time.sleep(0.5)
+        yield port, logdir
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _runs(port):
+    return {r["run"]: r for r in json.loads(_get(port, "/data/plugin/lr_finder/runs"))["runs"]}
+
+
+def test_the_tab_is_listed_and_serves_its_module(tensorboard):
+    port, _ = tensorboard
+    listing = json.loads(_get(port, "/data/plugins_listing"))["lr_finder"]
+    assert listing["tab_name"] == "LR Finder" and listing["loading_mechanism"]["type"] == "IFRAME"
+    module = _get(port, "/data/plugin/lr_finder/index.js")
+    assert "export async function render" in module
+
+
+def test_runs_route_has_points_and_the_same_analysis_as_analyze_py(tensorboard):
+    from tb_lrfinder.pipeline import analyze_paths
+
+    port, logdir = tensorboard
+    runs = _runs(port)
+    assert {"sweep", "foreign"} <= set(runs)
+    expected = {os.path.basename(r.name): r for r in analyze_paths([logdir])[0]}
+    for name in ("sweep", "foreign"):
+        run = runs[name]
+        assert run["points"]["step"] == list(range(120))
+        rec, want = run["analysis"]["recommended"], expected[name].analysis.recommended
+        assert rec["learning_rate"] == pytest.approx(want.learning_rate)
+        assert (rec["low"], rec["high"]) == pytest.approx((want.low, want.high))
+        assert run["analysis"]["stop"]["reason"] == expected[name].analysis.stop.reason == "diverged"
+        assert set(run["analysis"]["rules"]) == {"safe", "steepest", "min_loss_div10", "valley"}
+    assert runs["foreign"]["lr_tag"] == "Train/lr" and runs["foreign"]["loss_tag"] == "Train/loss"
+
+
+def test_a_run_still_being_written_updates(tensorboard):
+    port, logdir = tensorboard
+    assert len(_runs(port)["growing"]["points"]["step"]) == 40
+    rates, losses = _curve()
+    with open(logdir / "growing" / "events.out.tfevents.1.h", "ab") as handle:
+        handle.write(b"".join(frame_record(scalar_event(i, {tags.LEARNING_RATE: rates[i], tags.LOSS: losses[i]}))
+                              for i in range(40, 120)))
+    deadline = time.time() + 60
+    while len(_runs(port)["growing"]["points"]["step"]) < 120:
+        assert time.time() < deadline, "the new points never showed"
+        time.sleep(1)
+    assert _runs(port)["growing"]["analysis"]["stop"]["reason"] == "diverged"
+
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if os.environ.get("TB_LRFINDER_REQUIRE_BROWSER"):
+        raise AssertionError("no Chromium, and TB_LRFINDER_REQUIRE_BROWSER is set (CI installs it)")
+    pytest.skip("no Chromium (apt-get install chromium); CI installs it and runs this test")
+
+
+def test_the_dashboard_renders_in_a_browser(tensorboard):
+    browser = _chromium()
+    port, _ = tensorboard
+    # The page TensorBoard itself frames the tab with: it imports index.js and calls render().
+    url = f"http://127.0.0.1:{port}/data/plugin_entry.html?name=lr_finder"
+    out = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=15000",
+                          "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    dom = out.stdout
+    assert 'id="plot"' in dom, out.stderr[-2000:]
+    assert dom.count('class="smoothed-loss"') >= 3 and dom.count('class="raw-loss"') >= 3
+    assert 'class="recommended-line"' in dom and "marker-circle" in dom
+    for run in ("sweep", "foreign", "growing"):
+        assert f'data-run="{run}"' in dom

@@ -1,0 +1,139 @@
+"""Verification trials: successive halving over candidates around a rate."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tb_lrfinder import LRFinderError, pipeline, tags
+
+pytest.importorskip("tensorflow")
+
+
+def _state(model):
+    values = [v.numpy().copy() for v in model.variables]
+    return values + [v.numpy().copy() for v in model.optimizer.variables]
+
+
+def _assert_identical(before, after):
+    assert len(before) == len(after)
+    for a, b in zip(before, after):
+        assert np.array_equal(a, b, equal_nan=True)
+
+
+@pytest.fixture
+def linear_task():
+    """Least squares with plain SGD: rates above ~1 diverge (2 / the largest curvature), by construction."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(640, 8)).astype("float32")
+    y = (x @ rng.normal(size=(8, 1))).astype("float32")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.01), loss="mse")
+    model.fit(x[:64], y[:64], batch_size=32, verbose=0)  # optimizer built: its state must come back too
+    return model, x, y
+
+
+def test_a_rate_past_the_cliff_is_replaced_by_a_safe_candidate(linear_task, tmp_path):
+    from tb_lrfinder.verify import verify_rate
+
+    model, x, y = linear_task
+    before = _state(model)
+    result = verify_rate(model, x, y, learning_rate=4.0, candidates=5, spread=16.0, batch_size=32,
+                         first_round_steps=10, log_dir=tmp_path / "sweep")
+    rates = [t.learning_rate for t in result.trials]
+    assert rates == pytest.approx([0.25, 1.0, 4.0, 16.0, 64.0])
+    assert result.learning_rate < 1.0  # the rate asked about (4) diverges; the winner does not
+    assert [t.diverged for t in result.trials] == [False, True, True, True, True]
+    assert "diverged: 1, 4, 16, 64" in result.message  # 1.0 also ends above the starting loss
+    _assert_identical(before, _state(model))  # also after trials that blew up
+
+
+def test_the_cost_is_counted_exactly(linear_task):
+    from tb_lrfinder.verify import verify_rate
+
+    model, x, y = linear_task
+    result = verify_rate(model, x, y, learning_rate=0.01, candidates=5, spread=4.0, batch_size=32, first_round_steps=6)
+    # Successive halving over 5 finite candidates: 5 train 6 steps, 3 go on for 12 more, 2 for 24 more.
+    assert sorted(t.steps for t in result.trials) == [6, 6, 18, 42, 42]
+    assert sorted(len(t.losses) for t in result.trials) == [1, 1, 2, 3, 3]
+    assert result.steps == 6 * 2 + 18 + 42 * 2 == sum(t.steps for t in result.trials)
+    winner = [t for t in result.trials if t.learning_rate == result.learning_rate][0]
+    assert len(winner.losses) == 3 and winner.losses[-1] == min(t.losses[-1] for t in result.trials if len(t.losses) == 3)
+
+
+def test_an_interrupted_verification_restores_the_model(linear_task, monkeypatch):
+    import keras
+
+    from tb_lrfinder.verify import verify_rate
+
+    model, x, y = linear_task
+    before = _state(model)
+    optimizer, train_function = model.optimizer, model.train_function
+    fits = []
+    original = keras.Model.fit
+
+    def fit(self, *args, **kwargs):
+        fits.append(1)
+        if len(fits) == 3:
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", fit)
+    with pytest.raises(KeyboardInterrupt):
+        verify_rate(model, x, y, learning_rate=0.1, batch_size=32, first_round_steps=5)
+    _assert_identical(before, _state(model))
+    assert model.optimizer is optimizer and model.train_function is train_function
+
+
+def test_candidates_never_go_above_max_rate():
+    from tb_lrfinder.verify import candidate_rates
+
+    np.testing.assert_allclose(candidate_rates(1.0, candidates=5, spread=4.0), [0.25, 0.5, 1.0, 2.0, 4.0])
+    np.testing.assert_allclose(candidate_rates(1.0, candidates=4, spread=4.0, max_rate=2.0), [0.25, 0.5, 1.0, 2.0])
+    np.testing.assert_allclose(candidate_rates(1.0, candidates=3, spread=4.0, max_rate=0.5), [0.25, 0.5, 1.0])
+
+
+def test_arguments_are_checked(linear_task):
+    from tb_lrfinder.verify import verify_rate
+
+    model, x, y = linear_task
+    with pytest.raises(LRFinderError, match="candidates"):
+        verify_rate(model, x, y, learning_rate=0.1, candidates=1)
+    with pytest.raises(LRFinderError, match="spread"):
+        verify_rate(model, x, y, learning_rate=0.1, spread=1.0)
+    with pytest.raises(LRFinderError, match="learning_rate"):
+        verify_rate(model, x, y, learning_rate=-1.0)
+
+
+def test_find_lr_verify_writes_trials_beside_the_sweep_and_analyze_reads_them(linear_task, tmp_path):
+    import subprocess
+    import sys
+
+    from tb_lrfinder import find_lr
+
+    model, x, y = linear_task
+    before = _state(model)
+    result = find_lr(model, x, y, batch_size=32, min_lr=1e-4, max_lr=100.0, num_steps=60, verbose=0,
+                     log_dir=tmp_path / "sweep", verify=True)
+    assert result.verification is not None and result.learning_rate == result.verification.learning_rate
+    rates = [t.learning_rate for t in result.verification.trials]
+    rec = result.recommended
+    assert math.isclose(rates[0], rec.learning_rate / 4) and rates[-1] <= max(rec.high, rec.learning_rate) * (1 + 1e-9)
+    _assert_identical(before, _state(model))
+    trial_dirs = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("sweep_trial_"))
+    assert len(trial_dirs) == 5
+    analysed, skipped = pipeline.analyze_paths([tmp_path])
+    (sweep,) = analysed
+    assert not skipped and len(sweep.trials) == 5
+    assert sweep.verified_rate == pytest.approx(result.learning_rate, rel=1e-6)  # float32 in the log
+    assert sum(t.steps for t in sweep.trials) == result.verification.steps
+    script = __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "scripts", "analyze.py")
+    out = subprocess.run([sys.executable, script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "verified rate" in out.stdout and "<- verified" in out.stdout
+    from tb_lrfinder import read_scalars
+
+    scalars = read_scalars(tmp_path)
+    assert set(scalars[scalars["run"] == trial_dirs[0]]["tag"]) == {tags.TRIAL_LOSS, tags.TRIAL_RATE}
