@@ -22,6 +22,8 @@ from tb_lrfinder import LRFinderError  # noqa: E402
 from tb_lrfinder.tensorboard_server import serve  # noqa: E402
 
 VIEWS = {
+    "lr_finder": "#lr_finder",
+    "hparams": "#hparams",
     "scalars": "#scalars&tagFilter=lr_finder%2F(loss|smoothed_loss)%24",
     "custom_scalars": "#custom_scalars",
     "images": "#images",
@@ -44,7 +46,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("logdir")
     parser.add_argument("--out-dir", default="docs")
-    parser.add_argument("--views", default="scalars,images", help=f"comma-separated: {', '.join(VIEWS)}")
+    parser.add_argument("--views", default="lr_finder,scalars,images", help=f"comma-separated: {', '.join(VIEWS)}")
     parser.add_argument("--size", default="1400,900")
     parser.add_argument("--wait-ms", type=int, default=15000, help="virtual time for the page to load and draw")
     args = parser.parse_args(argv)

@@ -84,25 +84,23 @@ function colorOf(index) {
   return PALETTE[index % PALETTE.length];
 }
 
-// The y range: the smoothed curves before their stop, with a margin; the
-// explosion at the end of a sweep would flatten everything else.
+// The y range (as analyze.py's plot): from the lowest smoothed loss before
+// the stop to the starting level (the highest of the first tenth), with a
+// margin; the explosion at the end of a sweep would flatten everything else.
 function yDomain(runs) {
   let low = Infinity, high = -Infinity;
   for (const run of runs) {
-    const {learning_rate: rates, smoothed_loss: smoothed, loss} = run.points;
+    const {learning_rate: rates, smoothed_loss: smoothed} = run.points;
     const stop = run.analysis.stop.learning_rate;
-    for (let i = 0; i < rates.length; i++) {
-      if (rates[i] > stop) break;
-      for (const v of [smoothed[i], loss[i]]) {
-        if (v === null) continue;
-        low = Math.min(low, v);
-      }
-      if (smoothed[i] !== null) high = Math.max(high, smoothed[i]);
-    }
+    const finite = smoothed.filter((v, i) => v !== null && rates[i] <= stop);
+    if (!finite.length) continue;
+    low = Math.min(low, ...finite);
+    high = Math.max(high, ...finite.slice(0, Math.max(1, Math.floor(finite.length / 10))));
   }
   if (!isFinite(low) || !isFinite(high)) return [0, 1];
-  const pad = (high - low || Math.abs(high) || 1) * 0.08;
-  return [low - pad, high + pad];
+  high = Math.max(high, low);
+  const pad = high > low ? 0.15 * (high - low) : Math.max(Math.abs(high), 1) * 0.1;
+  return [low - pad, high + 2 * pad];
 }
 
 function draw() {
