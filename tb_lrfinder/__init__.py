@@ -1,7 +1,7 @@
 """tb_lrfinder: a learning-rate range test for Keras 3, viewed in TensorBoard.
 
 Writing (needs TensorFlow): `lr_range_schedule`, `StepLogger`, `StepWriter`,
-`find_lr`, `RangeTestCallback`, `sweep_custom_loop`; training schedules from a
+`find_lr`, `verify_rate`, `RangeTestCallback`, `sweep_custom_loop`; training schedules from a
 result: `OneCycle`, `Cyclical`, `one_cycle_from`, `cyclical_from`. Reading and
 analysis (no TensorFlow): `read_scalars`, `read_range_test`, `analyze`. The
 TensorFlow-side names are imported on first use, so `import tb_lrfinder` stays
@@ -31,6 +31,8 @@ _LAZY = {
     "one_cycle_from": "training_schedules",
     "cyclical_from": "training_schedules",
     "sweep_custom_loop": "custom_loop",
+    "verify_rate": "verify",
+    "Verification": "verify",
 }
 
 
@@ -70,4 +72,6 @@ __all__ = [
     "read_scalars",
     "sweep_custom_loop",
     "sweep_rates",
+    "Verification",
+    "verify_rate",
 ]

@@ -52,12 +52,12 @@ def fit_steps(model, x, y, steps: int, *, batch_size: int | None, shuffle: bool,
     epochs = math.ceil(steps / per_epoch) if available else 1
     callbacks = list(callbacks)
     if epochs * per_epoch > steps:  # the last epoch is cut short
-        callbacks.append(_StopAfter(steps))
+        callbacks.append(_stop_after(steps))
     return model.fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=per_epoch, callbacks=callbacks,
                      verbose=verbose, shuffle=shuffle and not is_dataset(x))
 
 
-def _StopAfter(steps: int):
+def _stop_after(steps: int):
     """A callback that ends `fit` after `steps` batches in all (Keras's own only count per epoch)."""
     import keras
 
