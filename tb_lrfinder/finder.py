@@ -233,6 +233,7 @@ def find_lr(
     min_lr, max_lr = rate_range(min_lr, max_lr)
     num_steps = int_at_least("num_steps", num_steps, 2)
     repeats = int_at_least("repeats", repeats, 1)
+    verify = _verify_candidates(verify, x, validation_data)
     if repeats > 1:
         root = os.fspath(log_dir) if log_dir is not None else _default_log_dir()
         options = dict(batch_size=batch_size, min_lr=min_lr, max_lr=max_lr, num_steps=num_steps,
@@ -357,13 +358,22 @@ def find_lr(
     return result
 
 
+def _verify_candidates(verify, x, validation_data) -> int:
+    """Candidates `verify` asks for (0: no verification), checked before any sweep runs."""
+    if verify is False or verify is None:
+        return 0
+    candidates = 5 if verify is True else int_at_least("verify", verify, 2)
+    if validation_data is None and x is not None and is_dataset(x):
+        raise LRFinderError("verify with a Dataset needs validation_data=(x_val, y_val) to judge the trials on")
+    return candidates
+
+
 def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validation_data, shuffle, log_dir):
     """`result` with the verification of its rate, where `verify` asks for one and there is a rate."""
     if not verify or result.recommended is None:
         return result
-    candidates = 5 if verify is True else int_at_least("verify", verify, 2)
     verification = verify_rate(model, x, y, learning_rate=result.recommended.learning_rate,
-                               max_rate=result.recommended.high, candidates=candidates,
+                               max_rate=result.recommended.high, candidates=verify,
                                batch_size=batch_size, validation_data=validation_data, shuffle=shuffle,
                                log_dir=log_dir)
     return dataclasses.replace(result, verification=verification)

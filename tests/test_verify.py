@@ -137,3 +137,17 @@ def test_find_lr_verify_writes_trials_beside_the_sweep_and_analyze_reads_them(li
 
     scalars = read_scalars(tmp_path)
     assert set(scalars[scalars["run"] == trial_dirs[0]]["tag"]) == {tags.TRIAL_LOSS, tags.TRIAL_RATE}
+
+
+def test_find_lr_checks_verify_before_sweeping(linear_task, tmp_path):
+    import tensorflow as tf
+
+    from tb_lrfinder import find_lr
+
+    model, x, y = linear_task
+    with pytest.raises(LRFinderError, match="verify must be >= 2"):
+        find_lr(model, x, y, verify=1, verbose=0, log_dir=tmp_path / "a")
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    with pytest.raises(LRFinderError, match="needs validation_data"):
+        find_lr(model, dataset, verify=True, verbose=0, log_dir=tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before any sweep
