@@ -19,9 +19,15 @@ import warnings
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from tb_lrfinder import LRFinderError, LogReadWarning  # noqa: E402
+from tb_lrfinder import LogReadWarning, LRFinderError  # noqa: E402
 from tb_lrfinder.pipeline import analyze_paths  # noqa: E402
-from tb_lrfinder.report import analysis_to_dict, format_analysis, format_table, format_trials, trial_to_dict  # noqa: E402
+from tb_lrfinder.report import (  # noqa: E402
+    analysis_to_dict,
+    format_analysis,
+    format_table,
+    format_trials,
+    trial_to_dict,
+)
 
 
 def parse_args(argv):

@@ -59,8 +59,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     from tb_lrfinder import find_lr, mnist
     from tb_lrfinder.experiment import comparison_table, simple_cnn, train
-    from tb_lrfinder.training_schedules import one_cycle_from
     from tb_lrfinder.report import format_analysis
+    from tb_lrfinder.training_schedules import one_cycle_from
 
     data = mnist.load_mnist(args.data_dir)
     print(f"MNIST source: {data.source}")

@@ -331,7 +331,9 @@ def _noise(losses, smoothed_centered) -> float:
     return float(deviation / drop) if drop > 0 else math.inf
 
 
-def recommend(suggestions, swept: tuple[float, float], *, extra_caveats=(), ceiling: float | None = None) -> Recommendation | None:
+def recommend(
+    suggestions, swept: tuple[float, float], *, extra_caveats=(), ceiling: float | None = None
+) -> Recommendation | None:
     """The rate to train with, the range the rules span, and caveats.
 
     The rate is the safe rule's when it applies (see `safe_rate`), else the

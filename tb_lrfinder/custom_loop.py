@@ -22,10 +22,9 @@ import tensorflow as tf
 
 from . import pipeline, reader, tags
 from ._validation import int_at_least, positive_float, rate_range
-from .errors import LRFinderError
 from .finder import RangeTestResult
-from .model_state import restore, snapshot
 from .logger import StepWriter
+from .model_state import restore, snapshot
 from .schedule import lr_range_schedule
 
 
@@ -109,15 +108,15 @@ def sweep_custom_loop(
                 break
             if int(train_step(batch)) > 0:
                 break
-    except (KeyboardInterrupt, LRFinderError):
-        raise
-    except Exception as exc:
-        raise LRFinderError(f"the range test failed ({type(exc).__name__}: {exc}); the model was restored") from exc
     finally:
-        writer.close()
-        restore(model.variables, saved)
-        if not chief:
-            shutil.rmtree(target, ignore_errors=True)
+        # The weights are put back whatever failed, the log's close included;
+        # errors of the user's model or data (and Ctrl-C) come through as raised.
+        try:
+            writer.close()
+        finally:
+            restore(model.variables, saved)
+            if not chief:
+                shutil.rmtree(target, ignore_errors=True)
     if not chief:
         return None
     run = pipeline.analyze_run(

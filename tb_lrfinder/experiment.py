@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import keras
 
-
 OPTIMIZERS = {"sgd": keras.optimizers.SGD, "adam": keras.optimizers.Adam}
 
 

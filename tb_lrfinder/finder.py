@@ -13,10 +13,10 @@ The log is then read back through `reader` and analysed by `analysis`, so
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
-import dataclasses
 import warnings
 from dataclasses import dataclass
 
@@ -26,10 +26,10 @@ import pandas as pd
 from . import analysis as analysis_module
 from . import pipeline, reader, tags
 from ._data import first_array, fit_steps, is_dataset, take_rows
-from .model_state import ModelState, optimizer_copy
-from .verify import Verification, verify_rate
 from ._validation import int_at_least, positive_float, rate_range
 from .errors import LRFinderError
+from .model_state import ModelState, optimizer_copy
+from .verify import Verification, verify_rate
 
 
 @dataclass(frozen=True)

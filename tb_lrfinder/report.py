@@ -133,10 +133,12 @@ def trial_to_dict(trial) -> dict:
 def format_trials(run) -> str:
     """The verification trials of a sweep (`pipeline.RunAnalysis.trials`) and the rate they confirmed."""
     verified = run.verified_rate
-    lines = [f"[{run.name}] verified rate: " + ("none (every trial diverged)" if verified is None else f"{verified:.3g}")]
+    winner = "none (every trial diverged)" if verified is None else f"{verified:.3g}"
+    lines = [f"[{run.name}] verified rate: {winner}"]
     for trial in sorted(run.trials, key=lambda t: t.learning_rate):
         losses = ", ".join(f"{v:.4g}" for v in trial.losses)
         mark = "  <- verified" if verified is not None and trial.learning_rate == verified else ""
-        lines.append(f"  trial {trial.learning_rate:<9.3g} held-out loss per round: {losses}  ({trial.steps} steps){mark}")
+        lines.append(f"  trial {trial.learning_rate:<9.3g} held-out loss per round: {losses}  "
+                     f"({trial.steps} steps){mark}")
     lines.append(f"  trials cost {sum(t.steps for t in run.trials)} optimizer steps")
     return "\n".join(lines)

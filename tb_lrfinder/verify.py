@@ -168,10 +168,12 @@ def verify_rate(
             from .event_writer import ScalarEventWriter
 
             base = os.fspath(log_dir)
-            metadata = {tag: scalar_metadata.create_summary_metadata(display_name="", description=text).SerializeToString()
-                        for tag, text in ((tags.TRIAL_LOSS, "Loss on held-out data after each round of the trial"),
-                                          (tags.TRIAL_RATE, "The trial's constant learning rate"))}
-            writers = {i: ScalarEventWriter(f"{base}_trial_{i}_{r:.3g}", metadata=metadata) for i, r in enumerate(rates)}
+            descriptions = {tags.TRIAL_LOSS: "Loss on held-out data after each round of the trial",
+                            tags.TRIAL_RATE: "The trial's constant learning rate"}
+            metadata = {tag: scalar_metadata.create_summary_metadata(display_name="", description=text)
+                        .SerializeToString() for tag, text in descriptions.items()}
+            writers = {i: ScalarEventWriter(f"{base}_trial_{i}_{r:.3g}", metadata=metadata)
+                       for i, r in enumerate(rates)}
         import keras
 
         initial_loss = _held_out_loss(model, held_x, held_y, batch_size)

@@ -155,9 +155,10 @@ def test_safe_rule_is_the_median_minimum_halved_and_lag_corrected():
     losses = _valley_curve()
     rates = _rates(len(losses))
     result = analyze(_frame(losses), smoothing=0.0)
-    median = pd.Series(losses[: result.stop.step]).rolling(
-        int(round(analysis.SAFE_WINDOW_DECADES * (result.stop.step - 1) / np.log10(rates[result.stop.step - 1] / rates[0]))) | 1,
-        center=True, min_periods=1).median()
+    stop = result.stop.step
+    per_decade = (stop - 1) / np.log10(rates[stop - 1] / rates[0])
+    window = int(round(analysis.SAFE_WINDOW_DECADES * per_decade)) | 1
+    median = pd.Series(losses[:stop]).rolling(window, center=True, min_periods=1).median()
     at_minimum = rates[int(np.argmin(median))]
     assert result.safe.learning_rate == pytest.approx(at_minimum / analysis.SAFE_DIVISOR)
     assert result.recommended.learning_rate == result.safe.learning_rate

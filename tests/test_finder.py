@@ -348,9 +348,9 @@ def test_arguments_and_model_are_checked_up_front(tmp_path, make_mlp, tiny_data)
 
 
 def test_nan_at_the_first_step_is_reported_and_state_restored(tmp_path, make_mlp, tiny_data):
-    from tb_lrfinder import find_lr
-
     import keras
+
+    from tb_lrfinder import find_lr
 
     # NaN by construction: the targets are NaN, so the squared error is NaN
     # whatever the kernels do (oneDNN's ReLU maps a NaN *input* to 0).

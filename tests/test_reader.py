@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from eventlog import scalar_event, version_event, write_simple_log
 
-from tb_lrfinder import LogReadWarning, LRFinderError, range_test_frame, read_range_test, read_scalars, tags
+from tb_lrfinder import (
+    LogReadWarning,
+    LRFinderError,
+    range_test_frame,
+    read_range_test,
+    read_scalars,
+    tags,
+)
 
 
 def _tf_log(path, n, tag_lr=tags.LEARNING_RATE, tag_loss=tags.LOSS, start=0):

@@ -5,7 +5,12 @@ import pytest
 from tb_lrfinder import LRFinderError, analysis, analyze, sweep_rates
 
 keras = pytest.importorskip("keras")
-from tb_lrfinder.training_schedules import Cyclical, OneCycle, cyclical_from, one_cycle_from  # noqa: E402
+from tb_lrfinder.training_schedules import (  # noqa: E402
+    Cyclical,
+    OneCycle,
+    cyclical_from,
+    one_cycle_from,
+)
 
 
 def _values(schedule, steps):

@@ -61,7 +61,8 @@ def test_the_cost_is_counted_exactly(linear_task):
     assert sorted(len(t.losses) for t in result.trials) == [1, 1, 2, 3, 3]
     assert result.steps == 6 * 2 + 18 + 42 * 2 == sum(t.steps for t in result.trials)
     winner = [t for t in result.trials if t.learning_rate == result.learning_rate][0]
-    assert len(winner.losses) == 3 and winner.losses[-1] == min(t.losses[-1] for t in result.trials if len(t.losses) == 3)
+    finalists = [t.losses[-1] for t in result.trials if len(t.losses) == 3]
+    assert len(winner.losses) == 3 and winner.losses[-1] == min(finalists)
 
 
 def test_an_interrupted_verification_restores_the_model(linear_task, monkeypatch):
