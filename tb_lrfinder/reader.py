@@ -164,8 +164,9 @@ def _template(data: bytes, key_start: int, event) -> tuple[tuple[tuple[int, ...]
     Then every event whose bytes equal `data` except for its head (wall time,
     step) and those 4-byte slots holds the same tags' scalars with other
     values; later events skip protobuf parsing. The layout is checked, not
-    assumed: each value must appear behind its field header (simple_value, or
-    the 4-byte tensor_content of a DT_FLOAT rank-0 tensor), and nowhere else.
+    assumed: each value must appear behind its field header (simple_value, the
+    4-byte tensor_content of a DT_FLOAT rank-0 tensor, or its one packed
+    float_val), and nowhere else.
     Plugin metadata may follow a value (TensorFlow repeats it on every event).
     """
     values = event.summary.value
@@ -178,9 +179,14 @@ def _template(data: bytes, key_start: int, event) -> tuple[tuple[tuple[int, ...]
             patterns.append(b"\x15" + np.float32(value.simple_value).tobytes())
         elif kind == "tensor":
             tensor = value.tensor
-            if tensor.dtype != types_pb2.DT_FLOAT or tensor.tensor_shape.dim or len(tensor.tensor_content) != 4:
+            if tensor.dtype != types_pb2.DT_FLOAT or tensor.tensor_shape.dim:
                 return None
-            patterns.append(b"\x22\x04" + tensor.tensor_content)
+            if len(tensor.tensor_content) == 4:  # as tf.summary writes it
+                patterns.append(b"\x22\x04" + tensor.tensor_content)
+            elif not tensor.tensor_content and len(tensor.float_val) == 1:  # as pure-Python writers do (packed)
+                patterns.append(b"\x2a\x04" + np.float32(tensor.float_val[0]).tobytes())
+            else:
+                return None
         else:
             return None
     offsets, key, start = [], [], key_start

@@ -318,3 +318,31 @@ def test_many_unreadable_files_give_a_short_message(tmp_path):
     with pytest.raises(LRFinderError, match="and 297 more") as info:
         read_scalars(tmp_path)
     assert len(str(info.value)) < 1000
+
+
+def test_fast_path_engages_on_float_val_tensors(tmp_path, monkeypatch):
+    """Pure-Python writers put a scalar tensor's value in `float_val`: after one
+    protobuf parse per layout, those logs decode without protobuf too, to the same values."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
+
+    from tb_lrfinder import reader as reader_module
+    from tb_lrfinder.event_writer import frame_record
+
+    metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+    records = [frame_record(version_event())]
+    expected = []
+    for step in range(500):
+        values = []
+        for tag, number in (("lr", 1e-4 * 1.01**step), ("loss", 2.0 - step / 400)):
+            tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[number])
+            values.append(summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=metadata))
+            expected.append((tag, step, float(np.float32(number))))
+        event = event_pb2.Event(step=step, wall_time=1.5, summary=summary_pb2.Summary(value=values))
+        records.append(frame_record(event.SerializeToString()))
+    (tmp_path / "events.out.tfevents.1.h").write_bytes(b"".join(records))
+    calls = []
+    original = reader_module._parse_slowly
+    monkeypatch.setattr(reader_module, "_parse_slowly", lambda *a: calls.append(1) or original(*a))
+    got = reader_module.read_event_file(tmp_path / "events.out.tfevents.1.h")
+    assert list(zip(got["tag"], got["step"], got["value"])) == expected
+    assert len(calls) <= 10, f"{len(calls)} of 501 records went through protobuf"
