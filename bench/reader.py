@@ -1,10 +1,15 @@
 #!/usr/bin/env python3
 """How fast is the reader? Side by side on the same files, in one process.
 
-Writes TF2-style range-test logs as `tf.summary.write` writes them: one event
-per scalar, float32 `tensor_content`, and the scalars-plugin metadata repeated
-on every event (`StepWriter` puts it on each tag's first event only, so its
-own logs are smaller and no slower to read); 1k, 100k and 1M steps.
+Writes range-test logs of 1k, 100k and 1M steps in each `--layouts`: one event
+per scalar, the scalars-plugin metadata repeated on every event, the value as
+
+* tensor_content: a float32 TF2 tensor, as `tf.summary.write` and Keras's
+  TensorBoard callback write it;
+* float_val: a float32 TF2 tensor with its value in `float_val`, as
+  pure-Python writers do;
+* simple_value: TF1's field, as tensorboardX and `torch.utils.tensorboard` write it.
+
 Then times:
 
 * walk:      `records.walk_frames`, the framing alone (no CRC, no parsing);
@@ -39,17 +44,28 @@ from tb_lrfinder import read_scalars, tags  # noqa: E402
 from tb_lrfinder.event_writer import frame_record  # noqa: E402
 from tb_lrfinder.records import iter_record_batches, walk_frames  # noqa: E402
 
+LAYOUTS = ("tensor_content", "float_val", "simple_value")
 
-def write_log(path: str, steps: int) -> int:
-    """A TF2-style range-test log of `steps` steps; returns its size in bytes."""
+
+def _value(tag: str, number: float, layout: str, meta) -> summary_pb2.Summary.Value:
+    if layout == "simple_value":
+        return summary_pb2.Summary.Value(tag=tag, simple_value=number)
+    if layout == "float_val":
+        tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, float_val=[number])
+    else:
+        tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=struct.pack("<f", number))
+    return summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=meta)
+
+
+def write_log(path: str, steps: int, layout: str = "tensor_content") -> int:
+    """A range-test log of `steps` steps in `layout`; returns its size in bytes."""
     meta = scalar_metadata.create_summary_metadata(display_name="", description="")
     with open(path, "wb") as handle:
         handle.write(frame_record(event_pb2.Event(wall_time=1.0, file_version="brain.Event:2").SerializeToString()))
         chunk = []
         for step in range(steps):
             for tag, value in ((tags.LEARNING_RATE, 1e-7 * 1.0001**step), (tags.LOSS, 2.0 + (step % 7) * 0.01)):
-                tensor = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=struct.pack("<f", value))
-                value_proto = summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=meta)
+                value_proto = _value(tag, value, layout, meta)
                 event = event_pb2.Event(wall_time=1.7e9 + step * 0.01, step=step,
                                         summary=summary_pb2.Summary(value=[value_proto]))
                 chunk.append(frame_record(event.SerializeToString()))
@@ -69,49 +85,57 @@ def timed(fn, repeats):
     return best
 
 
+def measure(root: str, layout: str, steps: int, summary_reader) -> None:
+    """Write one log and print one row of timings (tbparse's skipped where `summary_reader` is None)."""
+    run = os.path.join(root, f"{layout}{steps}")
+    os.makedirs(run)
+    path = os.path.join(run, "events.out.tfevents.1700000000.bench")
+    size = write_log(path, steps, layout)
+    repeats = 3 if steps <= 100_000 else 1
+    walk_s = timed(lambda: walk_frames(path), repeats)
+    crc_s = timed(lambda: sum(len(b) for b in iter_record_batches(path, print)), repeats)
+    frame = None
+
+    def read():
+        nonlocal frame
+        frame = read_scalars(run)
+
+    reader_s = timed(read, repeats)
+    assert len(frame) == 2 * steps, len(frame)
+    tracemalloc.start()
+    read_scalars(run)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    tbparse_s = float("nan")
+    if summary_reader is not None:
+        def parse():
+            reader = summary_reader(run)
+            points = reader.scalars if layout == "simple_value" else reader.tensors
+            assert len(points) == 2 * steps, len(points)
+
+        tbparse_s = timed(parse, 1)
+    print(f"{layout:>14} {steps:>8} {size / 2**20:>7.1f}  {walk_s:>7.3f} {crc_s:>7.3f} {reader_s:>8.3f} {tbparse_s:>9.2f}  "
+          f"{reader_s / walk_s:>11.2f} {reader_s / crc_s:>10.2f} {tbparse_s / reader_s:>14.1f}  "
+          f"{peak / 2**20:>8.1f}", flush=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--tbparse-max", type=int, default=1_000_000, help="skip tbparse above this many steps")
+    parser.add_argument("--layouts", default=",".join(LAYOUTS), help=f"comma-separated: {', '.join(LAYOUTS)}")
     args = parser.parse_args(argv)
     try:
         from tbparse import SummaryReader
     except ImportError:
         SummaryReader = None
         print("tbparse not installed (pip install tbparse): its column is skipped")
-    print(f"{'steps':>8} {'MiB':>7}  {'walk s':>7} {'crc s':>7} {'reader s':>8} {'tbparse s':>9}  "
+    print(f"{'layout':>14} {'steps':>8} {'MiB':>7}  {'walk s':>7} {'crc s':>7} {'reader s':>8} {'tbparse s':>9}  "
           f"{'reader/walk':>11} {'reader/crc':>10} {'tbparse/reader':>14}  {'peak MiB':>8}")
     with tempfile.TemporaryDirectory() as root:
-        for steps in map(int, args.sizes.split(",")):
-            run = os.path.join(root, f"run{steps}")
-            os.makedirs(run)
-            path = os.path.join(run, "events.out.tfevents.1700000000.bench")
-            size = write_log(path, steps)
-            repeats = 3 if steps <= 100_000 else 1
-            walk_s = timed(lambda: walk_frames(path), repeats)
-            crc_s = timed(lambda: sum(len(b) for b in iter_record_batches(path, print)), repeats)
-            frame = None
-
-            def read():
-                nonlocal frame
-                frame = read_scalars(run)
-
-            reader_s = timed(read, repeats)
-            assert len(frame) == 2 * steps, len(frame)
-            tracemalloc.start()
-            read_scalars(run)
-            peak = tracemalloc.get_traced_memory()[1]
-            tracemalloc.stop()
-            tbparse_s = float("nan")
-            if SummaryReader is not None and steps <= args.tbparse_max:
-                def parse():
-                    tensors = SummaryReader(run).tensors
-                    assert len(tensors) == 2 * steps, len(tensors)
-
-                tbparse_s = timed(parse, 1)
-            print(f"{steps:>8} {size / 2**20:>7.1f}  {walk_s:>7.3f} {crc_s:>7.3f} {reader_s:>8.3f} {tbparse_s:>9.2f}  "
-                  f"{reader_s / walk_s:>11.2f} {reader_s / crc_s:>10.2f} {tbparse_s / reader_s:>14.1f}  "
-                  f"{peak / 2**20:>8.1f}", flush=True)
+        for layout in args.layouts.split(","):
+            for steps in map(int, args.sizes.split(",")):
+                measure(root, layout, steps, SummaryReader if steps <= args.tbparse_max else None)
     return 0
 
 
