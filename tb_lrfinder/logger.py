@@ -79,8 +79,7 @@ _PLAN_METADATA = _scalar_metadata(
 _TAG_METADATA = {
     tags.LEARNING_RATE: _LR_METADATA, tags.LOSS: _LOSS_METADATA, tags.SMOOTHED_LOSS: _SMOOTHED_METADATA,
     tags.VAL_LOSS: _VAL_METADATA, tags.SKIPPED_UPDATES: _SKIPPED_METADATA,
-    **{tag: _PLAN_METADATA for tag in (tags.PLAN_MIN_LR, tags.PLAN_MAX_LR, tags.PLAN_STEPS, tags.PLAN_LINEAR,
-                                       tags.PLAN_BATCH_SIZE, tags.PLAN_MOMENTUM_LAG)},
+    **dict.fromkeys(tags.PLAN_TAGS, _PLAN_METADATA),
 }
 
 

@@ -39,12 +39,18 @@ class ModelState:
 
     def __init__(self, model):
         self.model = model
+        self._weight_count = len(model.variables)
         self.variables = list(model.variables) + list(getattr(model, "metrics_variables", []))
         self.values = snapshot(self.variables)
         self.optimizer = model.optimizer
         self.train_function = model.train_function
         self.stop_training = model.stop_training
         self.history = getattr(model, "history", _ABSENT)
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The saved values of `model.variables` (metric states excluded), in their order."""
+        return self.values[: self._weight_count]
 
     def restore(self):
         model = self.model

@@ -70,6 +70,7 @@ PLAN_BATCH_SIZE = f"{PLAN_PREFIX}/batch_size"
 """Samples per optimizer step; 0 where not known."""
 PLAN_MOMENTUM_LAG = f"{PLAN_PREFIX}/momentum_lag"
 """Steps the optimizer's response lags the rate: beta/(1-beta) of its momentum (0 without)."""
+PLAN_TAGS = (PLAN_MIN_LR, PLAN_MAX_LR, PLAN_STEPS, PLAN_LINEAR, PLAN_BATCH_SIZE, PLAN_MOMENTUM_LAG)
 
 TRIAL_LOSS = f"{PREFIX}/trial/held_out_loss"
 """A verification trial's loss on held-out data after each round (step: the steps it had trained)."""

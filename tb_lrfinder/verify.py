@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import tags
-from ._data import first_array, fit_steps, is_dataset, take_rows
+from ._data import batches_available, first_array, fit_steps, is_dataset, take_rows
 from ._validation import int_at_least, positive_float
 from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy, restore, snapshot
@@ -147,7 +147,7 @@ def verify_rate(
     else:
         held_x, held_y = (validation_data, None) if is_dataset(validation_data) else validation_data[:2]
     if first_round_steps is None:
-        per_pass = None if is_dataset(x) else math.ceil(int(first_array(x).shape[0]) / (batch_size or 32))
+        per_pass = None if is_dataset(x) else batches_available(x, batch_size)
         first_round_steps = max(10, (per_pass or 40) // 4)
     first_round_steps = int_at_least("first_round_steps", first_round_steps, 1)
 
@@ -155,7 +155,7 @@ def verify_rate(
         max_rate = positive_float("max_rate", max_rate)
     rates = candidate_rates(rate, candidates=candidates, spread=spread, max_rate=max_rate)
     saved = ModelState(model)
-    start = saved.values[: len(model.variables)]
+    start = saved.weights
     weights = {i: start for i in range(len(rates))}
     optimizers = {i: optimizer_copy(model.optimizer, float(r)) for i, r in enumerate(rates)}
     losses: dict[int, list[float]] = {i: [] for i in range(len(rates))}
