@@ -41,8 +41,8 @@ from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_p
 from tensorboard.plugins.scalar import metadata as scalar_metadata  # noqa: E402
 
 from tb_lrfinder import read_scalars, tags  # noqa: E402
-from tb_lrfinder.event_writer import frame_record  # noqa: E402
-from tb_lrfinder.records import iter_record_batches, walk_frames  # noqa: E402
+from tb_lrfinder.events import frame_record  # noqa: E402
+from tb_lrfinder.events import iter_record_batches, walk_frames  # noqa: E402
 
 LAYOUTS = ("tensor_content", "float_val", "simple_value")
 

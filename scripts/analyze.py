@@ -20,7 +20,7 @@ import warnings
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from tb_lrfinder import LogReadWarning, LRFinderError  # noqa: E402
-from tb_lrfinder.pipeline import analyze_paths  # noqa: E402
+from tb_lrfinder.runs import analyze_paths  # noqa: E402
 from tb_lrfinder.report import (  # noqa: E402
     analysis_to_dict,
     format_analysis,
@@ -66,8 +66,8 @@ def main(argv=None) -> int:
             {
                 "runs": [
                     {"run": r.name, "lr_tag": r.lr_tag, "loss_tag": r.loss_tag, **analysis_to_dict(r.analysis),
-                     **({"verified_rate": r.verified_rate, "trials": [trial_to_dict(t) for t in r.trials]}
-                        if r.trials else {})}
+                     **({"verified_rate": r.verified_rate, "trials": [trial_to_dict(t) for t in r.verification.trials]}
+                        if r.verification else {})}
                     for r in analysed
                 ],
                 "skipped": [{"run": s.name, "reason": s.reason} for s in skipped],
@@ -83,12 +83,12 @@ def main(argv=None) -> int:
                 print()
                 print(format_analysis(r.analysis, title=f"[{r.name}]"))
         for r in analysed:
-            if r.trials:
+            if r.verification:
                 print()
                 print(format_trials(r))
     if args.write_back:
         from tb_lrfinder import tags
-        from tb_lrfinder.tensorboard_report import write_report
+        from tb_lrfinder.report import write_report
 
         for run in analysed:
             path = write_report(run, include_smoothed=run.loss_tag != tags.LOSS)

@@ -17,9 +17,11 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))  # the test server
+
+from tensorboard_server import serve  # noqa: E402
 
 from tb_lrfinder import LRFinderError  # noqa: E402
-from tb_lrfinder.tensorboard_server import serve  # noqa: E402
 
 VIEWS = {
     "lr_finder": "#lr_finder",

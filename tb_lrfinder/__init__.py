@@ -1,11 +1,12 @@
 """tb_lrfinder: a learning-rate range test for Keras 3, viewed in TensorBoard.
 
-Writing (needs TensorFlow): `lr_range_schedule`, `StepLogger`, `StepWriter`,
-`find_lr`, `verify_rate`, `RangeTestCallback`, `sweep_custom_loop`; training schedules from a
-result: `OneCycle`, `Cyclical`, `one_cycle_from`, `cyclical_from`. Reading and
-analysis (no TensorFlow): `read_scalars`, `read_range_test`, `analyze`. The
-TensorFlow-side names are imported on first use, so `import tb_lrfinder` stays
-light for code that only reads logs.
+Writing (needs TensorFlow): `lr_range_schedule` (and its closed form
+`sweep_rates`), `StepLogger`, `find_lr`, `verify_rate`, `RangeTestCallback`,
+`sweep_custom_loop`; training schedules from a result: `OneCycle`, `Cyclical`,
+`one_cycle_from`, `cyclical_from`. Recording from any loop: `StepRecorder`.
+Reading and analysis (no TensorFlow): `read_scalars`, `read_range_test`,
+`analyze`, `analyze_paths`. The TensorFlow-side names are imported on first
+use, so `import tb_lrfinder` stays light for code that only reads logs.
 """
 
 from __future__ import annotations
@@ -14,22 +15,22 @@ import importlib
 
 from .analysis import Analysis, Recommendation, StopPoint, Suggestion, analyze
 from .errors import LRFinderError
-from .reader import LogReadWarning, range_test_frame, read_range_test, read_scalars
-from .schedule import sweep_rates
+from .reader import LogReadWarning, read_scalars
+from .recorder import StepRecorder
+from .runs import RangeTestResult, analyze_paths, range_test_frame, read_range_test
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "lr_range_schedule": "schedule",
-    "StepLogger": "logger",
-    "StepWriter": "logger",
+    "lr_range_schedule": "schedules",
+    "sweep_rates": "schedules",
+    "OneCycle": "schedules",
+    "Cyclical": "schedules",
+    "one_cycle_from": "schedules",
+    "cyclical_from": "schedules",
+    "StepLogger": "callback",
     "find_lr": "finder",
-    "RangeTestResult": "finder",
-    "RangeTestCallback": "callbacks",
-    "OneCycle": "training_schedules",
-    "Cyclical": "training_schedules",
-    "one_cycle_from": "training_schedules",
-    "cyclical_from": "training_schedules",
+    "RangeTestCallback": "finder",
     "sweep_custom_loop": "custom_loop",
     "verify_rate": "verify",
     "Verification": "verify",
@@ -59,10 +60,11 @@ __all__ = [
     "RangeTestResult",
     "Recommendation",
     "StepLogger",
-    "StepWriter",
+    "StepRecorder",
     "StopPoint",
     "Suggestion",
     "analyze",
+    "analyze_paths",
     "cyclical_from",
     "find_lr",
     "lr_range_schedule",

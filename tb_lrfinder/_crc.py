@@ -1,6 +1,6 @@
 """The masked CRC-32C of TFRecord frames, the checksum event files carry.
 
-Shared by the writer (`event_writer`) and the reader (`records`), like `tags`:
+Shared by the writer (`events`) and the reader (`events`), like `tags`:
 neither imports the other.
 """
 

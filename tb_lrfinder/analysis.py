@@ -149,7 +149,7 @@ def _validated_curve(frame: pd.DataFrame):
     rates = frame["learning_rate"].to_numpy(dtype=np.float64)
     losses = frame["loss"].to_numpy(dtype=np.float64)
     if np.any(np.diff(steps) <= 0):
-        raise LRFinderError("steps must be strictly increasing (use reader.range_test_frame to merge restarts)")
+        raise LRFinderError("steps must be strictly increasing (use runs.range_test_frame to merge restarts)")
     if not np.all(np.isfinite(rates)) or np.any(rates <= 0):
         bad = int(steps[~(np.isfinite(rates) & (rates > 0))][0])
         raise LRFinderError(f"learning rate must be finite and > 0; step {bad} has {rates[steps == bad][0]!r}")
@@ -162,13 +162,26 @@ def _validated_curve(frame: pd.DataFrame):
     return steps, rates, losses
 
 
+def diverged(smoothed, best, stop_factor: float):
+    """The stop rule: whether the smoothed loss has risen past `stop_factor`
+    times its best so far,
+
+        smoothed - best > (stop_factor - 1) * |best|
+
+    (for a positive best: smoothed > stop_factor * best; the distance form
+    also holds for negative losses). Floats or numpy arrays; false for NaN.
+    The recorder applies it online, `find_stop` to a whole curve.
+    """
+    return smoothed - best > (stop_factor - 1.0) * abs(best)
+
+
 def find_stop(steps, rates, losses, smoothed, *, stop_factor: float, planned_steps: int | None) -> StopPoint:
     """The first non-finite loss, or the first step whose smoothed loss exceeds
     the best so far by `stop_factor`, or else the end of the log."""
     finite = np.isfinite(losses)
     first_bad = int(np.argmin(finite)) if not finite.all() else len(losses)
     best = np.fmin.accumulate(np.where(np.isfinite(smoothed), smoothed, np.inf))
-    rise = smoothed - best > (stop_factor - 1.0) * np.abs(best)
+    rise = diverged(smoothed, best, stop_factor)
     first_rise = int(np.argmax(rise)) if rise.any() else len(losses)
     if first_bad < len(losses) and first_bad <= first_rise:
         i = first_bad

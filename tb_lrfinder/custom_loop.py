@@ -6,8 +6,8 @@ Keras's `fit` fails under `MultiWorkerMirroredStrategy` (keras issue 20585);
 * the loss of each step is the global batch's (per-replica losses averaged
   over the global batch and all-reduced), so every worker sees the same value
   and takes the same stop decision (the collectives stay in step);
-* only the chief writes the TensorBoard run; the other workers write to a
-  temporary directory that is removed (the graph is the same everywhere);
+* only the chief writes the TensorBoard run; every worker's `StepRecorder`
+  applies the stop rule to the same points (the graph is the same everywhere);
 * the model's variables are snapshotted before and put back after, also on
   error; the sweep's optimizer is its own.
 """
@@ -15,17 +15,14 @@ Keras's `fit` fails under `MultiWorkerMirroredStrategy` (keras issue 20585);
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
 import tensorflow as tf
 
-from . import pipeline, reader, tags
+from . import runs
 from ._validation import int_at_least, positive_float, rate_range
-from .finder import RangeTestResult
-from .logger import StepWriter
 from .model_state import restore, snapshot
-from .schedule import lr_range_schedule
+from .recorder import StepRecorder
+from .schedules import lr_range_schedule
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
@@ -75,9 +72,9 @@ def sweep_custom_loop(
     strategy = strategy or tf.distribute.get_strategy()
     chief = is_chief(strategy)
     log_dir = os.fspath(log_dir)
-    target = log_dir if chief else tempfile.mkdtemp(prefix="tb_lrfinder_worker_")
     optimizer.learning_rate = lr_range_schedule(min_lr, max_lr, num_steps)
-    writer = StepWriter(target, stop_factor=stop_factor, smoothing=smoothing, max_steps=num_steps, strategy=strategy)
+    recorder = StepRecorder(log_dir if chief else None, stop_factor=stop_factor, smoothing=smoothing,
+                            max_steps=num_steps)
     saved = snapshot(model.variables)
 
     def replica_step(x, y):
@@ -87,17 +84,15 @@ def sweep_custom_loop(
             if model.losses:
                 loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
         grads = tape.gradient(loss, model.trainable_variables)
-        step = tf.identity(tf.convert_to_tensor(optimizer.iterations))
-        rate = tf.convert_to_tensor(optimizer.learning_rate)
-        global_loss = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, loss)
-        stopped = writer.write(step, rate, global_loss)
+        point = (tf.identity(tf.convert_to_tensor(optimizer.iterations)), tf.convert_to_tensor(optimizer.learning_rate),
+                 tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, loss))
         optimizer.apply_gradients(zip(grads, model.trainable_variables))
-        return stopped
+        return point
 
     @tf.function
     def train_step(batch):
-        stopped = strategy.run(replica_step, args=batch)
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, tf.cast(stopped, tf.int32), axis=None)
+        # Every replica holds the same point: the first replica's is the step's.
+        return tuple(strategy.experimental_local_results(value)[0] for value in strategy.run(replica_step, args=batch))
 
     try:
         iterator = iter(strategy.experimental_distribute_dataset(dataset))
@@ -106,21 +101,16 @@ def sweep_custom_loop(
                 batch = next(iterator)
             except StopIteration:
                 break
-            if int(train_step(batch)) > 0:
+            step, rate, loss = train_step(batch)
+            if recorder.record(int(step), float(rate), float(loss)):
                 break
     finally:
         # The weights are put back whatever failed, the log's close included;
         # errors of the user's model or data (and Ctrl-C) come through as raised.
         try:
-            writer.close()
+            recorder.close()
         finally:
             restore(model.variables, saved)
-            if not chief:
-                shutil.rmtree(target, ignore_errors=True)
     if not chief:
         return None
-    run = pipeline.analyze_run(
-        reader.read_scalars(log_dir), ".", name=log_dir, directory=log_dir, lr_tag=tags.LEARNING_RATE,
-        loss_tag=tags.LOSS, smoothing=smoothing, stop_factor=stop_factor, planned_steps=num_steps,
-    )
-    return RangeTestResult(run.frame, run.analysis, log_dir, num_steps)
+    return runs.read_range_test_run(log_dir, smoothing=smoothing, stop_factor=stop_factor, planned_steps=num_steps)

@@ -1,4 +1,5 @@
-"""`find_lr`: run a range test on a compiled Keras model, then put it back.
+"""`find_lr`: run a range test on a compiled Keras model, then put it back;
+`RangeTestCallback`: run one at chosen epochs of a training.
 
 The sweep trains with a *separate* optimizer (a copy of the model's, driven by
 `lr_range_schedule`) while `StepLogger` writes every step to TensorBoard. The
@@ -18,62 +19,21 @@ import math
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterable
 
+import keras
 import numpy as np
-import pandas as pd
 
 from . import analysis as analysis_module
-from . import pipeline, reader, tags
+from . import runs, tags
 from ._data import first_array, fit_steps, is_dataset, take_rows
 from ._validation import int_at_least, positive_float, rate_range
+from .callback import StepLogger, accumulation_steps
 from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy
-from .verify import Verification, verify_rate
-
-
-@dataclass(frozen=True)
-class RangeTestResult:
-    """What a range test found.
-
-    Attributes:
-      frame: one row per logged step: step, learning_rate, loss (the batch's
-        true loss), smoothed_loss (debiased EMA).
-      analysis: suggestions, recommended rate and stop point.
-      log_dir: the TensorBoard run directory holding the sweep.
-      planned_steps: steps the sweep was asked to run.
-      validation_cost: with a validation overlay, what it cost
-        (see `StepLogger.validation_cost`), else None.
-      repeats: with `find_lr(..., repeats=k)`, the k sweeps' own results
-        (frame, analysis and log_dir above are the first one's); else ().
-      combined: with repeats, the recommendation over all k sweeps (see
-        `analysis.combine`); else None.
-      verification: with `verify`, the trials that confirmed the rate (see
-        `verify.verify_rate`); else None.
-    """
-
-    frame: pd.DataFrame
-    analysis: analysis_module.Analysis
-    log_dir: str
-    planned_steps: int
-    validation_cost: dict | None = None
-    repeats: tuple[RangeTestResult, ...] = ()
-    combined: analysis_module.Recommendation | None = None
-    verification: Verification | None = None
-
-    @property
-    def recommended(self) -> analysis_module.Recommendation | None:
-        """The recommendation: over all repeats where there are several, else the sweep's."""
-        return self.combined if self.repeats else self.analysis.recommended
-
-    @property
-    def learning_rate(self) -> float | None:
-        """The rate to train with: the verified one where trials ran, else the
-        recommended one; None if the curve was unreadable."""
-        if self.verification is not None:
-            return self.verification.learning_rate
-        rec = self.recommended
-        return None if rec is None else rec.learning_rate
+from .runs import RangeTestResult
+from .schedules import lr_range_schedule
+from .verify import verify_rate
 
 
 def _default_log_dir() -> str:
@@ -243,11 +203,11 @@ def find_lr(
         if optimizer is not None:
             raise LRFinderError("repeats > 1 needs the model's own optimizer (optimizer=None): "
                                 "an optimizer object can drive one sweep only")
-        runs = tuple(find_lr(model, *_data_order(x, y, i, shuffle), log_dir=os.path.join(root, f"repeat_{i}"),
-                             **options) for i in range(repeats))
-        first = runs[0]
-        result = RangeTestResult(first.frame, first.analysis, first.log_dir, num_steps, first.validation_cost,
-                                 repeats=runs, combined=analysis_module.combine([r.analysis for r in runs]))
+        sweeps = tuple(find_lr(model, *_data_order(x, y, i, shuffle), log_dir=os.path.join(root, f"repeat_{i}"),
+                               **options) for i in range(repeats))
+        first = sweeps[0]
+        result = dataclasses.replace(first, repeats=sweeps,
+                                     combined=analysis_module.combine([r.analysis for r in sweeps]))
         return _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, root)
     stop_factor = positive_float("stop_factor", stop_factor)
     if batch_size is not None:
@@ -270,9 +230,6 @@ def find_lr(
         raise LRFinderError(
             f"log_dir {log_dir!r} already holds a TensorBoard run; give a new directory"
         )
-
-    from .logger import StepLogger, accumulation_steps
-    from .schedule import lr_range_schedule
 
     accumulation = accumulation_steps(optimizer if optimizer is not None else model.optimizer)
     schedule = lr_range_schedule(min_lr, max_lr, num_steps, gradient_accumulation_steps=accumulation)
@@ -339,16 +296,15 @@ def find_lr(
                 ) from flush_error
             warnings.warn(f"the sweep's log could not be written either: {flush_error}", RuntimeWarning, stacklevel=2)
 
-    run = pipeline.analyze_run(
-        reader.read_scalars(log_dir), ".", name=log_dir, directory=log_dir, lr_tag=tags.LEARNING_RATE,
-        loss_tag=tags.LOSS, smoothing=smoothing, stop_factor=stop_factor, planned_steps=num_steps,
+    result = dataclasses.replace(
+        runs.read_range_test_run(log_dir, smoothing=smoothing, stop_factor=stop_factor, planned_steps=num_steps),
+        validation_cost=logger.validation_cost,
     )
-    result = RangeTestResult(run.frame, run.analysis, log_dir, num_steps, logger.validation_cost)
     result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, log_dir)
     if report:
-        from .tensorboard_report import write_report
+        from .report import write_report
 
-        write_report(run, verification=result.verification, hparams={
+        write_report(result, hparams={
             "min_lr": min_lr,
             "max_lr": max_lr,
             "num_steps": num_steps,
@@ -377,3 +333,58 @@ def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validati
                                batch_size=batch_size, validation_data=validation_data, shuffle=shuffle,
                                log_dir=log_dir)
     return dataclasses.replace(result, verification=verification)
+
+
+class RangeTestCallback(keras.callbacks.Callback):
+    """Runs a range test at the start of the given epochs (0-based).
+
+    The good rate moves as training proceeds; this callback shows how. At the
+    start of each chosen epoch it runs `find_lr` on the model being trained
+    (which puts weights and optimizer back exactly), logging each sweep as its
+    own TensorBoard run `<log_root>/epoch_<n>`.
+
+    Args:
+      x, y: the sweep's data, as for `find_lr` (a small fixed subset is plenty).
+      epochs: epochs at whose start a sweep runs.
+      log_root: each sweep goes to `<log_root>/epoch_<n>`.
+      **find_lr_kwargs: passed to `find_lr` (min_lr, max_lr, num_steps,
+        batch_size, ...). `shuffle` defaults to False, so the sweep draws no
+        random numbers and the training goes on exactly as without it.
+
+    Attributes:
+      results: {epoch: RangeTestResult}, filled as training proceeds.
+
+    Example:
+
+    >>> import keras, numpy as np, tempfile
+    >>> from tb_lrfinder import RangeTestCallback
+    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(0.01), "mse")
+    >>> x = np.random.rand(256, 4); y = x.sum(axis=1, keepdims=True)
+    >>> sweeps = RangeTestCallback(x, y, epochs=[0, 2], log_root=tempfile.mkdtemp(),
+    ...                            num_steps=8, batch_size=32, verbose=0)
+    >>> _ = model.fit(x, y, epochs=3, verbose=0, callbacks=[sweeps])
+    >>> sorted(sweeps.results)
+    [0, 2]
+    """
+
+    def __init__(self, x, y=None, *, epochs: Iterable[int], log_root: str | os.PathLike, **find_lr_kwargs):
+        super().__init__()
+        self.x, self.y = x, y
+        self.epochs = sorted({int_at_least("epochs", e, 0) for e in epochs})
+        if not self.epochs:
+            raise LRFinderError("epochs must name at least one epoch")
+        if "log_dir" in find_lr_kwargs:
+            raise LRFinderError("give log_root, not log_dir: each sweep gets its own run under it")
+        self.log_root = os.fspath(log_root)
+        self.find_lr_kwargs = {"shuffle": False, **find_lr_kwargs}
+        self.results: dict = {}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch not in self.epochs:
+            return
+        stop_training = self.model.stop_training
+        self.results[epoch] = find_lr(
+            self.model, self.x, self.y, log_dir=os.path.join(self.log_root, f"epoch_{epoch}"), **self.find_lr_kwargs
+        )
+        self.model.stop_training = stop_training

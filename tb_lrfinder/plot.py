@@ -1,6 +1,6 @@
 """Loss against log(rate), with the suggestions and the stop point marked.
 
-Drawing only: every number comes from `RunAnalysis`. matplotlib is imported
+Drawing only: every number comes from `RangeTestResult`. matplotlib is imported
 here and nowhere else (`pip install tb-lrfinder[plot]`).
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .errors import LRFinderError
-from .pipeline import RunAnalysis
+from .runs import RangeTestResult
 
 _MARKERS = {"safe": "o", "steepest": "v", "min_loss_div10": "s", "valley": "D"}
 _LABELS = {"safe": "safe", "steepest": "steepest", "min_loss_div10": "min loss / 10", "valley": "valley"}
@@ -29,7 +29,7 @@ def _pyplot():
     return plt
 
 
-def _loss_limits(runs: Sequence[RunAnalysis]) -> tuple[float, float] | None:
+def _loss_limits(runs: Sequence[RangeTestResult]) -> tuple[float, float] | None:
     """Y range that shows every curve up to its stop, not the blow-up after it."""
     lows, highs = [], []
     for run in runs:
@@ -46,7 +46,7 @@ def _loss_limits(runs: Sequence[RunAnalysis]) -> tuple[float, float] | None:
     return low - pad, high + 2 * pad
 
 
-def draw(runs: Sequence[RunAnalysis], ax=None):
+def draw(runs: Sequence[RangeTestResult], ax=None):
     """Draw the runs on `ax` (a new figure if None); returns the axes."""
     plt = _pyplot()
     if ax is None:
@@ -87,7 +87,7 @@ def draw(runs: Sequence[RunAnalysis], ax=None):
     return ax
 
 
-def draw_comparison(runs: Sequence[RunAnalysis], ax):
+def draw_comparison(runs: Sequence[RangeTestResult], ax):
     """Recommended rate of each run (its range as whiskers), in run order."""
     names = [run.name for run in runs]
     for i, run in enumerate(runs):
@@ -106,7 +106,7 @@ def draw_comparison(runs: Sequence[RunAnalysis], ax):
     return ax
 
 
-def _figure(runs: Sequence[RunAnalysis], figsize=(9, 5.5)):
+def _figure(runs: Sequence[RangeTestResult], figsize=(9, 5.5)):
     plt = _pyplot()
     if len(runs) == 1:
         _, ax = plt.subplots(figsize=figsize, dpi=110)
@@ -117,7 +117,7 @@ def _figure(runs: Sequence[RunAnalysis], figsize=(9, 5.5)):
     return fig
 
 
-def render_png(runs: Sequence[RunAnalysis], *, dpi: int = 128, figsize=(5.6, 3.8), font_size: float = 11) -> bytes:
+def render_png(runs: Sequence[RangeTestResult], *, dpi: int = 128, figsize=(5.6, 3.8), font_size: float = 11) -> bytes:
     """The plot of `runs` as PNG bytes, for TensorBoard's image dashboard:
     a small figure with large type, so it reads when TensorBoard fits it to
     its card (about 330 px wide), and twice that resolution for the full size."""
@@ -134,7 +134,7 @@ def render_png(runs: Sequence[RunAnalysis], *, dpi: int = 128, figsize=(5.6, 3.8
     return buffer.getvalue()
 
 
-def save_plot(runs: Sequence[RunAnalysis], path: str | os.PathLike) -> str:
+def save_plot(runs: Sequence[RangeTestResult], path: str | os.PathLike) -> str:
     """Write the plot of `runs` to `path` (PNG, SVG, PDF, ... by extension; PNG,
     with ".png" added, where it has none); return the path written."""
     if not runs:

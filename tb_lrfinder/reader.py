@@ -1,4 +1,4 @@
-"""Event files -> pandas: every scalar point of a run, and the range-test frame.
+"""Event files -> pandas: every scalar point of every run, as one tidy frame.
 
 Reads TF2 tensor scalars (`tensor_content` or `float_val`, any float/int dtype)
 and the `simple_value` scalars that TF1, tensorboardX and
@@ -13,15 +13,13 @@ import os
 import re
 import struct
 import warnings
-from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 from tensorboard.compat.proto import event_pb2, types_pb2
 
-from . import tags
 from .errors import LRFinderError
-from .records import Problem, first_record, iter_record_batches
+from .events import Problem, first_record, iter_record_batches
 
 SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
 
@@ -389,7 +387,7 @@ def read_scalars(path: str | os.PathLike) -> pd.DataFrame:
     scalars = pd.concat(frames, ignore_index=True)
     runs = pd.factorize(scalars["run"], sort=True)[0]
     tag_codes = pd.factorize(scalars["tag"], sort=True)[0]
-    keep = _last_of_each(scalars["step"].to_numpy(), tag_codes, runs)
+    keep = last_of_each(scalars["step"].to_numpy(), tag_codes, runs)
     return scalars.take(keep).reset_index(drop=True)[SCALAR_COLUMNS]
 
 
@@ -399,7 +397,7 @@ def _summarized(messages: list[str], shown: int = 3) -> str:
     return text + (f"; and {len(messages) - shown} more file(s) like these" if len(messages) > shown else "")
 
 
-def _last_of_each(steps: np.ndarray, *groups: np.ndarray) -> np.ndarray:
+def last_of_each(steps: np.ndarray, *groups: np.ndarray) -> np.ndarray:
     """Row positions sorted by (groups..., step), keeping the last row of each
     (group, step): a repeated step's later write wins."""
     order = np.lexsort((np.arange(len(steps)), steps, *groups))  # the last key sorts first
@@ -408,87 +406,3 @@ def _last_of_each(steps: np.ndarray, *groups: np.ndarray) -> np.ndarray:
     if len(order):
         last[:-1] = np.logical_or.reduce([key[1:] != key[:-1] for key in keys])
     return order[last]
-
-
-def _pick_tag(available: Sequence[str], requested: str | None, candidates: Iterable[str], pattern: str, what: str, run: str) -> str:
-    if requested is not None:
-        if requested in available:
-            return requested
-        raise LRFinderError(
-            f"run {run!r} has no tag {requested!r} ({what}); its tags: {', '.join(sorted(available)) or 'none'}"
-        )
-    for candidate in candidates:
-        if candidate in available:
-            return candidate
-    regex = re.compile(pattern, re.IGNORECASE)
-    matches = sorted(t for t in available if regex.search(t.rsplit("/", 1)[-1]))
-    if len(matches) == 1:
-        return matches[0]
-    flag = "--lr-tag" if what == "learning rate" else "--loss-tag"
-    hint = f"several match ({', '.join(matches)})" if matches else "none matches"
-    raise LRFinderError(
-        f"run {run!r}: cannot tell which tag is the {what}: {hint}; "
-        f"its tags: {', '.join(sorted(available)) or 'none'}. Name it with {flag}."
-    )
-
-
-def range_test_frame(
-    scalars: pd.DataFrame,
-    *,
-    run: str | None = None,
-    lr_tag: str | None = None,
-    loss_tag: str | None = None,
-) -> pd.DataFrame:
-    """The per-step range-test frame of one run: columns step, learning_rate, loss
-    (and val_loss, NaN between evaluations, when the run has a validation overlay;
-    skipped_updates, NaN where none, when a loss-scale optimizer skipped some).
-
-    Tags are found automatically (this project's, Keras's, common names) unless
-    given. Only steps that have both a rate and a loss are kept; where a tag
-    repeats a step, its later row wins (as in `read_scalars`). Rows may come
-    in any order. Non-finite losses are kept: they are data for the stop
-    analysis.
-    """
-    runs = list(scalars["run"].unique())
-    if not runs:
-        raise LRFinderError("the log holds no scalars (nothing was logged yet?)")
-    if run is None:
-        if len(runs) != 1:
-            raise LRFinderError(f"the log holds {len(runs)} runs; name one of: {', '.join(runs)}")
-        run = runs[0]
-    elif run not in runs:
-        raise LRFinderError(f"no run {run!r}; runs: {', '.join(runs)}")
-    own = scalars[scalars["run"] == run] if len(runs) > 1 else scalars
-    tag_codes, tag_names = pd.factorize(own["tag"])
-    available = list(tag_names)
-    lr_name = _pick_tag(available, lr_tag, tags.LEARNING_RATE_CANDIDATES, r"^(lr|learning_rate)", "learning rate", run)
-    loss_name = _pick_tag(available, loss_tag, tags.LOSS_CANDIDATES, r"loss$", "loss", run)
-    steps, values = own["step"].to_numpy(dtype=np.int64), own["value"].to_numpy(dtype=np.float64)
-
-    def series(tag):  # the tag's (steps, values), by step; a repeated step's later write wins
-        rows = np.flatnonzero(tag_codes == available.index(tag))
-        rows = rows[_last_of_each(steps[rows])]
-        return steps[rows], values[rows]
-
-    rate_steps, rates = series(lr_name)
-    loss_steps, losses = series(loss_name)
-    common, at_rate, at_loss = np.intersect1d(rate_steps, loss_steps, assume_unique=True, return_indices=True)
-    frame = pd.DataFrame({"step": common, "learning_rate": rates[at_rate], "loss": losses[at_loss]})
-    for tag, column in ((tags.VAL_LOSS, "val_loss"), (tags.SKIPPED_UPDATES, "skipped_updates")):
-        if tag in available:
-            extra_steps, extra = series(tag)  # not empty: the tag has rows
-            at = np.minimum(np.searchsorted(extra_steps, common), len(extra_steps) - 1)
-            frame[column] = np.where(extra_steps[at] == common, extra[at], np.nan)
-    frame.attrs.update(run=run, lr_tag=lr_name, loss_tag=loss_name)
-    return frame
-
-
-def read_range_test(
-    path: str | os.PathLike,
-    *,
-    run: str | None = None,
-    lr_tag: str | None = None,
-    loss_tag: str | None = None,
-) -> pd.DataFrame:
-    """`range_test_frame(read_scalars(path), ...)`."""
-    return range_test_frame(read_scalars(path), run=run, lr_tag=lr_tag, loss_tag=loss_tag)

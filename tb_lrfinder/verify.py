@@ -50,14 +50,16 @@ class Trial:
 @dataclass(frozen=True)
 class Verification:
     """The verified rate, every trial, the cost in optimizer steps (trials
-    only; the starting loss is one evaluation), and the starting model's
-    held-out loss the trials are judged against."""
+    only; the starting loss is one evaluation), the starting model's
+    held-out loss the trials are judged against, and whether a trial
+    confirmed the rate (else `learning_rate` is the rate given, unconfirmed)."""
 
     learning_rate: float
     trials: tuple[Trial, ...]
     steps: int
     message: str
     initial_loss: float
+    confirmed: bool = True
 
 
 def candidate_rates(rate: float, *, candidates: int, spread: float, max_rate: float | None = None) -> np.ndarray:
@@ -165,7 +167,7 @@ def verify_rate(
         if log_dir is not None:
             from tensorboard.plugins.scalar import metadata as scalar_metadata
 
-            from .event_writer import ScalarEventWriter
+            from .events import ScalarEventWriter
 
             base = os.fspath(log_dir)
             descriptions = {tags.TRIAL_LOSS: "Loss on held-out data after each round of the trial",
@@ -177,6 +179,8 @@ def verify_rate(
         import keras
 
         initial_loss = _held_out_loss(model, held_x, held_y, batch_size)
+        for i, writer in writers.items():  # the start: held-out loss after 0 steps
+            writer.scalars(0, (tags.TRIAL_LOSS, tags.TRIAL_RATE), (initial_loss, float(rates[i])), time.time())
         survivors, round_steps = list(range(len(rates))), first_round_steps
         while True:
             for i in survivors:
@@ -210,15 +214,25 @@ def verify_rate(
               _diverged(losses[i][-1], initial_loss))
         for i, r in enumerate(rates)
     )
+    return conclude(trials, initial_loss, rate)
+
+
+def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Verification:
+    """The verification the trials make: the winner is the trial with the lowest
+    held-out loss among those that took part in the most rounds and did not
+    diverge; where there is none, `rate` stays, unconfirmed."""
     total = sum(t.steps for t in trials)
-    if not survivors:
-        return Verification(rate, trials, total, f"every candidate from {rates[0]:.3g} to {rates[-1]:.3g} diverged "
+    low, high = min(t.learning_rate for t in trials), max(t.learning_rate for t in trials)
+    rounds = max(len(t.losses) for t in trials)
+    finalists = [t for t in trials if len(t.losses) == rounds and not t.diverged]
+    if not finalists:
+        return Verification(rate, trials, total, f"every candidate from {low:.3g} to {high:.3g} diverged "
                             f"(held-out loss above the start's {initial_loss:.4g}); the rate {rate:.3g} is "
-                            "unconfirmed: lower it", initial_loss)
-    winner = trials[survivors[0]]
+                            "unconfirmed: lower it", initial_loss, confirmed=False)
+    winner = min(finalists, key=lambda t: t.losses[-1])
     diverged = [f"{t.learning_rate:.3g}" for t in trials if t.diverged]
     message = (
-        f"{len(trials)} candidates from {rates[0]:.3g} to {rates[-1]:.3g} trained from the model's start; "
+        f"{len(trials)} candidates from {low:.3g} to {high:.3g} trained from the model's start; "
         f"{winner.learning_rate:.3g} had the lowest held-out loss ({winner.losses[-1]:.4g} after {winner.steps} steps)"
         + (f"; diverged: {', '.join(diverged)}" if diverged else "")
         + f"; {total} optimizer steps in all"

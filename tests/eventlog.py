@@ -5,7 +5,7 @@ import struct
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from tb_lrfinder.event_writer import frame_record
+from tb_lrfinder.events import frame_record
 
 
 def scalar_event(step, values, wall_time=1.0):

@@ -23,7 +23,7 @@ def _train(make_mlp, tiny_data, callbacks, epochs=3):
 
 
 def test_two_sweeps_two_runs_and_training_unchanged(tmp_path, make_mlp, tiny_data):
-    from tb_lrfinder.callbacks import RangeTestCallback
+    from tb_lrfinder import RangeTestCallback
 
     x, y = tiny_data
     plain = _train(make_mlp, tiny_data, [])
@@ -43,7 +43,7 @@ def test_two_sweeps_two_runs_and_training_unchanged(tmp_path, make_mlp, tiny_dat
 
 
 def test_arguments_are_checked():
-    from tb_lrfinder.callbacks import RangeTestCallback
+    from tb_lrfinder import RangeTestCallback
 
     with pytest.raises(LRFinderError, match="log_root"):
         RangeTestCallback(np.ones((4, 8)), epochs=[0], log_root="x", log_dir="y")

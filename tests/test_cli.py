@@ -100,7 +100,7 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
 def test_a_run_with_no_scalars_is_named(tmp_path):
     from eventlog import version_event
 
-    from tb_lrfinder.event_writer import frame_record
+    from tb_lrfinder.events import frame_record
 
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "events.out.tfevents.1.h").write_bytes(frame_record(version_event()))

@@ -29,7 +29,7 @@ def test_mirrored_strategy_logs_the_global_batch_loss(tmp_path):
 
 def test_multi_worker_custom_loop_writes_one_run(tmp_path):
     from tb_lrfinder import read_scalars, tags
-    from tb_lrfinder.tensorboard_server import free_port
+    from tensorboard_server import free_port
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), os.environ.get("PYTHONPATH", "")]))
     env.pop("TF_CONFIG", None)

@@ -150,7 +150,7 @@ def test_state_is_bit_identical_after_a_nan_sweep(tmp_path, make_mlp, tiny_data)
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
 def test_state_is_bit_identical_after_an_interrupted_sweep(tmp_path, make_mlp, tiny_data, monkeypatch, error):
     from tb_lrfinder import find_lr
-    from tb_lrfinder.logger import StepLogger
+    from tb_lrfinder import StepLogger
 
     x, y = tiny_data
     model = _pretrained(make_mlp, tiny_data)
@@ -201,7 +201,7 @@ def test_tf_data_input_and_data_running_out(tmp_path, make_mlp, tiny_data):
 
 
 def test_array_data_shorter_than_the_sweep_is_repeated_and_the_plan_is_in_the_run(tmp_path, make_mlp, tiny_data):
-    from tb_lrfinder import find_lr, pipeline
+    from tb_lrfinder import analyze_paths, find_lr
 
     x, y = tiny_data  # 512 samples: 16 batches of 32
     result = find_lr(make_mlp(), x, y, min_lr=1e-6, max_lr=1e-4, num_steps=40, verbose=0,
@@ -213,19 +213,19 @@ def test_array_data_shorter_than_the_sweep_is_repeated_and_the_plan_is_in_the_ru
     assert plan[tags.PLAN_STEPS] == 40 and plan[tags.PLAN_BATCH_SIZE] == 32  # Keras's default batch size
     assert np.isclose(plan[tags.PLAN_MIN_LR], 1e-6, rtol=1e-6) and plan[tags.PLAN_LINEAR] == 0
     # analyze.py, which is not told the plan, reads it from the run and agrees.
-    (run,), _ = pipeline.analyze_paths([tmp_path])
+    (run,), _ = analyze_paths([tmp_path])
     assert run.analysis.stop == result.analysis.stop
 
 
 def test_a_sweep_cut_short_by_the_data_is_told_apart_from_a_complete_one(tmp_path, make_mlp, tiny_data):
     import tensorflow as tf
 
-    from tb_lrfinder import find_lr, pipeline
+    from tb_lrfinder import analyze_paths, find_lr
 
     x, y = tiny_data
     unknown = tf.data.Dataset.from_tensor_slices((x, y)).batch(32).filter(lambda a, b: True)
     find_lr(make_mlp(), unknown, min_lr=1e-6, max_lr=1e-4, num_steps=40, verbose=0, log_dir=tmp_path, report=False)
-    (run,), _ = pipeline.analyze_paths([tmp_path])
+    (run,), _ = analyze_paths([tmp_path])
     assert run.analysis.stop.reason == analysis.DATA_EXHAUSTED  # not "last_step ... raise max_lr"
 
 
@@ -271,8 +271,8 @@ def test_rates_beyond_float32_are_refused_before_the_sweep(tmp_path, make_mlp, t
 @pytest.mark.parametrize("interrupt", [False, True])
 def test_a_failing_log_flush_does_not_stop_the_restore(tmp_path, make_mlp, tiny_data, monkeypatch, interrupt):
     from tb_lrfinder import find_lr
-    from tb_lrfinder.event_writer import ScalarEventWriter
-    from tb_lrfinder.logger import StepLogger
+    from tb_lrfinder.events import ScalarEventWriter
+    from tb_lrfinder import StepLogger
 
     x, y = tiny_data
     model = _pretrained(make_mlp, tiny_data)
@@ -312,7 +312,7 @@ def test_hparams_record_the_batch_size_keras_used(tmp_path, make_mlp, tiny_data)
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     from tb_lrfinder import find_lr
-    from tb_lrfinder.records import iter_records
+    from tb_lrfinder.events import iter_records
 
     x, y = tiny_data
     find_lr(make_mlp(), x, y, num_steps=10, verbose=0, log_dir=tmp_path)

@@ -28,26 +28,6 @@ def test_gradient_accumulation_logs_one_point_per_update(tmp_path, make_mlp, tin
     assert result.analysis.stop.reason == analysis.LAST_STEP
 
 
-def test_skipped_updates_are_marked_not_mistaken_for_divergence(tmp_path):
-    import tensorflow as tf
-
-    from tb_lrfinder import StepWriter, read_range_test
-
-    # A loss-scale optimizer that skips an update repeats the step number: steps 0,1,1,2,3,3,3,4.
-    writer = StepWriter(tmp_path, stop_factor=4.0, detect_skips=True)
-    for step, loss in zip([0, 1, 1, 2, 3, 3, 3, 4], [2.0, 1.9, 1.8, 1.7, 1.6, 1.5, 1.4, 1.3]):
-        writer.write(tf.constant(step), 0.1 * 1.5**step, loss)
-    writer.close()
-    scalars = read_scalars(tmp_path)
-    skipped = scalars[scalars["tag"] == tags.SKIPPED_UPDATES]
-    assert dict(zip(skipped["step"], skipped["value"])) == {1: 1.0, 3: 2.0}
-    frame = read_range_test(tmp_path, lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)
-    assert frame["step"].tolist() == [0, 1, 2, 3, 4]
-    assert frame["loss"].tolist() == pytest.approx([2.0, 1.8, 1.7, 1.4, 1.3])  # the retries' losses
-    assert frame["skipped_updates"].fillna(0).tolist() == [0, 1, 0, 2, 0]
-    assert not writer.stopped
-
-
 def _mixed_precision_sweep(log_dir, tiny_data, initial_scale):
     """A float16 sweep whose loss scale starts at `initial_scale` (huge: the first attempts overflow)."""
     import keras
@@ -84,3 +64,22 @@ def test_more_skipped_updates_than_steps_still_give_a_complete_sweep(tmp_path, t
     assert frame["step"].tolist() == list(range(20))
     assert frame["skipped_updates"].fillna(0).sum() > 20
     assert result.analysis.stop.reason == analysis.LAST_STEP
+
+
+def test_gradient_accumulation_with_validation_measures_each_due_update_once_before_it(tmp_path, make_mlp,
+                                                                                        tiny_data):
+    import keras
+
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = make_mlp(optimizer=keras.optimizers.SGD(0.01, gradient_accumulation_steps=2), steps_per_execution=3)
+    fresh = make_mlp()  # the same initial weights
+    result = find_lr(model, x[:384], y[:384], batch_size=8, min_lr=1e-3, max_lr=1.0, num_steps=12, stop_factor=1e6,
+                     verbose=0, log_dir=tmp_path, validation_data=(x[384:], y[384:]), validation_every=4,
+                     validation_samples=64)
+    frame = result.frame
+    assert frame.loc[frame["val_loss"].notna(), "step"].tolist() == [0, 4, 8]
+    expected = float(keras.losses.SparseCategoricalCrossentropy()(y[384:448], fresh(x[384:448], training=False)))
+    assert frame["val_loss"].iloc[0] == pytest.approx(expected, rel=1e-5)  # the weights before the first update
+    assert result.validation_cost["evaluations"] == 3

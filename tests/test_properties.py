@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tb_lrfinder import LRFinderError, analyze
-from tb_lrfinder.event_writer import frame_record
+from tb_lrfinder.events import frame_record
 from tb_lrfinder.reader import read_event_file
 
 N_RECORDS = 25

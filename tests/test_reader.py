@@ -118,7 +118,7 @@ def test_fast_path_matches_a_plain_protobuf_parse(tmp_path):
     from tensorboard.compat.proto import event_pb2
 
     from tb_lrfinder.reader import _tensor_scalar, read_event_file
-    from tb_lrfinder.records import iter_records
+    from tb_lrfinder.events import iter_records
 
     _tf_log(tmp_path / "tf", 300)
     write_simple_log(tmp_path / "events.out.tfevents.2.h",
@@ -143,7 +143,7 @@ def test_tiny_and_odd_records(tmp_path):
     """Records too short for the fast path go through protobuf without error."""
     from tensorboard.compat.proto import event_pb2
 
-    from tb_lrfinder.event_writer import frame_record
+    from tb_lrfinder.events import frame_record
 
     path = tmp_path / "events.out.tfevents.1.h"
     path.write_bytes(frame_record(b""))  # an empty Event: valid protobuf, no scalars
@@ -182,7 +182,7 @@ def test_memory_follows_the_scalars_not_the_file(tmp_path):
 
     from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
 
-    from tb_lrfinder.event_writer import frame_record
+    from tb_lrfinder.events import frame_record
     from tb_lrfinder.reader import read_event_file
 
     blob = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"x" * (2 << 20)])
@@ -255,7 +255,7 @@ def _tensor_event(step, tag, tensor):
 def test_undecodable_values_are_skipped_with_file_and_offset(tmp_path):
     from tensorboard.compat.proto import tensor_pb2, types_pb2
 
-    from tb_lrfinder.event_writer import frame_record
+    from tb_lrfinder.events import frame_record
 
     good = [scalar_event(step, {"lr": 0.1 * (step + 1), "loss": 1.0}) for step in range(3)]
     wrong_size = _tensor_event(3, "loss", tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=b"\x00" * 6))
@@ -273,7 +273,7 @@ def test_undecodable_values_are_skipped_with_file_and_offset(tmp_path):
 
 
 def test_files_are_ordered_by_their_first_event_not_their_name(tmp_path):
-    from tb_lrfinder.event_writer import frame_record
+    from tb_lrfinder.events import frame_record
 
     def log(name, wall_time, loss):
         from tensorboard.compat.proto import event_pb2
@@ -301,7 +301,7 @@ def test_messages_for_empty_and_truncated_logs(tmp_path):
     import pandas as pd
 
     from tb_lrfinder import range_test_frame
-    from tb_lrfinder.event_writer import frame_record
+    from tb_lrfinder.events import frame_record
 
     with pytest.raises(LRFinderError, match="holds no scalars"):
         range_test_frame(pd.DataFrame({c: [] for c in ["run", "tag", "step", "wall_time", "value"]}))
@@ -326,7 +326,7 @@ def test_fast_path_engages_on_float_val_tensors(tmp_path, monkeypatch):
     from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
 
     from tb_lrfinder import reader as reader_module
-    from tb_lrfinder.event_writer import frame_record
+    from tb_lrfinder.events import frame_record
 
     metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
     records = [frame_record(version_event())]

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from tb_lrfinder import LRFinderError, pipeline, tags
+from tb_lrfinder import LRFinderError, analyze_paths, tags
 
 pytest.importorskip("tensorflow")
 
@@ -126,11 +126,11 @@ def test_find_lr_verify_writes_trials_beside_the_sweep_and_analyze_reads_them(li
     _assert_identical(before, _state(model))
     trial_dirs = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("sweep_trial_"))
     assert len(trial_dirs) == 5
-    analysed, skipped = pipeline.analyze_paths([tmp_path])
+    analysed, skipped = analyze_paths([tmp_path])
     (sweep,) = analysed
-    assert not skipped and len(sweep.trials) == 5
+    assert not skipped and len(sweep.verification.trials) == 5
     assert sweep.verified_rate == pytest.approx(result.learning_rate, rel=1e-6)  # float32 in the log
-    assert sum(t.steps for t in sweep.trials) == result.verification.steps
+    assert sweep.verification.steps == result.verification.steps
     script = __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "scripts", "analyze.py")
     out = subprocess.run([sys.executable, script, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "verified rate" in out.stdout and "<- verified" in out.stdout

@@ -13,6 +13,7 @@ on the others and their numbers on these are reported apart.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -81,7 +82,8 @@ def data(name: str):
     """((x_train, y_train), (x_test, y_test)) of a task, the same on every call."""
     rng = np.random.RandomState(1234)
     if name.startswith("mnist"):
-        from tb_lrfinder import mnist
+        sys.path.insert(0, os.path.join(ROOT, "examples"))
+        import mnist_data as mnist
 
         d = mnist.load_mnist(MNIST_DIR if os.path.isdir(MNIST_DIR) else None)
         x_train, y_train = mnist.prepare(d.x_train[:4000], d.y_train[:4000])

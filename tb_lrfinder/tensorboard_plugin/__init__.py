@@ -3,7 +3,7 @@
 A TensorBoard plugin (entry point `tensorboard_plugins`, so a plain
 `tensorboard --logdir logs` shows an **LR Finder** tab). Its backend reads
 every run's scalars through TensorBoard's data provider and analyses them
-with this project's own pipeline (`pipeline.analyze_scalars`: the same
+with this project's own pipeline (`runs.analyze_scalars`: the same
 numbers as `scripts/analyze.py`), on every request, so a sweep still being
 written updates as TensorBoard reloads it. Its frontend (`static/index.js`,
 an ES module with no dependencies, drawing SVG) plots raw and smoothed loss
@@ -83,7 +83,7 @@ def _number(value):
 
 def runs_payload(scalars: pd.DataFrame) -> dict:
     """What the dashboard draws: per range-test run its points and analysis; the runs skipped and why."""
-    from ..pipeline import analyze_scalars
+    from ..runs import analyze_scalars
     from ..report import analysis_to_dict, trial_to_dict
 
     if scalars.empty:
@@ -97,6 +97,7 @@ def runs_payload(scalars: pd.DataFrame) -> dict:
         runs.append({
             "run": run.name, "lr_tag": run.lr_tag, "loss_tag": run.loss_tag, "points": points,
             "analysis": analysis_to_dict(run.analysis),
-            "verified_rate": run.verified_rate, "trials": [trial_to_dict(t) for t in run.trials],
+            "verified_rate": run.verified_rate,
+            "trials": [trial_to_dict(t) for t in run.verification.trials] if run.verification else [],
         })
     return {"runs": runs, "skipped": [{"run": s.name, "reason": s.reason} for s in skipped]}

@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 
-from .errors import LRFinderError
+from tb_lrfinder import LRFinderError
 
 
 def free_port() -> int:

@@ -1,6 +1,6 @@
 """The source article's experiment: MNIST, a simple CNN, SGD, batch 64.
 
-Building blocks for `scripts/mnist_experiment.py` and `bench/quality.py`:
+Building blocks for `examples/mnist_experiment.py` and `bench/`:
 the model, one training run with per-epoch test metrics and wall time, and
 the side-by-side table. Needs TensorFlow.
 """

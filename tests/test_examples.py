@@ -4,7 +4,9 @@ import struct
 import numpy as np
 import pytest
 
-from tb_lrfinder import LRFinderError, mnist
+import mnist_data as mnist
+
+from tb_lrfinder import LRFinderError
 
 
 def _write_idx(path, array, magic):
@@ -106,7 +108,7 @@ def test_prepare_scales_and_one_hot_encodes():
 
 
 def test_simple_cnn_matches_the_article():
-    from tb_lrfinder.experiment import simple_cnn
+    from article_experiment import simple_cnn
 
     model = simple_cnn(0.01)
     kinds = [type(layer).__name__ for layer in model.layers]

@@ -20,7 +20,7 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # a checkout without install
 
 from tb_lrfinder import LRFinderError  # noqa: E402
 
@@ -57,10 +57,12 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from tb_lrfinder import find_lr, mnist
-    from tb_lrfinder.experiment import comparison_table, simple_cnn, train
+    import mnist_data as mnist
+    from article_experiment import comparison_table, simple_cnn, train
+
+    from tb_lrfinder import find_lr
     from tb_lrfinder.report import format_analysis
-    from tb_lrfinder.training_schedules import one_cycle_from
+    from tb_lrfinder.schedules import one_cycle_from
 
     data = mnist.load_mnist(args.data_dir)
     print(f"MNIST source: {data.source}")

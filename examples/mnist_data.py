@@ -5,7 +5,7 @@ Sources, in order (`load_mnist`):
 1. a folder holding the four standard IDX `.gz` files: `data_dir`, or the
    environment variable `TB_LRFINDER_MNIST_DIR`;
 2. Keras's own download (`keras.datasets.mnist`, cached in ~/.keras/datasets);
-3. the small sample shipped with this package (8,000 training and 2,000 test
+3. the small sample shipped beside this file in `data/mnist_sample` (8,000 training and 2,000 test
    images, the first of each official file), so the experiment runs on a fresh
    machine with neither.
 
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LRFinderError
+from tb_lrfinder import LRFinderError
 
 ENV_VAR = "TB_LRFINDER_MNIST_DIR"
 FILES = {
@@ -137,7 +137,7 @@ def load_mnist(data_dir: str | os.PathLike | None = None, *, allow_download: boo
     note = "; ".join(failures)
     return MNIST(
         sample.x_train, sample.y_train, sample.x_test, sample.y_test,
-        source=f"the sample shipped with tb_lrfinder ({len(sample.x_train)} train / {len(sample.x_test)} test images)"
+        source=f"the sample shipped in examples/data ({len(sample.x_train)} train / {len(sample.x_test)} test images)"
         + (f"; {note}" if note else ""),
     )
 

@@ -13,11 +13,11 @@ from eventlog import write_simple_log
 from tensorboard.compat.proto import event_pb2
 
 from tb_lrfinder import read_scalars, tags
-from tb_lrfinder.pipeline import analyze_paths
-from tb_lrfinder.records import iter_records
-from tb_lrfinder.tensorboard_report import write_report
-from tb_lrfinder.tensorboard_server import get as _get
-from tb_lrfinder.tensorboard_server import serve
+from tb_lrfinder.runs import analyze_paths
+from tb_lrfinder.events import iter_records
+from tb_lrfinder.report import write_report
+from tensorboard_server import get as _get
+from tensorboard_server import serve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
