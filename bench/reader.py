@@ -12,17 +12,24 @@ per scalar, the scalars-plugin metadata repeated on every event, the value as
 
 Then times:
 
-* walk:      `records.walk_frames`, the framing alone (no CRC, no parsing);
-* crc walk:  `records.iter_record_batches`, the framing with every CRC checked;
+* walk:      `events.walk_frames`, the framing alone (no CRC, no parsing);
+* crc walk:  `events.iter_record_batches`, the framing with every CRC checked;
 * reader:    `tb_lrfinder.read_scalars` (CRC-checked, parsed, every point,
              into a pandas DataFrame);
 * tbparse:   `tbparse.SummaryReader(path).tensors` (TensorBoard's
              EventAccumulator with sampling off), the common alternative.
 
-Prints reader/walk, reader/crc-walk and tbparse/reader. Targets on 100k
-steps: tbparse/reader >= 10 and reader/walk <= 3. Also prints the reader's peak Python memory
-against the file size (tracemalloc), which stays proportional to the points
-kept, not the file.
+Prints reader/walk, reader/crc-walk and tbparse/reader, and the reader's
+peak Python memory against the file size (tracemalloc), which stays
+proportional to the points kept, not the file.
+
+Then, as a user meets them, whole processes (`--processes`): `python
+scripts/analyze.py RUN` (read, analyse, print the table) against a process
+that only reads the run with tbparse (`--tbparse-python` picks its
+interpreter: tbparse imports TensorFlow where it is installed, so a Keras
+user's environment and a TensorFlow-free one differ), each with its peak
+resident memory (`os.wait4`). Target: analyze.py >= 10x faster than tbparse
+on each layout at 100k and 1M steps, peak <= 400 MB at 1M.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from __future__ import annotations
 import argparse
 import os
 import struct
+import subprocess
 import sys
 import tempfile
 import time
@@ -85,7 +93,34 @@ def timed(fn, repeats):
     return best
 
 
-def measure(root: str, layout: str, steps: int, summary_reader) -> None:
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+TBPARSE_READ = ("import sys; from tbparse import SummaryReader; reader = SummaryReader(sys.argv[1]); "
+                "points = reader.scalars if sys.argv[2] == 'simple_value' else reader.tensors; "
+                "assert len(points) == int(sys.argv[3]), len(points)")
+
+
+def process(argv) -> tuple[float, float]:
+    """(wall seconds, peak resident MiB) of a whole process running `argv`."""
+    started = time.perf_counter()
+    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    elapsed = time.perf_counter() - started
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode != 0:
+        raise RuntimeError(f"{argv[:2]} failed: {child.stderr.read().decode()[-500:]}")
+    return elapsed, usage.ru_maxrss / 1024  # Linux: KiB
+
+
+def measure_processes(run: str, layout: str, steps: int, tbparse_python: str | None) -> None:
+    ours_s, ours_mib = process([sys.executable, os.path.join(ROOT, "scripts", "analyze.py"), run])
+    theirs_s = theirs_mib = float("nan")
+    if tbparse_python:
+        theirs_s, theirs_mib = process([tbparse_python, "-c", TBPARSE_READ, run, layout, str(2 * steps)])
+    print(f"{layout:>14} {steps:>8}  {ours_s:>12.2f} {ours_mib:>9.0f}  {theirs_s:>12.2f} {theirs_mib:>11.0f}  "
+          f"{theirs_s / ours_s:>16.1f}", flush=True)
+
+
+def measure(root: str, layout: str, steps: int, summary_reader) -> str:
     """Write one log and print one row of timings (tbparse's skipped where `summary_reader` is None)."""
     run = os.path.join(root, f"{layout}{steps}")
     os.makedirs(run)
@@ -117,6 +152,7 @@ def measure(root: str, layout: str, steps: int, summary_reader) -> None:
     print(f"{layout:>14} {steps:>8} {size / 2**20:>7.1f}  {walk_s:>7.3f} {crc_s:>7.3f} {reader_s:>8.3f} {tbparse_s:>9.2f}  "
           f"{reader_s / walk_s:>11.2f} {reader_s / crc_s:>10.2f} {tbparse_s / reader_s:>14.1f}  "
           f"{peak / 2**20:>8.1f}", flush=True)
+    return run
 
 
 def main(argv=None) -> int:
@@ -124,7 +160,12 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="1000,100000,1000000")
     parser.add_argument("--tbparse-max", type=int, default=1_000_000, help="skip tbparse above this many steps")
     parser.add_argument("--layouts", default=",".join(LAYOUTS), help=f"comma-separated: {', '.join(LAYOUTS)}")
+    parser.add_argument("--processes", default="100000,1000000",
+                        help="sizes also timed as whole processes (comma-separated; empty: none)")
+    parser.add_argument("--tbparse-python", default=sys.executable,
+                        help="interpreter for tbparse's process (one whose environment has tbparse); '' to skip")
     args = parser.parse_args(argv)
+    whole = {int(size) for size in args.processes.split(",") if size}
     try:
         from tbparse import SummaryReader
     except ImportError:
@@ -132,10 +173,19 @@ def main(argv=None) -> int:
         print("tbparse not installed (pip install tbparse): its column is skipped")
     print(f"{'layout':>14} {'steps':>8} {'MiB':>7}  {'walk s':>7} {'crc s':>7} {'reader s':>8} {'tbparse s':>9}  "
           f"{'reader/walk':>11} {'reader/crc':>10} {'tbparse/reader':>14}  {'peak MiB':>8}")
+    runs = []
     with tempfile.TemporaryDirectory() as root:
         for layout in args.layouts.split(","):
             for steps in map(int, args.sizes.split(",")):
-                measure(root, layout, steps, SummaryReader if steps <= args.tbparse_max else None)
+                run = measure(root, layout, steps, SummaryReader if steps <= args.tbparse_max else None)
+                if steps in whole:
+                    runs.append((run, layout, steps))
+        if runs:
+            print(f"\nwhole processes (tbparse: {args.tbparse_python or 'skipped'})")
+            print(f"{'layout':>14} {'steps':>8}  {'analyze.py s':>12} {'peak MiB':>9}  {'tbparse s':>12} "
+                  f"{'tbparse MiB':>11}  {'tbparse/analyze':>16}")
+            for run, layout, steps in runs:
+                measure_processes(run, layout, steps, args.tbparse_python)
     return 0
 
 

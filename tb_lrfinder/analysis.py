@@ -18,10 +18,8 @@ The rules, all applied to the smoothed loss before the stop point:
   within the 3 decades below the stop, divided by 2 and by the optimizer's
   momentum lag (growth per step ** lag steps; see `safe_rate`).
 
-The recommended rate is the safe rule's: on the multi-task benchmark in
-`bench/quality/` it has the lowest worst-case regret of the rules tried
-(steepest descent, this project's earlier recommendation, landed past the
-point where training collapses on several tasks). Its range (low, high) is
+The recommended rate is the safe rule's (the README's "How a rate is
+chosen" gives its regret against a grid search, task by task). Its range (low, high) is
 the span of the rules' rates, capped at the lag-corrected minimum; it is
 flagged as not confident when the rules disagree by more than a factor of 3,
 the curve is noisy or short, or the sweep did not reach the rate where the

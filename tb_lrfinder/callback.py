@@ -156,13 +156,16 @@ class StepLogger(keras.callbacks.Callback):
             if self._micro_losses is not None:  # once per update: at its last micro-batch
                 due = tf.logical_and(due, self._micro_losses[1] + 1 >= self._accumulation)
             validation_loss = tf.cond(due, self._validation_loss, lambda: tf.constant(math.nan, tf.float64))
-        samples = tf.shape(tf.nest.flatten(data)[0])[0] * replicas
+            samples = tf.cast(tf.shape(tf.nest.flatten(data)[0])[0] * replicas, tf.float64)
+        else:
+            samples = tf.constant(0.0, tf.float64)  # counted for the validation cost only
         return [step, tf.cast(optimizer.learning_rate, tf.float64), tf.cast(tf.reshape(loss, []), tf.float64),
-                validation_loss, tf.cast(samples, tf.float64)]
+                validation_loss, samples]
 
     def _after_step(self, point):
         """In the compiled step, after the update: the step's row; with
-        `steps_per_execution > 1`, the block's buffer and its row count."""
+        `steps_per_execution > 1`, the row goes into the buffer at the running
+        count, and the buffer comes back with the count before the row."""
         step, rate, loss, validation_loss, samples = point
         update = tf.constant(1.0, tf.float64)
         if self._micro_losses is not None:
@@ -186,16 +189,16 @@ class StepLogger(keras.callbacks.Callback):
     def _take(self, carried) -> None:
         """On the host, after a block: record its rows; stop `fit` once the recorder halted."""
         if "row" in carried:
-            rows = [carried["row"].numpy()]
+            rows = [carried["row"].numpy().tolist()]
         else:
-            table, count = carried["buffer"].numpy(), int(carried["noted"].numpy()[0, 0]) + 1
+            table, count = carried["buffer"].numpy().tolist(), int(carried["noted"].numpy()[0, 0]) + 1
             rows = [table[row % self._capacity] for row in range(self._rows_read, count)]
             self._rows_read = count
         now = time.time()
         recorder = self.recorder
         for step, rate, loss, update, validation_loss, samples in rows:
-            recorder.record(int(step), float(rate), float(loss), wall_time=now, update=update > 0.5,
-                            validation_loss=float(validation_loss), samples=int(samples))
+            recorder.record(int(step), rate, loss, wall_time=now, update=update > 0.5,
+                            validation_loss=validation_loss, samples=int(samples))
         if self._progress_bar is not None and recorder.last_step is not None:
             self._progress_bar.update(recorder.last_step + 1, values=[
                 ("rate", rows[-1][1]), ("smoothed_loss", recorder.smoothed), ("best", recorder.best),

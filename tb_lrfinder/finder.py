@@ -8,7 +8,7 @@ snapshotted first and assigned back afterwards, and the model's own optimizer
 object, never touched, is put back: weights and optimizer come back bit for
 bit, also when the sweep diverged, raised, or was interrupted with Ctrl-C.
 
-The log is then read back through `reader` and analysed by `analysis`, so
+The log is then read back and analysed through `runs`, so
 `find_lr` shows exactly what `scripts/analyze.py` would show for that run.
 """
 

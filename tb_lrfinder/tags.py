@@ -1,7 +1,7 @@
-"""Tag names shared by the writer (`logger`) and the reader (`reader`).
+"""Tag names shared by the writing side (`recorder`) and the reading side (`reader`, `runs`).
 
-This is the only module both sides import: the writer never imports the reader
-and the reader never imports TensorFlow.
+Besides these names the two sides share only the TFRecord framing (`events`)
+and the stop rule (`analysis.diverged`); the reading side never imports TensorFlow.
 """
 
 PREFIX = "lr_finder"
@@ -13,7 +13,8 @@ LOSS = f"{PREFIX}/loss"
 """True loss of the batch of that step, computed before the update."""
 
 SMOOTHED_LOSS = f"{PREFIX}/smoothed_loss"
-"""Debiased exponential moving average of LOSS (written by the report stage)."""
+"""Debiased exponential moving average of LOSS: the stop rule's curve, written by the
+recorder (and by the report, for a log that lacks it)."""
 
 SUMMARY_TEXT = f"{PREFIX}/analysis"
 SUMMARY_PLOT = f"{PREFIX}/loss_vs_learning_rate"

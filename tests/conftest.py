@@ -41,3 +41,14 @@ def make_mlp():
         return model
 
     return make
+
+
+@pytest.fixture
+def protobuf_parses(monkeypatch):
+    """A list that grows by one for each event parsed with protobuf (`Event.FromString`)."""
+    from tensorboard.compat.proto import event_pb2
+
+    calls = []
+    original = event_pb2.Event.FromString
+    monkeypatch.setattr(event_pb2.Event, "FromString", lambda data: calls.append(1) or original(data))
+    return calls

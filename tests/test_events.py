@@ -164,7 +164,7 @@ def test_an_unwritable_directory_is_a_clear_error(tmp_path):
         ScalarEventWriter(blocker / "run")
 
 
-def test_reader_fast_path_reads_multi_value_events_like_protobuf(tmp_path, monkeypatch):
+def test_reader_fast_path_reads_multi_value_events_like_protobuf(tmp_path, protobuf_parses):
     from tb_lrfinder import reader as reader_module
 
     writer = ScalarEventWriter(tmp_path)
@@ -176,9 +176,7 @@ def test_reader_fast_path_reads_multi_value_events_like_protobuf(tmp_path, monke
         point = {"a": a, "b": b, "c": c} if step % 7 else {"a": a, "b": b}
         writer.scalars(step, *_split(point), 1000.0 + step)
     writer.close()
-    calls = []
-    original = reader_module._parse_slowly
-    monkeypatch.setattr(reader_module, "_parse_slowly", lambda *a: calls.append(1) or original(*a))
+    calls = protobuf_parses
     fast = reader_module.read_event_file(next(tmp_path.iterdir()))
     assert len(calls) <= 6, f"{len(calls)} records went through protobuf"
     expected = [(tag, step, 1000.0 + step, float(value)) for step, row in enumerate(values)

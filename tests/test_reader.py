@@ -209,15 +209,13 @@ def test_memory_follows_the_scalars_not_the_file(tmp_path):
     assert large_peak < large_size / 3
 
 
-def test_fast_path_engages_on_logs_written_by_tensorflow(tmp_path, monkeypatch):
+def test_fast_path_engages_on_logs_written_by_tensorflow(tmp_path, protobuf_parses):
     """TensorFlow repeats plugin metadata on every event; after one protobuf
     parse per tag layout, the rest of a log decodes without protobuf."""
     from tb_lrfinder import reader as reader_module
 
     _tf_log(tmp_path, 500)
-    calls = []
-    original = reader_module._parse_slowly
-    monkeypatch.setattr(reader_module, "_parse_slowly", lambda *a: calls.append(1) or original(*a))
+    calls = protobuf_parses
     scalars = read_scalars(tmp_path)
     assert len(scalars) == 1000
     assert len(calls) <= 10, f"{len(calls)} of 1001 records went through protobuf"
@@ -320,7 +318,7 @@ def test_many_unreadable_files_give_a_short_message(tmp_path):
     assert len(str(info.value)) < 1000
 
 
-def test_fast_path_engages_on_float_val_tensors(tmp_path, monkeypatch):
+def test_fast_path_engages_on_float_val_tensors(tmp_path, protobuf_parses):
     """Pure-Python writers put a scalar tensor's value in `float_val`: after one
     protobuf parse per layout, those logs decode without protobuf too, to the same values."""
     from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
@@ -340,9 +338,7 @@ def test_fast_path_engages_on_float_val_tensors(tmp_path, monkeypatch):
         event = event_pb2.Event(step=step, wall_time=1.5, summary=summary_pb2.Summary(value=values))
         records.append(frame_record(event.SerializeToString()))
     (tmp_path / "events.out.tfevents.1.h").write_bytes(b"".join(records))
-    calls = []
-    original = reader_module._parse_slowly
-    monkeypatch.setattr(reader_module, "_parse_slowly", lambda *a: calls.append(1) or original(*a))
+    calls = protobuf_parses
     got = reader_module.read_event_file(tmp_path / "events.out.tfevents.1.h")
     assert list(zip(got["tag"], got["step"], got["value"])) == expected
     assert len(calls) <= 10, f"{len(calls)} of 501 records went through protobuf"

@@ -200,3 +200,19 @@ def test_bad_options_are_named(tmp_path):
     with pytest.raises(LRFinderError, match="max_steps"):
         StepRecorder(tmp_path, max_steps=0)
     assert list(tmp_path.iterdir()) == []  # refused before any file was made
+
+
+def test_recording_needs_no_tensorflow(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tb_lrfinder\n"
+        "with tb_lrfinder.StepRecorder(sys.argv[1], stop_factor=4.0) as r:\n"
+        "    [r.record(s, 0.1 * 2**s, 1.0) for s in range(5)]\n"
+        "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'tensorflow imported'\n"
+        "print(len(tb_lrfinder.read_range_test(sys.argv[1])))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "5"
