@@ -7,7 +7,8 @@ by wrapping the model's train step. It relies on these Keras 3 behaviours,
 each checked by `tests/test_keras_hooks.py`:
 
 1. `model.make_train_function(force=True)` builds `model.train_function`
-   from `model.train_step` as looked up on the model at that moment;
+   around `model.train_step` as found on the model (when it builds, in
+   recent Keras; when the step is traced, at the first call, in Keras 3.3);
 2. the train step (Keras's own, and custom ones written after Keras's guide)
    computes the batch's loss with `model.compute_loss(...)`, looked up on the
    model, before it applies the update;
@@ -15,9 +16,9 @@ each checked by `tests/test_keras_hooks.py`:
    `steps_per_execution` steps, looked up after `on_train_begin`, and the
    logs it gets back are the block's last train step's.
 
-Nothing private is read or written: the model's `train_step` is shadowed by
-an instance attribute while the train function is built, and its
-`compute_loss` and `train_function` while it is installed (one `fit`).
+Nothing private is read or written: the model's `train_step`,
+`compute_loss` and `train_function` are shadowed by instance attributes
+while the hook is installed (one `fit`), then put back.
 """
 
 from __future__ import annotations
@@ -69,8 +70,11 @@ def install_step_hook(model, *, before_update, after_step, take):
         # A train step's logs that are not a dict travel inside ours.
         return {**logs, _CARRIED: carried} if isinstance(logs, dict) else {_STEP_LOGS: logs, _CARRIED: carried}
 
-    with _attribute_set(model, "train_step", train_step):
-        model.make_train_function(force=True)
+    # Both are looked up on the model while the train step is traced, during fit.
+    shadows = [_attribute_set(model, "train_step", train_step), _attribute_set(model, "compute_loss", compute_loss)]
+    for shadow in shadows:
+        shadow.__enter__()
+    model.make_train_function(force=True)
     compiled = model.train_function
 
     def train_function(iterator):
@@ -84,14 +88,12 @@ def install_step_hook(model, *, before_update, after_step, take):
         take(logs.pop(_CARRIED))
         return logs.pop(_STEP_LOGS, logs)
 
-    # compute_loss is looked up while the train step is traced, during fit.
-    restore_compute_loss = _attribute_set(model, "compute_loss", compute_loss)
-    restore_compute_loss.__enter__()
     model.train_function = train_function
 
     def uninstall():
         model.train_function = saved_train_function
-        restore_compute_loss.__exit__(None, None, None)
+        for shadow in reversed(shadows):
+            shadow.__exit__(None, None, None)
 
     return uninstall
 

@@ -148,7 +148,7 @@ class StepLogger(keras.callbacks.Callback):
         if replicas > 1:
             # Keras scales each replica's loss by 1/replicas; their sum is the global batch's.
             loss = replica.all_reduce(tf.distribute.ReduceOp.SUM, loss)
-        optimizer = self.model.optimizer
+        optimizer = _updating(self.model.optimizer)
         step = tf.cast(optimizer.iterations, tf.float64)
         validation_loss = tf.constant(math.nan, tf.float64)
         if self._validation is not None:
@@ -171,7 +171,7 @@ class StepLogger(keras.callbacks.Callback):
         if self._micro_losses is not None:
             # One point per applied update: the mean loss of its micro-batches.
             total = self._micro_losses.assign_add(tf.stack([loss, 1.0]))
-            update = tf.cast(tf.cast(self.model.optimizer.iterations, tf.float64) > step, tf.float64)
+            update = tf.cast(tf.cast(_updating(self.model.optimizer).iterations, tf.float64) > step, tf.float64)
             loss = total[0] / total[1]
             self._micro_losses.assign(total * (1.0 - update))
         row = tf.stack([step, rate, loss, update, validation_loss, samples])
@@ -192,6 +192,9 @@ class StepLogger(keras.callbacks.Callback):
             rows = [carried["row"].numpy().tolist()]
         else:
             table, count = carried["buffer"].numpy().tolist(), int(carried["noted"].numpy()[0, 0]) + 1
+            if count - self._rows_read > self._capacity:  # a block's outputs were dropped (not by Keras >= 3.8)
+                raise LRFinderError(f"StepLogger lost {count - self._rows_read - self._capacity} steps' points: "
+                                    f"more than steps_per_execution={self._capacity} steps in one block")
             rows = [table[row % self._capacity] for row in range(self._rows_read, count)]
             self._rows_read = count
         now = time.time()
@@ -240,10 +243,15 @@ class StepLogger(keras.callbacks.Callback):
 _COLUMNS = ("step", "rate", "loss", "update", "validation_loss", "samples")
 
 
+def _updating(optimizer):
+    """The optimizer that applies the updates, with their step count and rate: a
+    LossScaleOptimizer's inner one (whose step does not advance on a skipped update)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
 def accumulation_steps(optimizer) -> int:
     """Micro-batches per applied update (Keras's `gradient_accumulation_steps`), 1 if none."""
-    inner = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer's
-    return int(getattr(inner, "gradient_accumulation_steps", None) or 1)
+    return int(getattr(_updating(optimizer), "gradient_accumulation_steps", None) or 1)
 
 
 def _validation_subsample(data, samples: int):

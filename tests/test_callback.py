@@ -40,7 +40,7 @@ def test_fit_stops_right_after_the_guard_halts_without_extra_log_keys(tmp_path, 
     stop_step = logger.stop_step
     # The points reach the host with the train step's outputs, and the guard
     # stops fit before the next step (steps_per_execution=1), not 256 steps later.
-    assert int(model.optimizer.iterations) == stop_step + 1
+    assert int(model.optimizer.iterations.numpy()) == stop_step + 1
     assert set(history.history) == {"loss", "accuracy"}  # the carried points were removed
     assert read_scalars(tmp_path)["step"].max() == stop_step
 

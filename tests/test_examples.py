@@ -114,4 +114,4 @@ def test_simple_cnn_matches_the_article():
     kinds = [type(layer).__name__ for layer in model.layers]
     assert kinds == ["Conv2D", "Conv2D", "MaxPooling2D", "Dropout", "Flatten", "Dense", "Dropout", "Dense"]
     assert model.count_params() == 1_199_882
-    assert type(model.optimizer).__name__ == "SGD" and float(model.optimizer.learning_rate) == pytest.approx(0.01)
+    assert type(model.optimizer).__name__ == "SGD" and float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.01)

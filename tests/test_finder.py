@@ -126,7 +126,7 @@ def test_state_is_bit_identical_after_a_diverging_sweep(tmp_path, make_mlp, tiny
     assert model.optimizer is optimizer and float(optimizer.learning_rate) == pytest.approx(1e-3)
     _assert_identical(before, _state(model))
     # Training goes on exactly as it would have without the sweep.
-    assert int(optimizer.iterations) == 2
+    assert int(optimizer.iterations.numpy()) == 2
 
 
 def test_state_is_bit_identical_after_a_nan_sweep(tmp_path, make_mlp, tiny_data):
@@ -174,7 +174,7 @@ def test_state_is_bit_identical_after_an_interrupted_sweep(tmp_path, make_mlp, t
     assert model.train_function is train_function
     # The model trains normally afterwards, with its own optimizer.
     model.fit(x[:32], y[:32], batch_size=32, verbose=0)
-    assert int(model.optimizer.iterations) == 3
+    assert int(model.optimizer.iterations.numpy()) == 3
 
 
 def test_tf_data_input_and_data_running_out(tmp_path, make_mlp, tiny_data):

@@ -80,8 +80,8 @@ def test_model_with_schedule_saves_and_loads(tmp_path, make_mlp, tiny_data):
     restored = loaded.optimizer._learning_rate
     assert isinstance(restored, keras.optimizers.schedules.ExponentialDecay)
     assert restored.get_config() == schedule.get_config()
-    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations) == 8
-    assert float(loaded.optimizer.learning_rate) == pytest.approx(float(model.optimizer.learning_rate))
+    assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations.numpy()) == 8
+    assert float(loaded.optimizer.learning_rate.numpy()) == pytest.approx(float(model.optimizer.learning_rate.numpy()))
 
 
 # 1cycle and cyclical schedules
