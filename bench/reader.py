@@ -94,30 +94,42 @@ def timed(fn, repeats):
 
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-TBPARSE_READ = ("import sys; from tbparse import SummaryReader; reader = SummaryReader(sys.argv[1]); "
-                "points = reader.scalars if sys.argv[2] == 'simple_value' else reader.tensors; "
-                "assert len(points) == int(sys.argv[3]), len(points)")
+TBPARSE_READ = """import sys
+from tbparse import SummaryReader
+reader = SummaryReader(sys.argv[1])
+points = reader.scalars if sys.argv[2] == "simple_value" else reader.tensors
+assert len(points) == int(sys.argv[3]), len(points)
+"""
+# Runs a script as __main__ and, at exit, prints the process's peak resident memory (VmHWM, KiB) last on
+# stderr. (A child's ru_maxrss would count the parent's pages at the fork.)
+PEAK_WRAPPER = ("import atexit, runpy, sys; atexit.register(lambda: print(next(line.split()[1] for line in "
+                "open('/proc/self/status') if line.startswith('VmHWM')), file=sys.stderr)); "
+                "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
 
 
-def process(argv) -> tuple[float, float]:
-    """(wall seconds, peak resident MiB) of a whole process running `argv`."""
+def process(python: str, script: str, *args: str) -> tuple[float, float]:
+    """(wall seconds, peak resident MiB) of a whole process: `python script args...`."""
     started = time.perf_counter()
-    child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
+    done = subprocess.run([python, "-c", PEAK_WRAPPER, script, *args], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - started
-    child.returncode = os.waitstatus_to_exitcode(status)
-    if child.returncode != 0:
-        raise RuntimeError(f"{argv[:2]} failed: {child.stderr.read().decode()[-500:]}")
-    return elapsed, usage.ru_maxrss / 1024  # Linux: KiB
+    if done.returncode != 0:
+        raise RuntimeError(f"{script} failed: {done.stderr[-500:]}")
+    return elapsed, int(done.stderr.split()[-1]) / 1024
 
 
-def measure_processes(run: str, layout: str, steps: int, tbparse_python: str | None) -> None:
-    ours_s, ours_mib = process([sys.executable, os.path.join(ROOT, "scripts", "analyze.py"), run])
-    theirs_s = theirs_mib = float("nan")
-    if tbparse_python:
-        theirs_s, theirs_mib = process([tbparse_python, "-c", TBPARSE_READ, run, layout, str(2 * steps)])
-    print(f"{layout:>14} {steps:>8}  {ours_s:>12.2f} {ours_mib:>9.0f}  {theirs_s:>12.2f} {theirs_mib:>11.0f}  "
-          f"{theirs_s / ours_s:>16.1f}", flush=True)
+def measure_processes(run: str, layout: str, steps: int, tbparse_pythons: list[str]) -> None:
+    """One row per tbparse interpreter: analyze.py's process and tbparse's, timed one after the other."""
+    tbparse_script = os.path.join(os.path.dirname(run), "tbparse_read.py")
+    with open(tbparse_script, "w") as handle:
+        handle.write(TBPARSE_READ)
+    for python in tbparse_pythons or [""]:
+        ours_s, ours_mib = process(sys.executable, os.path.join(ROOT, "scripts", "analyze.py"), run)
+        theirs_s = theirs_mib = float("nan")
+        if python:
+            theirs_s, theirs_mib = process(python, tbparse_script, run, layout, str(2 * steps))
+        print(f"{layout:>14} {steps:>8}  {ours_s:>12.2f} {ours_mib:>9.0f}  {theirs_s:>12.2f} {theirs_mib:>11.0f}  "
+              f"{theirs_s / ours_s:>16.1f}  {python}", flush=True)
 
 
 def measure(root: str, layout: str, steps: int, summary_reader) -> str:
@@ -163,7 +175,9 @@ def main(argv=None) -> int:
     parser.add_argument("--processes", default="100000,1000000",
                         help="sizes also timed as whole processes (comma-separated; empty: none)")
     parser.add_argument("--tbparse-python", default=sys.executable,
-                        help="interpreter for tbparse's process (one whose environment has tbparse); '' to skip")
+                        help="interpreters for tbparse's process, comma-separated (environments with tbparse, "
+                             "with and without TensorFlow); '' to skip")
+    parser.add_argument("--processes-only", action="store_true", help="skip the in-process timings")
     args = parser.parse_args(argv)
     whole = {int(size) for size in args.processes.split(",") if size}
     try:
@@ -177,15 +191,20 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as root:
         for layout in args.layouts.split(","):
             for steps in map(int, args.sizes.split(",")):
-                run = measure(root, layout, steps, SummaryReader if steps <= args.tbparse_max else None)
+                if args.processes_only:
+                    run = os.path.join(root, f"{layout}{steps}")
+                    os.makedirs(run)
+                    write_log(os.path.join(run, "events.out.tfevents.1700000000.bench"), steps, layout)
+                else:
+                    run = measure(root, layout, steps, SummaryReader if steps <= args.tbparse_max else None)
                 if steps in whole:
                     runs.append((run, layout, steps))
         if runs:
-            print(f"\nwhole processes (tbparse: {args.tbparse_python or 'skipped'})")
+            print("\nwhole processes")
             print(f"{'layout':>14} {'steps':>8}  {'analyze.py s':>12} {'peak MiB':>9}  {'tbparse s':>12} "
-                  f"{'tbparse MiB':>11}  {'tbparse/analyze':>16}")
+                  f"{'tbparse MiB':>11}  {'tbparse/analyze':>16}  tbparse's interpreter")
             for run, layout, steps in runs:
-                measure_processes(run, layout, steps, args.tbparse_python)
+                measure_processes(run, layout, steps, [p for p in args.tbparse_python.split(",") if p])
     return 0
 
 

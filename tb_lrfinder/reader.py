@@ -232,6 +232,13 @@ class _Columns:
         )
 
 
+def _repeated(tag: str, count: int) -> np.ndarray:
+    """An object array holding `tag` itself `count` times (`np.full` would make a new str per element)."""
+    array = np.empty(count, dtype=object)
+    array.fill(tag)
+    return array
+
+
 def _parse_slowly(payload: bytes, index: float, columns: _Columns, undecodable=None):
     """Parse one record with protobuf into `columns`; returns the Event, or
     None where the record is not one. A value that cannot be decoded is
@@ -302,7 +309,7 @@ def _parse_batch(batch, first_index: int, templates: dict, columns: _Columns, on
             # Several values of one record keep their order: fractional indices.
             for k, (at, tag) in enumerate(zip(offsets, tag_names)):
                 value = buf[(key_start[hit] + at)[:, None] + np.arange(4)].view("<f4")[:, 0].astype(np.float64)
-                columns.add(first_index + hit + k / (len(tag_names) + 1), np.full(hit.size, tag, dtype=object),
+                columns.add(first_index + hit + k / (len(tag_names) + 1), _repeated(tag, hit.size),
                             step[hit], wall_time[hit], value)
 
     for template, tag_names in templates.items():
