@@ -22,6 +22,7 @@ from . import runs
 from ._validation import int_at_least, positive_float, rate_range
 from .model_state import restore, snapshot
 from .recorder import StepRecorder
+from .runs import RangeTestResult
 from .schedules import lr_range_schedule
 
 

@@ -2,7 +2,6 @@ import numpy as np
 import pytest
 
 from tb_lrfinder import LRFinderError, read_scalars, sweep_rates, tags
-from tb_lrfinder.smoothing import debiased_ema
 
 
 def test_fit_logs_every_step_with_stable_tags_across_epochs(tmp_path, make_mlp, tiny_data):

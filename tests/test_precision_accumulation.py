@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tb_lrfinder import analysis, read_scalars, sweep_rates, tags
+from tb_lrfinder import analysis, sweep_rates
 
 pytest.importorskip("tensorflow")
 

@@ -212,8 +212,6 @@ def test_memory_follows_the_scalars_not_the_file(tmp_path):
 def test_fast_path_engages_on_logs_written_by_tensorflow(tmp_path, protobuf_parses):
     """TensorFlow repeats plugin metadata on every event; after one protobuf
     parse per tag layout, the rest of a log decodes without protobuf."""
-    from tb_lrfinder import reader as reader_module
-
     _tf_log(tmp_path, 500)
     calls = protobuf_parses
     scalars = read_scalars(tmp_path)
