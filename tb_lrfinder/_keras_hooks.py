@@ -7,8 +7,9 @@ by wrapping the model's train step. It relies on these Keras 3 behaviours,
 each checked by `tests/test_keras_hooks.py`:
 
 1. `model.make_train_function(force=True)` builds `model.train_function`
-   around `model.train_step` as found on the model (when it builds, in
-   recent Keras; when the step is traced, at the first call, in Keras 3.3);
+   around `model.train_step` as found on the model (Keras binds it when it
+   builds; the shadow stays for the whole fit, so a lookup at trace time
+   would find it too);
 2. the train step (Keras's own, and custom ones written after Keras's guide)
    computes the batch's loss with `model.compute_loss(...)`, looked up on the
    model, before it applies the update;

@@ -18,6 +18,14 @@ def positive_float(name: str, value: object) -> float:
     return value
 
 
+def stop_factor(value: object) -> float:
+    """Return the divergence threshold as a finite float > 1, or raise naming it."""
+    value = positive_float("stop_factor", value)
+    if value <= 1.0:
+        raise LRFinderError(f"stop_factor must be > 1, got {value!r}")
+    return value
+
+
 def int_at_least(name: str, value: object, minimum: int) -> int:
     """Return `value` as an int >= `minimum`, or raise naming `name`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

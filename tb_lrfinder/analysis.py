@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ._validation import fraction, int_at_least, positive_float
+from ._validation import fraction, int_at_least
+from ._validation import stop_factor as checked_stop_factor
 from .errors import LRFinderError
 from .smoothing import centered_ema, debiased_ema, rolling_median
 
@@ -397,9 +398,7 @@ def analyze(
       LRFinderError: the frame is empty or its rates do not increase.
     """
     beta = fraction("smoothing", smoothing)
-    stop_factor = positive_float("stop_factor", stop_factor)
-    if stop_factor <= 1:
-        raise LRFinderError(f"stop_factor must be > 1, got {stop_factor!r}")
+    stop_factor = checked_stop_factor(stop_factor)
     if planned_steps is not None:
         planned_steps = int_at_least("planned_steps", planned_steps, 1)
     steps, rates, losses = _validated_curve(frame)

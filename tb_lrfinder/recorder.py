@@ -26,8 +26,8 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from . import tags
 from ._validation import fraction, int_at_least, positive_float
+from ._validation import stop_factor as checked_stop_factor
 from .analysis import diverged
-from .errors import LRFinderError
 from .events import ScalarEventWriter
 
 
@@ -219,7 +219,5 @@ class StepRecorder:
 def checked_options(stop_factor, smoothing, flush_secs) -> tuple[float | None, float, float]:
     """The recorder's options, validated (an error names the bad one)."""
     if stop_factor is not None:
-        stop_factor = positive_float("stop_factor", stop_factor)
-        if stop_factor <= 1.0:
-            raise LRFinderError(f"stop_factor must be > 1, got {stop_factor!r}")
+        stop_factor = checked_stop_factor(stop_factor)
     return stop_factor, fraction("smoothing", smoothing), positive_float("flush_secs", flush_secs)

@@ -21,7 +21,7 @@ from . import analysis as analysis_module
 from . import tags
 from .errors import LRFinderError
 from .reader import last_of_each, read_scalars
-from .verify import Trial, Verification, conclude
+from .verify import Trial, Verification, conclude, diverged_trial
 
 
 @dataclass(frozen=True)
@@ -300,9 +300,8 @@ def _trial_runs(scalars: pd.DataFrame, directory_of) -> dict[str, tuple[Trial, f
         start = loss.loc[loss["step"] == 0, "value"]
         start = float(start.iloc[-1]) if len(start) else math.nan
         losses = tuple(float(v) if math.isfinite(v) else math.inf for v in rounds["value"])
-        diverged = not math.isfinite(losses[-1]) or (math.isfinite(start) and losses[-1] > start)
         trials[run] = (Trial(float(rate["value"].iloc[-1]), losses, int(rounds["step"].iloc[-1]),
-                             directory_of(run), diverged), start)
+                             directory_of(run), diverged_trial(losses[-1], start)), start)
     return trials
 
 

@@ -196,7 +196,7 @@ def verify_rate(
                     writers[i].scalars(steps_done[i], (tags.TRIAL_LOSS, tags.TRIAL_RATE),
                                        (losses[i][-1], float(rates[i])), time.time())
                     writers[i].flush()
-            survivors = [i for i in survivors if not _diverged(losses[i][-1], initial_loss)]
+            survivors = [i for i in survivors if not diverged_trial(losses[i][-1], initial_loss)]
             if len(survivors) <= 1:
                 break
             survivors = sorted(survivors, key=lambda i: losses[i][-1])[: math.ceil(len(survivors) / 2)]
@@ -211,7 +211,7 @@ def verify_rate(
             saved.restore()
     trials = tuple(
         Trial(float(r), tuple(losses[i]), steps_done[i], writers[i].log_dir if i in writers else None,
-              _diverged(losses[i][-1], initial_loss))
+              diverged_trial(losses[i][-1], initial_loss))
         for i, r in enumerate(rates)
     )
     return conclude(trials, initial_loss, rate)
@@ -240,6 +240,6 @@ def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Ver
     return Verification(winner.learning_rate, trials, total, message, initial_loss)
 
 
-def _diverged(loss: float, initial_loss: float) -> bool:
+def diverged_trial(loss: float, initial_loss: float) -> bool:
     """Non-finite, or worse than the model before training."""
     return not math.isfinite(loss) or (math.isfinite(initial_loss) and loss > initial_loss)
