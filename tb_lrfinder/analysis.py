@@ -50,8 +50,9 @@ SAFE_WINDOW_DECADES = 0.5
 """Width of the running median the safe rule reads the minimum from, in decades of rate."""
 SAFE_SEARCH_DECADES = 3.0
 """The safe rule looks for the minimum within this many decades below the stop."""
-SAFE_DIVISOR = 2.0
-"""The safe rate is the (lag-corrected) rate at the minimum divided by this."""
+SAFE_DIVISOR = 1.5
+"""The safe rate is the (lag-corrected) rate at the minimum divided by this (chosen on the quality
+benchmark's tasks: bench/quality/DECISIONS.md)."""
 
 # Stop reasons.
 DIVERGED = "diverged"

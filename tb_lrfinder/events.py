@@ -31,13 +31,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import google_crc32c
 import numpy as np
 import pandas as pd
 from tensorboard.compat.proto import event_pb2, summary_pb2, types_pb2
 
-from ._crc import MASK_DELTA as _MASK_DELTA
-from ._crc import masked_crc32c
+from ._crc import masked_crc32c, masked_crc32c_rows
 from .errors import LRFinderError
 
 _HEADER = struct.Struct("<QI")
@@ -115,9 +113,106 @@ class RecordBatch:
         return self.data[start : start + int(self.lengths[i])]
 
 
-def _masked(crc: np.ndarray) -> np.ndarray:
-    crc = crc.astype(np.uint64)
-    return ((((crc >> np.uint64(15)) | (crc << np.uint64(17))) & np.uint64(0xFFFFFFFF)) + np.uint64(_MASK_DELTA)) & np.uint64(0xFFFFFFFF)
+_LENGTH_FIELD = struct.Struct("<Q")
+_PROBE = 32  # records walked one by one before the lengths' period is looked for
+_MAX_PERIOD = 16  # records per repeating unit (one event per tag of a step)
+_VECTOR_MIN_RECORDS = 16  # fewer records of one length are checksummed one by one
+_VECTOR_MAX_LENGTH = 4096  # and so are longer records
+
+
+def _period(lengths: list[int]) -> int:
+    """The shortest p <= _MAX_PERIOD with which the last _PROBE lengths repeat, or 0."""
+    window = lengths[-_PROBE:]
+    for p in range(1, _MAX_PERIOD + 1):
+        if window[p:] == window[:-p]:
+            return p
+    return 0
+
+
+def _u64_at(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    return raw[offsets[:, None] + np.arange(8)].view("<u8")[:, 0]
+
+
+def _u32_at(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    return raw[offsets[:, None] + np.arange(4)].view("<u4")[:, 0]
+
+
+def _predict(raw: np.ndarray, offsets: list[int], lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """The frames after a repeating unit (`offsets`, `lengths`: its records), for as
+    long as the unit keeps repeating: each predicted frame is confirmed by its
+    length field holding the predicted length, so the result is exactly what a
+    record-by-record walk would find."""
+    stride = offsets[-1] + _HEADER_SIZE + lengths[-1] + _FOOTER_SIZE - offsets[0]
+    repeats = (len(raw) - offsets[0]) // stride - 1
+    if repeats < 1:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    predicted = (np.asarray(offsets, np.int64) + stride * np.arange(1, repeats + 1, dtype=np.int64)[:, None]).ravel()
+    expected = np.tile(np.asarray(lengths, np.int64), repeats)
+    wrong = np.flatnonzero(_u64_at(raw, predicted) != expected.astype(np.uint64))
+    keep = int(wrong[0]) if wrong.size else len(predicted)
+    return predicted[:keep], expected[:keep]
+
+
+def _walk(data: bytes, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(frame offsets, data lengths) of the complete frames at the start of `data`,
+    and the offset where the walk stopped: a frame that is incomplete or claims
+    more than _MAX_RECORD bytes.
+
+    Lengths are followed without their CRCs (the caller checks them all at
+    once and cuts the walk at the first bad one). Where the lengths repeat
+    with a short period, as one writer's events do, the rest of the chunk is
+    predicted and confirmed vectorized (`_predict`); elsewhere the frames are
+    walked one by one.
+    """
+    size = len(data)
+    unpack_length = _LENGTH_FIELD.unpack_from
+    parts_offsets: list[np.ndarray] = []
+    parts_lengths: list[np.ndarray] = []
+    offsets: list[int] = []
+    lengths: list[int] = []
+    pos, probe = 0, _PROBE
+    while pos + _HEADER_SIZE <= size:
+        (length,) = unpack_length(data, pos)
+        end = pos + _HEADER_SIZE + length + _FOOTER_SIZE
+        if length > _MAX_RECORD or end > size:
+            break
+        offsets.append(pos)
+        lengths.append(length)
+        pos = end
+        if len(offsets) < probe:
+            continue
+        period = _period(lengths)
+        found = 0
+        if period:
+            more_offsets, more_lengths = _predict(raw, offsets[-period:], lengths[-period:])
+            found = len(more_offsets)
+            if found:
+                parts_offsets += [np.asarray(offsets, np.int64), more_offsets]
+                parts_lengths += [np.asarray(lengths, np.int64), more_lengths]
+                offsets, lengths = [], []
+                pos = int(more_offsets[-1]) + _HEADER_SIZE + int(more_lengths[-1]) + _FOOTER_SIZE
+        # Look again after _PROBE records where the prediction paid off, else back off.
+        probe = _PROBE if found >= 4 * _PROBE else len(offsets) + min(2 * probe, 1 << 12)
+    parts_offsets.append(np.asarray(offsets, np.int64))
+    parts_lengths.append(np.asarray(lengths, np.int64))
+    return np.concatenate(parts_offsets), np.concatenate(parts_lengths), pos
+
+
+def _data_crcs_hold(data: bytes, raw: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Whether each record's data matches its stored CRC: records of one length
+    together (`masked_crc32c_rows`), rare lengths and long records one by one."""
+    stored = _u32_at(raw, starts + lengths)
+    good = np.empty(len(starts), dtype=bool)
+    order = np.argsort(lengths, kind="stable")
+    for members in np.split(order, np.flatnonzero(np.diff(lengths[order])) + 1):
+        length = int(lengths[members[0]])
+        if len(members) >= _VECTOR_MIN_RECORDS and 0 < length <= _VECTOR_MAX_LENGTH:
+            rows = np.lib.stride_tricks.sliding_window_view(raw, length)[starts[members]]
+            good[members] = masked_crc32c_rows(rows) == stored[members]
+        else:
+            computed = [masked_crc32c(data[s : s + length]) for s in starts[members].tolist()]
+            good[members] = np.asarray(computed, dtype=np.uint32) == stored[members]
+    return good
 
 
 def iter_record_batches(
@@ -127,48 +222,41 @@ def iter_record_batches(
     """Yield the intact records of the file at `path`, a chunk at a time, in order.
 
     Damage is reported to `on_problem` and skipped; reading goes on after it.
-    Each length's CRC is checked before the length is used; the data CRCs of
-    a chunk are compared together, vectorized. The loop runs once per record
-    and is kept lean.
+    A length is used only once its CRC holds: the frames of a chunk are
+    walked (`_walk`), their length CRCs checked together and the walk cut at
+    the first that fails, where the search for the next valid frame starts.
+    Data CRCs are checked together too (`_data_crcs_hold`).
     """
     path = os.fspath(path)
-    crc = google_crc32c.value
-    unpack_header = _HEADER.unpack_from
-    delta = _MASK_DELTA
     with open(path, "rb") as handle:
         data, base, pos, eof = b"", 0, 0, False
         while True:
             chunk = handle.read(_CHUNK_SIZE) if not eof else b""
             eof = eof or not chunk
-            data, base, pos = data[pos:] + chunk, base + pos, 0
+            data, base = data[pos:] + chunk, base + pos
             size = len(data)
-            starts: list[int] = []
-            lengths: list[int] = []
-            data_crcs: list[int] = []
+            raw = np.frombuffer(data, dtype=np.uint8)
+            offsets, lengths, pos = _walk(data, raw)
             resync_at = -1
-            while pos + _HEADER_SIZE <= size:
-                length, length_crc = unpack_header(data, pos)
-                c = crc(data[pos : pos + 8])
-                if length_crc != ((((c >> 15) | (c << 17)) & 0xFFFFFFFF) + delta) & 0xFFFFFFFF or length > _MAX_RECORD:
+            if len(offsets):
+                headers = raw[offsets[:, None] + np.arange(_HEADER_SIZE)]
+                length_ok = masked_crc32c_rows(headers[:, :8]) == headers[:, 8:].copy().view("<u4")[:, 0]
+                if not length_ok.all():
+                    first = int(np.argmin(length_ok))
+                    resync_at = int(offsets[first])
+                    offsets, lengths = offsets[:first], lengths[:first]
+            if resync_at < 0 and pos + _HEADER_SIZE <= size:
+                # The walk stopped at a whole header: a bad CRC or an absurd length is damage;
+                # else the record is incomplete and the next chunk completes it.
+                length, length_crc = _HEADER.unpack_from(data, pos)
+                if length_crc != masked_crc32c(data[pos : pos + 8]) or length > _MAX_RECORD:
                     resync_at = pos
-                    break
-                end = pos + _HEADER_SIZE + length
-                if end + _FOOTER_SIZE > size:
-                    break
-                starts.append(pos + _HEADER_SIZE)
-                lengths.append(length)
-                data_crcs.append(crc(data[pos + _HEADER_SIZE : end]))
-                pos = end + _FOOTER_SIZE
-            if starts:
-                starts_a = np.asarray(starts, dtype=np.int64)
-                lengths_a = np.asarray(lengths, dtype=np.int64)
-                footers = starts_a + lengths_a
-                stored = np.frombuffer(data, dtype=np.uint8)[footers[:, None] + np.arange(4)].view("<u4")[:, 0]
-                good = _masked(np.asarray(data_crcs, dtype=np.uint64)) == stored
+            if len(offsets):
+                starts = offsets + _HEADER_SIZE
+                good = _data_crcs_hold(data, raw, starts, lengths)
                 for i in np.flatnonzero(~good):
-                    on_problem(Problem(path, base + int(starts_a[i]) - _HEADER_SIZE,
-                                       "corrupt record data (CRC mismatch); record skipped"))
-                yield RecordBatch(data, starts_a[good], lengths_a[good], base)
+                    on_problem(Problem(path, base + int(offsets[i]), "corrupt record data (CRC mismatch); record skipped"))
+                yield RecordBatch(data, starts[good], lengths[good], base)
             if resync_at >= 0:
                 on_problem(Problem(path, base + resync_at, "corrupt record length (CRC mismatch); searching for the next record"))
                 handle.seek(base + resync_at)
@@ -258,30 +346,17 @@ def _resync(buffer: _Buffer, offset: int) -> int:
 
 def walk_frames(path: str | os.PathLike) -> int:
     """Count records by their framing only (no CRC, no parsing): the speed
-    baseline of `bench/reader.py`, with the same chunked loop as `iter_records`."""
-    unpack_length = struct.Struct("<Q").unpack_from
+    baseline of `bench/reader.py`, the same chunked walk as `iter_record_batches`."""
     count = 0
     with open(path, "rb") as handle:
-        data, pos, eof = b"", 0, False
+        data, pos = b"", 0
         while True:
-            if len(data) - pos < _HEADER_SIZE + _FOOTER_SIZE and not eof:
-                chunk = handle.read(_CHUNK_SIZE)
-                eof = not chunk
-                data, pos = data[pos:] + chunk, 0
-                continue
-            if len(data) - pos < _HEADER_SIZE:
+            chunk = handle.read(_CHUNK_SIZE)
+            data = data[pos:] + chunk
+            offsets, _, pos = _walk(data, np.frombuffer(data, dtype=np.uint8))
+            count += len(offsets)
+            if not chunk:
                 return count
-            (length,) = unpack_length(data, pos)
-            end = pos + _HEADER_SIZE + length + _FOOTER_SIZE
-            if end > len(data):
-                if eof:
-                    return count
-                chunk = handle.read(max(_CHUNK_SIZE, end - len(data)))
-                eof = not chunk
-                data, pos = data[pos:] + chunk, 0
-                continue
-            count += 1
-            pos = end
 
 
 # Writing.

@@ -21,8 +21,6 @@ from tensorboard.compat.proto import event_pb2, types_pb2
 from .errors import LRFinderError
 from .events import Problem, first_record, iter_record_batches
 
-SCALAR_COLUMNS = ["run", "tag", "step", "wall_time", "value"]
-
 
 class LogReadWarning(UserWarning):
     """Part of a log could not be read; what could be read was kept."""
@@ -201,42 +199,37 @@ def _template(data: bytes, key_start: int, event) -> tuple[tuple[tuple[int, ...]
 
 
 class _Columns:
-    """Scalar points gathered from a file, each with the index of its record."""
+    """Scalar points gathered from a file, each with the index of its record.
+    Tags are kept as codes into `tag_names` (a file has few distinct tags)."""
 
     def __init__(self):
+        self.tag_names: list[str] = []
+        self._code_of: dict[str, int] = {}
         self.order: list[np.ndarray] = []
-        self.tags: list[np.ndarray] = []
+        self.codes: list[np.ndarray] = []
         self.steps: list[np.ndarray] = []
         self.times: list[np.ndarray] = []
         self.values: list[np.ndarray] = []
 
-    def add(self, order, tags, steps, times, values):
+    def code(self, tag: str) -> int:
+        if tag not in self._code_of:
+            self._code_of[tag] = len(self.tag_names)
+            self.tag_names.append(tag)
+        return self._code_of[tag]
+
+    def add(self, order, codes, steps, times, values):
         self.order.append(np.asarray(order, dtype=np.float64))
-        self.tags.append(np.asarray(tags, dtype=object))
+        self.codes.append(np.asarray(codes, dtype=np.int32))
         self.steps.append(np.asarray(steps, dtype=np.int64))
         self.times.append(np.asarray(times, dtype=np.float64))
         self.values.append(np.asarray(values, dtype=np.float64))
 
-    def frame(self) -> pd.DataFrame:
+    def arrays(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(tag names, tag codes, steps, wall times, values), in record order."""
         if not self.order:
-            return pd.DataFrame({"tag": pd.Series([], dtype="string"), "step": np.array([], np.int64),
-                                 "wall_time": np.array([], np.float64), "value": np.array([], np.float64)})
+            return [], np.array([], np.int32), np.array([], np.int64), np.array([], np.float64), np.array([], np.float64)
         order = np.argsort(np.concatenate(self.order), kind="stable")
-        return pd.DataFrame(
-            {
-                "tag": pd.Series(np.concatenate(self.tags)[order], dtype="string"),
-                "step": np.concatenate(self.steps)[order],
-                "wall_time": np.concatenate(self.times)[order],
-                "value": np.concatenate(self.values)[order],
-            }
-        )
-
-
-def _repeated(tag: str, count: int) -> np.ndarray:
-    """An object array holding `tag` itself `count` times (`np.full` would make a new str per element)."""
-    array = np.empty(count, dtype=object)
-    array.fill(tag)
-    return array
+        return (self.tag_names, *(np.concatenate(part)[order] for part in (self.codes, self.steps, self.times, self.values)))
 
 
 def _parse_slowly(payload: bytes, index: float, columns: _Columns, undecodable=None):
@@ -268,7 +261,7 @@ def _parse_slowly(payload: bytes, index: float, columns: _Columns, undecodable=N
         rows.append((value.tag, number))
     if rows:
         # Several values of one record keep their order: fractional indices.
-        columns.add([index + k / (len(rows) + 1) for k in range(len(rows))], [r[0] for r in rows],
+        columns.add([index + k / (len(rows) + 1) for k in range(len(rows))], [columns.code(r[0]) for r in rows],
                     [event.step] * len(rows), [event.wall_time] * len(rows), [r[1] for r in rows])
     return event
 
@@ -309,7 +302,7 @@ def _parse_batch(batch, first_index: int, templates: dict, columns: _Columns, on
             # Several values of one record keep their order: fractional indices.
             for k, (at, tag) in enumerate(zip(offsets, tag_names)):
                 value = buf[(key_start[hit] + at)[:, None] + np.arange(4)].view("<f4")[:, 0].astype(np.float64)
-                columns.add(first_index + hit + k / (len(tag_names) + 1), _repeated(tag, hit.size),
+                columns.add(first_index + hit + k / (len(tag_names) + 1), np.full(hit.size, columns.code(tag), np.int32),
                             step[hit], wall_time[hit], value)
 
     for template, tag_names in templates.items():
@@ -337,11 +330,20 @@ def _parse_batch(batch, first_index: int, templates: dict, columns: _Columns, on
 
 
 def read_event_file(path: str | os.PathLike) -> pd.DataFrame:
-    """Every scalar point in one event file: columns tag, step, wall_time, value.
+    """Every scalar point in one event file, in the order written: columns tag
+    (categorical), step, wall_time, value.
 
     Damage is reported as `LogReadWarning` and skipped. A file with no
     readable record at all raises `LRFinderError`.
     """
+    names, codes, steps, times, values = _read_columns(path)
+    order = np.argsort(np.array(names, dtype=object)).argsort() if names else np.array([], np.int64)
+    return pd.DataFrame({"tag": pd.Categorical.from_codes(order[codes] if len(codes) else codes, sorted(names)),
+                         "step": steps, "wall_time": times, "value": values})
+
+
+def _read_columns(path: str | os.PathLike):
+    """`read_event_file`'s points as arrays: (tag names, tag codes, steps, wall times, values)."""
     path = os.fspath(path)
     problems: list[Problem] = []
     columns = _Columns()
@@ -367,35 +369,41 @@ def read_event_file(path: str | os.PathLike) -> pd.DataFrame:
             LogReadWarning,
             stacklevel=2,
         )
-    return columns.frame()
+    return columns.arrays()
 
 
 def read_scalars(path: str | os.PathLike) -> pd.DataFrame:
     """Every scalar of every run under `path`, as a tidy DataFrame.
 
-    Columns: run, tag, step, wall_time, value; sorted by run, tag, step, with
-    one row per (run, tag, step): where a run's files repeat a step (a
-    restarted writer), the later write wins.
+    Columns: run, tag (both categorical, categories sorted), step, wall_time,
+    value; sorted by run, tag, step, with one row per (run, tag, step): where
+    a run's files repeat a step (a restarted writer), the later write wins.
     """
-    frames = []
+    parts = []  # (run, tag names, tag codes, steps, wall times, values) of each file
     unreadable: list[str] = []
     for run, files in find_event_files(path).items():
         for file in files:
             try:
-                frame = read_event_file(file)
+                parts.append((run, *_read_columns(file)))
             except LRFinderError as exc:
                 unreadable.append(str(exc))
-                continue
-            frames.append(frame.assign(run=run))
-    if not frames:
+    if not parts:
         raise LRFinderError(_summarized(unreadable))
     if unreadable:
         warnings.warn(_summarized(unreadable) + "; skipped", LogReadWarning, stacklevel=2)
-    scalars = pd.concat(frames, ignore_index=True)
-    runs = pd.factorize(scalars["run"], sort=True)[0]
-    tag_codes = pd.factorize(scalars["tag"], sort=True)[0]
-    keep = last_of_each(scalars["step"].to_numpy(), tag_codes, runs)
-    return scalars.take(keep).reset_index(drop=True)[SCALAR_COLUMNS]
+    run_names = sorted({part[0] for part in parts})
+    tag_names = sorted({name for part in parts for name in part[1]})
+    run_code = {name: code for code, name in enumerate(run_names)}
+    tag_code = {name: code for code, name in enumerate(tag_names)}
+    runs = np.concatenate([np.full(len(part[2]), run_code[part[0]], np.int32) for part in parts])
+    tag_codes = np.concatenate([np.array([tag_code[n] for n in part[1]] or [0], np.int32)[part[2]] for part in parts])
+    steps, times, values = (np.concatenate([part[k] for part in parts]) for k in (3, 4, 5))
+    keep = last_of_each(steps, tag_codes, runs)
+    return pd.DataFrame({
+        "run": pd.Categorical.from_codes(runs[keep], categories=run_names),
+        "tag": pd.Categorical.from_codes(tag_codes[keep], categories=tag_names),
+        "step": steps[keep], "wall_time": times[keep], "value": values[keep],
+    })
 
 
 def _summarized(messages: list[str], shown: int = 3) -> str:

@@ -291,7 +291,7 @@ def _trial_runs(scalars: pd.DataFrame, directory_of) -> dict[str, tuple[Trial, f
     the starting model's held-out loss (its step 0; NaN where not logged)."""
     rows = scalars[scalars["tag"].isin([tags.TRIAL_LOSS, tags.TRIAL_RATE])]
     trials = {}
-    for run, own in rows.groupby("run", sort=True):
+    for run, own in rows.groupby("run", sort=True, observed=True):
         loss = own[own["tag"] == tags.TRIAL_LOSS].sort_values("step")
         rate = own[own["tag"] == tags.TRIAL_RATE]
         rounds = loss[loss["step"] > 0]

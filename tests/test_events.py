@@ -72,6 +72,75 @@ def test_a_zero_filled_region_is_skipped_and_every_record_after_it_read(tmp_path
     assert len(problems) == 1 and problems[0].offset == sum(map(len, records[:5]))
 
 
+def _reference_records(data: bytes) -> tuple[list[bytes], list[int]]:
+    """Record by record, the plain TFRecord rules: (intact payloads, offsets of damaged frames).
+    Stops at the first bad length (the reader then searches on)."""
+    payloads, damaged, pos = [], [], 0
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack_from("<Q", data, pos)
+        if struct.unpack_from("<I", data, pos + 8)[0] != masked_crc32c(data[pos : pos + 8]):
+            return payloads, damaged + [pos]
+        if pos + 16 + length > len(data):
+            break
+        payload = data[pos + 12 : pos + 12 + length]
+        if struct.unpack_from("<I", data, pos + 12 + length)[0] == masked_crc32c(payload):
+            payloads.append(payload)
+        else:
+            damaged.append(pos)
+        pos += 16 + length
+    return payloads, damaged
+
+
+def _periodic_log(count: int, tags_per_step: int = 3) -> tuple[bytes, list[int]]:
+    """`count` steps of a writer logging `tags_per_step` tags of different name lengths each step."""
+    frames, offsets, at = [], [], 0
+    for step in range(count):
+        for k in range(tags_per_step):
+            frame = frame_record(b"tag" + b"x" * k + struct.pack("<qf", step, step * 0.5 + k))
+            offsets.append(at)
+            frames.append(frame)
+            at += len(frame)
+    return b"".join(frames), offsets
+
+
+@pytest.mark.parametrize("damage", ["none", "data byte", "length byte", "pattern change", "truncated"])
+def test_long_runs_of_records_read_exactly_as_record_by_record(tmp_path, damage):
+    data, offsets = _periodic_log(30_000)  # ~2.4 MB: the repeating pattern is predicted in bulk
+    data = bytearray(data)
+    where = offsets[len(offsets) // 2 + 7]
+    if damage == "data byte":
+        data[where + 15] ^= 0x01
+    elif damage == "length byte":
+        data[where] ^= 0x01  # a length one off: followed blindly, the walk would go astray
+    elif damage == "pattern change":
+        data[where:where] = frame_record(b"an odd record out")  # one longer record mid-run
+    elif damage == "truncated":
+        data = data[: where + 20]
+    path = tmp_path / "events"
+    path.write_bytes(bytes(data))
+    records, problems = _read(path)
+    expected, damaged = _reference_records(bytes(data))
+    if damage == "length byte":  # reading resumes at the next valid frame
+        assert damaged == [where] and problems[0].offset == where and "length" in problems[0].message
+        assert records[: len(expected)] == expected and len(records) == len(offsets) - 1
+    else:
+        assert records == expected
+        assert [p.offset for p in problems if "CRC" in p.message] == damaged
+    assert walk_frames(path) >= len(expected)
+
+
+def test_many_distinct_record_lengths_are_checked_one_by_one(tmp_path):
+    payloads = [b"r" * (k % 700) for k in range(3000)]  # lengths vary: no period, few records per length
+    data = bytearray(b"".join(frame_record(p) for p in payloads))
+    bad = sum(len(frame_record(p)) for p in payloads[:1234])
+    data[bad + 12] ^= 0xFF  # record 1234's data (700 is not a divisor: it is not empty)
+    path = tmp_path / "events"
+    path.write_bytes(bytes(data))
+    records, problems = _read(path)
+    assert records == payloads[:1234] + payloads[1235:]
+    assert [p.offset for p in problems] == [bad]
+
+
 def _split(values):
     """A {tag: value} dict as `scalars` takes it: (tags, values)."""
     return tuple(values), tuple(values.values())
