@@ -175,9 +175,11 @@ def diverged(smoothed, best, stop_factor: float):
     return smoothed - best > (stop_factor - 1.0) * abs(best)
 
 
-def find_stop(steps, rates, losses, smoothed, *, stop_factor: float, planned_steps: int | None) -> StopPoint:
-    """The first non-finite loss, or the first step whose smoothed loss exceeds
-    the best so far by `stop_factor`, or else the end of the log."""
+def find_stop(steps, rates, losses, smoothed, *, stop_factor: float, planned_steps: int | None,
+              beta: float = 0.9) -> StopPoint:
+    """The first non-finite loss, or the first step whose smoothed loss (a
+    debiased EMA with `beta`) exceeds the best so far by `stop_factor` or
+    climbs back over CLIMB_BACK of its drop, or else the end of the log."""
     finite = np.isfinite(losses)
     first_bad = int(np.argmin(finite)) if not finite.all() else len(losses)
     best = np.fmin.accumulate(np.where(np.isfinite(smoothed), smoothed, np.inf))
@@ -196,7 +198,7 @@ def find_stop(steps, rates, losses, smoothed, *, stop_factor: float, planned_ste
             f"the smoothed loss passed {stop_factor:g}x its best at step {steps[i]} "
             f"(rate {rates[i]:.3g}): the sweep diverged there, as a complete sweep should",
         )
-    climb = _first_climb_back(smoothed)
+    climb = _first_climb_back(np.asarray(losses, dtype=np.float64), smoothed, beta)
     if climb is not None:
         i, lowest = climb
         return StopPoint(
@@ -223,17 +225,25 @@ CLIMB_BACK = 0.5
 """Fraction of the loss's drop that, regained after the minimum, counts as divergence."""
 
 
-def _first_climb_back(smoothed) -> tuple[int, int] | None:
+def _first_climb_back(losses, smoothed, beta: float) -> tuple[int, int] | None:
     """(index, index of the minimum) of the first point after the smoothed
     minimum that has climbed back more than CLIMB_BACK of the drop from the
-    start to the minimum; None if the loss never does."""
+    start to the minimum; None if the loss never does.
+
+    The start is the median raw loss over the smoother's first time constant
+    (1 / (1 - beta) points), and a drop counts only if it exceeds twice the
+    raw loss's typical scatter (the median distance from its centered
+    smoothing): a flat, noisy curve has not collapsed, it never fell.
+    """
     finite = np.isfinite(smoothed)
     if finite.sum() < 2:
         return None
     lowest = int(np.nanargmin(smoothed))
-    start = smoothed[finite][0]
+    raw = losses[np.isfinite(losses)]
+    start = np.median(raw[: max(1, round(1.0 / (1.0 - beta)))])
     drop = start - smoothed[lowest]
-    if not drop > 0:
+    scatter = np.median(np.abs(raw - centered_ema(raw, beta)))
+    if not drop > 2.0 * scatter or not drop > 0:
         return None
     after = np.nonzero(smoothed[lowest:] - smoothed[lowest] > CLIMB_BACK * drop)[0]
     return (lowest + int(after[0]), lowest) if after.size else None
@@ -287,15 +297,15 @@ def longest_valley(smoothed, steps, rates) -> Suggestion | None:
     """
     n = len(smoothed)
     tails: list[float] = []  # tails[k]: largest last value (negated) of a falling run of length k+1
-    lengths = np.ones(n, dtype=np.int64)
-    for i, value in enumerate(smoothed):
-        key = -value
+    lengths: list[int] = []
+    for key in (-np.asarray(smoothed, dtype=np.float64)).tolist():
         k = bisect.bisect_left(tails, key)
         if k == len(tails):
             tails.append(key)
         else:
             tails[k] = key
-        lengths[i] = k + 1
+        lengths.append(k + 1)
+    lengths = np.asarray(lengths, dtype=np.int64)
     end = int(np.argmax(lengths))
     start = end - int(lengths[end])
     if lengths[end] < 3:
@@ -404,7 +414,7 @@ def analyze(
         planned_steps = int_at_least("planned_steps", planned_steps, 1)
     steps, rates, losses = _validated_curve(frame)
     smoothed = debiased_ema(losses, beta)
-    stop = find_stop(steps, rates, losses, smoothed, stop_factor=stop_factor, planned_steps=planned_steps)
+    stop = find_stop(steps, rates, losses, smoothed, stop_factor=stop_factor, planned_steps=planned_steps, beta=beta)
     swept = (float(rates[0]), float(rates[-1]))
     # The rules look at the curve up to the stop, the stop point excluded.
     usable = int(np.searchsorted(steps, stop.step)) + (stop.reason in (LAST_STEP, DATA_EXHAUSTED))

@@ -140,15 +140,19 @@ def _event_heads(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
     last = len(buf) - 1
     wall_time = buf[np.minimum(starts_ok[:, None] + np.arange(1, 9), last)].view("<f8")[:, 0]
     has_step = buf[np.minimum(starts_ok + 9, last)] == 0x10
-    varint = buf[np.minimum(starts_ok[:, None] + np.arange(10, 20), last)].astype(np.uint64)  # <= 10 bytes
-    more = (varint & 0x80) != 0
-    # Bytes of the varint: up to and including the first without the 0x80 bit.
-    used = np.cumprod(np.concatenate([np.ones((len(starts), 1), bool), more[:, :-1]], axis=1), axis=1).astype(bool)
-    size = used.sum(axis=1)
-    ok &= ~(has_step & more[np.arange(len(starts)), size - 1])  # longer than 10 bytes: malformed
-    shifts = (7 * np.arange(10)).astype(np.uint64)
-    step = (np.where(used, varint & np.uint64(0x7F), np.uint64(0)) << shifts).sum(axis=1).view(np.int64)
-    step = np.where(has_step, step, 0)
+    # The step's varint, a byte position at a time for as long as any event's goes on (<= 10 bytes).
+    step = np.zeros(len(starts), dtype=np.uint64)
+    size = np.zeros(len(starts), dtype=np.int64)
+    going = has_step.copy()
+    for j in range(10):
+        if not going.any():
+            break
+        byte = buf[np.minimum(starts_ok + 10 + j, last)]
+        step |= np.where(going, (byte & 0x7F).astype(np.uint64) << np.uint64(7 * j), np.uint64(0))
+        size += going
+        going &= (byte & 0x80) != 0
+    ok &= ~going  # longer than 10 bytes: malformed
+    step = np.where(has_step, step.view(np.int64), 0)
     key_start = starts + np.where(has_step, 10 + size, 9)
     return ok, wall_time, step, key_start
 

@@ -28,10 +28,6 @@ from collections.abc import Mapping
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
-from tensorboard.plugins.hparams import summary_v2 as hparams_summary
-from tensorboard.plugins.image import metadata as image_metadata
-from tensorboard.plugins.scalar import summary_v2 as scalar_summary
-from tensorboard.plugins.text import summary_v2 as text_summary
 
 from . import tags
 from .analysis import Analysis
@@ -206,6 +202,8 @@ def _image_summary(tag: str, png: bytes, width_height: tuple[int, int], descript
         tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=3)]),
         string_val=[str(width_height[0]).encode(), str(width_height[1]).encode(), png],
     )
+    from tensorboard.plugins.image import metadata as image_metadata
+
     metadata = image_metadata.create_summary_metadata(display_name="", description=description)
     return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=metadata)])
 
@@ -218,6 +216,11 @@ def report_summaries(run, *, hparams: Mapping[str, object] | None = None, includ
                      plot: bool = True):
     """(step, Summary) pairs that describe a `RangeTestResult`'s analysis (and verification) in TensorBoard."""
     result = run.analysis
+    # TensorBoard's summary helpers only where summaries are written (the text report does not need them).
+    from tensorboard.plugins.hparams import summary_v2 as hparams_summary
+    from tensorboard.plugins.scalar import summary_v2 as scalar_summary
+    from tensorboard.plugins.text import summary_v2 as text_summary
+
     summaries = [(0, text_summary.text_pb(tags.SUMMARY_TEXT, _markdown(run)))]
     if plot:
         try:

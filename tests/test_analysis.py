@@ -135,6 +135,18 @@ def test_collapse_to_chance_level_counts_as_divergence():
     assert "collapsed" in result.stop.message and "raise max_lr" not in result.stop.message
 
 
+def test_a_flat_noisy_start_is_not_taken_for_a_collapse():
+    # Nothing learned at the sweep's low rates: the loss is noise around a level, so its
+    # smoothed minimum comes early by chance and "climbs back" within the noise.
+    rng = np.random.default_rng(0)
+    losses = 4.0 + rng.normal(0.0, 0.8, 100)
+    losses[90:] = np.linspace(6.0, 10.0, 10)  # it rises at the end
+    result = analyze(_frame(losses))
+    assert result.stop.reason != analysis.TOO_FEW_POINTS
+    assert result.stop.step >= 90 or result.stop.reason == analysis.LAST_STEP
+    assert result.recommended is not None and not result.recommended.confident
+
+
 def test_validation_parting_point():
     n = 100
     train = np.linspace(2.0, 0.5, n)
