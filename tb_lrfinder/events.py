@@ -129,12 +129,24 @@ def _period(lengths: list[int]) -> int:
     return 0
 
 
+def values_at(raw: np.ndarray, offsets: np.ndarray, dtype: str) -> np.ndarray:
+    """The `dtype` values (little-endian) that start at byte `offsets` of
+    `raw` (a uint8 array), gathered at once through a view that places a
+    value at every byte; offsets past the last whole value read the last."""
+    dtype = np.dtype(dtype)
+    count = len(raw) - dtype.itemsize + 1
+    if count <= 0:
+        return np.zeros(len(offsets), dtype=dtype)
+    every = np.ndarray((count,), dtype=dtype, buffer=raw, strides=(1,))
+    return every[np.minimum(offsets, count - 1)]
+
+
 def _u64_at(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    return raw[offsets[:, None] + np.arange(8)].view("<u8")[:, 0]
+    return values_at(raw, offsets, "<u8")
 
 
 def _u32_at(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    return raw[offsets[:, None] + np.arange(4)].view("<u4")[:, 0]
+    return values_at(raw, offsets, "<u4")
 
 
 def _predict(raw: np.ndarray, offsets: list[int], lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -239,8 +251,8 @@ def iter_record_batches(
             offsets, lengths, pos = _walk(data, raw)
             resync_at = -1
             if len(offsets):
-                headers = raw[offsets[:, None] + np.arange(_HEADER_SIZE)]
-                length_ok = masked_crc32c_rows(headers[:, :8]) == headers[:, 8:].copy().view("<u4")[:, 0]
+                length_fields = np.lib.stride_tricks.sliding_window_view(raw, 8)[offsets]
+                length_ok = masked_crc32c_rows(length_fields) == _u32_at(raw, offsets + 8)
                 if not length_ok.all():
                     first = int(np.argmin(length_ok))
                     resync_at = int(offsets[first])

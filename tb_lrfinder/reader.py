@@ -19,7 +19,7 @@ import pandas as pd
 from tensorboard.compat.proto import event_pb2, types_pb2
 
 from .errors import LRFinderError
-from .events import Problem, first_record, iter_record_batches
+from .events import Problem, first_record, iter_record_batches, values_at
 
 
 class LogReadWarning(UserWarning):
@@ -138,7 +138,7 @@ def _event_heads(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
     ok = (lengths >= 24) & (buf[starts] == 0x09)
     starts_ok = np.where(ok, starts, 0)  # others read harmless bytes, clipped to the buffer
     last = len(buf) - 1
-    wall_time = buf[np.minimum(starts_ok[:, None] + np.arange(1, 9), last)].view("<f8")[:, 0]
+    wall_time = values_at(buf, starts_ok + 1, "<f8")
     has_step = buf[np.minimum(starts_ok + 9, last)] == 0x10
     # The step's varint, a byte position at a time for as long as any event's goes on (<= 10 bytes).
     step = np.zeros(len(starts), dtype=np.uint64)
@@ -299,13 +299,17 @@ def _parse_batch(batch, first_index: int, templates: dict, columns: _Columns, on
             return
         slots = np.concatenate([np.arange(at, at + 4) for at in offsets])
         positions = np.setdiff1d(np.arange(width), slots)  # the key's bytes, in order
-        window = buf[key_start[candidates][:, None] + positions]
-        hit = candidates[(window == np.frombuffer(key, dtype=np.uint8)).all(axis=1)]
+        expected = np.zeros(width, dtype=np.uint8)
+        expected[positions] = np.frombuffer(key, dtype=np.uint8)
+        rows = np.lib.stride_tricks.sliding_window_view(buf, width)[key_start[candidates]]
+        differs = rows != expected
+        differs[:, slots] = False  # the values may differ
+        hit = candidates[~differs.any(axis=1)]
         if hit.size:
             pending[hit] = False
             # Several values of one record keep their order: fractional indices.
             for k, (at, tag) in enumerate(zip(offsets, tag_names)):
-                value = buf[(key_start[hit] + at)[:, None] + np.arange(4)].view("<f4")[:, 0].astype(np.float64)
+                value = values_at(buf, key_start[hit] + at, "<f4").astype(np.float64)
                 columns.add(first_index + hit + k / (len(tag_names) + 1), np.full(hit.size, columns.code(tag), np.int32),
                             step[hit], wall_time[hit], value)
 

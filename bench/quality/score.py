@@ -160,7 +160,8 @@ def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
 
 
 VERIFIED = (("verified (find_lr verify=True: 5 trials up to the range's top)", "verified_capped.json"),
-            ("verified, uncapped (5 trials up to 4x; the first design)", "verified.json"))
+            ("verified, rule 1 (the previous safe rule, r_min / 2; 70 sweeps)", "verified_capped_rule1.json"),
+            ("verified, uncapped (5 trials up to 4x; the first design; 70 sweeps)", "verified.json"))
 
 
 def verified_regrets(truth, sweeps, path) -> pd.DataFrame | None:
