@@ -15,15 +15,16 @@ The rules, all applied to the smoothed loss before the stop point:
 
 * safe (the recommended rate): the rate at the minimum of the raw loss
   after a centered running median over half a decade of rate, searched
-  within the 3 decades below the stop, divided by 2 and by the optimizer's
-  momentum lag (growth per step ** lag steps; see `safe_rate`).
+  within the 3 decades below the stop, divided by SAFE_DIVISOR (1.5) and by
+  the optimizer's momentum lag (growth per step ** lag steps; see `safe_rate`).
 
 The recommended rate is the safe rule's (the README's "How a rate is
 chosen" gives its regret against a grid search, task by task). Its range (low, high) is
 the span of the rules' rates, capped at the lag-corrected minimum; it is
-flagged as not confident when the rules disagree by more than a factor of 3,
-the curve is noisy or short, or the sweep did not reach the rate where the
-loss rises.
+flagged as not confident when the loss's minimum is unclear (a running
+median and a centered EMA put it more than 3x apart in rate), the curve is
+noisy or short, the loss never fell, or the sweep did not reach the rate
+where the loss rises.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ MIN_POINTS = 8
 """Fewest usable points (before the stop) the rules need."""
 
 DISAGREEMENT_FACTOR = 3.0
+"""Rates further apart than this (two readings of the minimum, or repeated sweeps) lower confidence."""
 NOISE_LIMIT = 0.25
 
 SAFE_WINDOW_DECADES = 0.5
@@ -315,8 +317,9 @@ def longest_valley(smoothed, steps, rates) -> Suggestion | None:
     return Suggestion("valley", float(rates[i]), int(steps[i]), float(smoothed[i]))
 
 
-def safe_rate(rates, losses, steps, *, momentum_lag: float = 0.0) -> tuple[Suggestion, float] | None:
-    """The safe rule: (its suggestion, the lag-corrected rate at the minimum).
+def safe_rate(rates, losses, steps, *, momentum_lag: float = 0.0) -> tuple[Suggestion, float, float] | None:
+    """The safe rule: (its suggestion, the lag-corrected rate at the minimum,
+    the rate at the minimum as swept).
 
         r_min  = rate at the minimum of median(loss over SAFE_WINDOW_DECADES of rate),
                  searched over rates >= last rate / 10**SAFE_SEARCH_DECADES
@@ -344,7 +347,7 @@ def safe_rate(rates, losses, steps, *, momentum_lag: float = 0.0) -> tuple[Sugge
     corrected = float(rates[lowest]) / growth ** max(momentum_lag, 0.0)
     rate = corrected / SAFE_DIVISOR
     at = int(np.clip(np.searchsorted(rates, rate), 0, len(rates) - 1))
-    return Suggestion("safe", rate, int(steps[at]), float(median[at])), corrected
+    return Suggestion("safe", rate, int(steps[at]), float(median[at])), corrected, float(rates[lowest])
 
 
 def _noise(losses, smoothed_centered) -> float:
@@ -362,17 +365,17 @@ def recommend(
     The rate is the safe rule's when it applies (see `safe_rate`), else the
     geometric median of the others. The range is the rules' span, its top
     capped at `ceiling` (the lag-corrected minimum: no rule's rate beyond
-    it is offered). Rate and range are clipped to the swept range: a rule
-    pointing below it (the minimum within a decade of the start) says min_lr
-    was too high.
+    it is offered). Rate and range are clipped to the swept range: a rate
+    below it (the minimum within a decade or so of the start) says min_lr
+    was too high. The rules' span is not a caveat by itself: they estimate
+    different points (the steepest descent lies below the minimum, the
+    minimum / 10 an order of magnitude below it).
     """
     if not suggestions:
         return None
     caveats = list(extra_caveats)
     by_rule = {s.rule: s.learning_rate for s in suggestions}
     log_rates = np.log(list(by_rule.values()))
-    if np.exp(log_rates.min()) < swept[0]:
-        caveats.append("a rule points below the swept range: lower min_lr")
     if "safe" in by_rule:
         rate = by_rule["safe"]
     else:
@@ -381,9 +384,9 @@ def recommend(
     low, high = float(np.exp(log_rates.min())), float(np.exp(log_rates.max()))
     if ceiling is not None:
         high = max(min(high, ceiling), rate)
+    if rate < swept[0]:
+        caveats.append(f"the recommended rate {rate:.3g} lies below the swept range: lower min_lr")
     rate, low, high = (float(np.clip(v, *swept)) for v in (rate, low, high))
-    if high / low > DISAGREEMENT_FACTOR:
-        caveats.append(f"the rules disagree by {high / low:.1f}x (more than {DISAGREEMENT_FACTOR:g}x)")
     return Recommendation(rate, low, high, confident=not caveats, caveats=tuple(caveats))
 
 
@@ -439,11 +442,21 @@ def analyze(
     steepest = steepest_descent(u_rates if axis == "linear" else np.log10(u_rates), u_smoothed, u_steps, u_rates)
     by_minimum = min_loss_div10(u_smoothed, u_steps, u_rates)
     valley = longest_valley(u_smoothed, u_steps, u_rates)
-    safe, ceiling = safe_rate(u_rates, u_losses, u_steps, momentum_lag=momentum_lag) or (None, None)
+    safe, ceiling, median_minimum = safe_rate(u_rates, u_losses, u_steps, momentum_lag=momentum_lag) or (None,) * 3
+    centered = centered_ema(u_losses, beta)
     caveats = []
     if stop.reason in (LAST_STEP, DATA_EXHAUSTED):
         caveats.append("the loss never diverged, so the top of the good range is unknown")
-    if _noise(u_losses, centered_ema(u_losses, beta)) > NOISE_LIMIT:
+    if median_minimum is not None:
+        # Two zero-lag smoothers locate the minimum; where they disagree, it is not well defined.
+        smoothed_minimum = float(u_rates[int(np.nanargmin(centered))])
+        apart = max(median_minimum / smoothed_minimum, smoothed_minimum / median_minimum)
+        if apart > DISAGREEMENT_FACTOR:
+            caveats.append(
+                f"the loss's minimum is unclear: its running median is lowest at rate {median_minimum:.3g}, its "
+                f"smoothed curve at {smoothed_minimum:.3g} ({apart:.1f}x apart, more than {DISAGREEMENT_FACTOR:g}x)"
+            )
+    if _noise(u_losses, centered) > NOISE_LIMIT:
         caveats.append("the loss is too noisy to read reliably (use more steps or a larger batch)")
     if len(u_losses) < 2 * MIN_POINTS:
         caveats.append(f"the curve is short ({len(u_losses)} usable points)")

@@ -4,10 +4,12 @@ Each record of an event file is framed as
 
     uint64 length | uint32 masked_crc32c(length) | data[length] | uint32 masked_crc32c(data)
 
-(little-endian). Reading (`iter_record_batches`, `iter_records`) checks the
-length's CRC *before* trusting the length (a flipped bit would otherwise ask
-for exabytes), skips a record whose data CRC fails and, after a damaged
-length, searches forward for the next valid frame. A file that ends inside a
+(little-endian). Reading (`iter_record_batches`, `iter_records`) uses a
+length to read further or to yield a record only once the length's CRC holds
+(a flipped bit would otherwise ask for exabytes), skips a record whose data
+CRC fails and, after a damaged length, searches forward for the next valid
+frame. The frames of a chunk are found and checked vectorized where the
+record lengths repeat, as one writer's events do. A file that ends inside a
 record (a writer still running) yields every complete record before it.
 Problems are reported through `on_problem`, never by raising: the caller
 decides whether they are warnings or errors. Memory stays bounded by the chunk

@@ -75,12 +75,23 @@ def test_too_few_points():
     assert result.recommended is None and result.steepest is None
 
 
-def test_disagreeing_rules_lower_confidence():
-    result = analyze(_frame(_valley_curve()), smoothing=0.0)
-    spread = result.recommended.high / result.recommended.low
-    assert result.recommended.confident == (spread <= 3.0 and not result.recommended.caveats)
-    if spread > 3:
-        assert any("disagree" in c for c in result.recommended.caveats)
+def test_a_clear_valley_is_confident():
+    result = analyze(_frame(_valley_curve()))
+    assert result.stop.reason == analysis.DIVERGED
+    assert result.recommended.confident and result.recommended.caveats == ()
+
+
+def test_an_unclear_minimum_lowers_confidence():
+    # A broad valley around 1e-2, and three outliers far below it at 1e-4: the running
+    # median ignores them, a smoothed curve follows them there.
+    log_rates = np.log10(_rates(140, 1e-6, 10.0))
+    losses = 1.0 + 0.5 * (log_rates + 2.0) ** 2
+    losses = np.where(log_rates > 0.5, 50.0, losses)  # diverges
+    dip = int(np.searchsorted(log_rates, -4.0))
+    losses[dip : dip + 3] = -40.0
+    result = analyze(_frame(losses, 1e-6, 10.0))
+    assert not result.recommended.confident
+    assert any("minimum is unclear" in c for c in result.recommended.caveats)
 
 
 def test_learning_rate_must_increase():

@@ -221,6 +221,24 @@ def by_task(frame: pd.DataFrame, truth) -> None:
               f"{rows['rate'].min():.3g}-{rows['rate'].max():.3g} | {rows['regret'].mean():.2f} | {rows['regret'].max():.2f} |")
 
 
+def confidence(truth, sweeps) -> None:
+    """What the confidence flag is worth: the recommended rate's regret on the
+    sweeps it calls confident and on the others."""
+    rows = []
+    for sweep in sweeps:
+        t = truth[sweep["task"]]
+        recommended = _analysis(sweep).recommended
+        rate = recommended.learning_rate if recommended is not None else float(sweep["learning_rate"][0])
+        rows.append({"confident": recommended is not None and recommended.confident,
+                     "regret": t["best"] - score_at(t, rate)})
+    frame = pd.DataFrame(rows)
+    print("| recommendation | sweeps | mean regret | worst regret | past the cliff |")
+    print("| --- | --- | --- | --- | --- |")
+    for flag, rows in frame.groupby("confident"):
+        print(f"| {'confident' if flag else 'not confident'} | {len(rows)} | {rows['regret'].mean():.2f} | "
+              f"{rows['regret'].max():.2f} | {int((rows['regret'] > CLIFF).sum())} |")
+
+
 def compute(truth, sweeps) -> None:
     print("| task | trainings in the grid | steps each | grid steps | sweep steps (mean) | sweep / grid |")
     print("| --- | --- | --- | --- | --- | --- |")
@@ -259,6 +277,8 @@ def main(argv=None) -> int:
         for name, frame in frames:
             print(f"\n{name}:")
             by_task(frame, truth)
+    print("\nthe confidence flag, all tasks:")
+    confidence(truth, sweeps)
     print("\ncompute:")
     compute(truth, sweeps)
     return 0
