@@ -15,8 +15,9 @@ A rule that names no rate scores as the sweep's first rate would.
 
 Prints, per rule: mean and worst regret, and how often it lands past the
 cliff (regret > 20 points), on the tasks the rules were chosen on and,
-apart, on the tasks held out of the latest choice (`tasks.HELD_OUT_2`; see
-DECISIONS.md). Needs no TensorFlow; a few seconds.
+apart, on the tasks held out of the latest choice (`tasks.HELD_OUT_3`; see
+DECISIONS.md; `--skip-held-out` leaves them out, for use while choosing).
+Needs no TensorFlow; a few seconds.
 
     python bench/quality/score.py                # every rule
     python bench/quality/score.py --by-task      # the recommended rule, task by task
@@ -39,7 +40,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import baselines  # noqa: E402
-from tasks import HELD_OUT_2, momentum_lag  # noqa: E402
+from tasks import HELD_OUT_3 as HELD_OUT  # noqa: E402
+from tasks import momentum_lag  # noqa: E402
 
 from tb_lrfinder import analysis  # noqa: E402
 
@@ -124,7 +126,7 @@ def regrets(rule, truth, sweeps) -> pd.DataFrame:
         if rate is None or not np.isfinite(rate) or rate <= 0:
             rate = float(sweep["learning_rate"][0])
         rows.append({"task": sweep["task"], "order": sweep["order"], "num_steps": sweep["num_steps"], "rate": rate,
-                     "regret": t["best"] - score_at(t, rate), "held_out": sweep["task"] in HELD_OUT_2})
+                     "regret": t["best"] - score_at(t, rate), "held_out": sweep["task"] in HELD_OUT})
     return pd.DataFrame(rows)
 
 
@@ -155,7 +157,7 @@ def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
         for subset in itertools.combinations(sorted(members, key=lambda s: s["order"]), k):
             rate = rule(list(subset))
             rows.append({"task": task, "order": tuple(s["order"] for s in subset), "num_steps": num_steps,
-                         "rate": rate, "regret": t["best"] - score_at(t, rate), "held_out": task in HELD_OUT_2})
+                         "rate": rate, "regret": t["best"] - score_at(t, rate), "held_out": task in HELD_OUT})
     return pd.DataFrame(rows)
 
 
@@ -179,7 +181,7 @@ def verified_regrets(truth, sweeps, path) -> pd.DataFrame | None:
         t = truth[sweep["task"]]
         rows.append({"task": sweep["task"], "order": sweep["order"], "num_steps": sweep["num_steps"],
                      "rate": record["rate"], "regret": t["best"] - score_at(t, record["rate"]),
-                     "held_out": sweep["task"] in HELD_OUT_2,
+                     "held_out": sweep["task"] in HELD_OUT,
                      "compute": (len(sweep["step"]) + record["steps"]) / (t["trainings"] * t["steps"]),
                      "trainings": (len(sweep["step"]) + record["steps"]) / t["steps"]})
     return pd.DataFrame(rows) if rows else None
@@ -217,7 +219,7 @@ def by_task(frame: pd.DataFrame, truth) -> None:
     print("| --- | --- | --- | --- | --- | --- |")
     for task, rows in frame.groupby("task", sort=False):
         t = truth[task]
-        print(f"| {task} | {'yes' if task in HELD_OUT_2 else 'no'} | {t['best_rate']:.3g}: {t['best']:.2f} | "
+        print(f"| {task} | {'yes' if task in HELD_OUT else 'no'} | {t['best_rate']:.3g}: {t['best']:.2f} | "
               f"{rows['rate'].min():.3g}-{rows['rate'].max():.3g} | {rows['regret'].mean():.2f} | {rows['regret'].max():.2f} |")
 
 
@@ -256,10 +258,13 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, nargs="*", default=[3],
                         help="also score each rule on k sweeps of a task combined (k data orders)")
     parser.add_argument("--num-steps", type=int, nargs="*", help="only sweeps of these lengths")
+    parser.add_argument("--skip-held-out", action="store_true", help=f"leave out {', '.join(HELD_OUT)}")
     args = parser.parse_args(argv)
     truth = load_truth()
+    if args.skip_held_out:
+        truth = {task: t for task, t in truth.items() if task not in HELD_OUT}
     sweeps = [s for s in load_sweeps() if s["task"] in truth and (not args.num_steps or s["num_steps"] in args.num_steps)]
-    print(f"{len(truth)} tasks ({len([t for t in truth if t in HELD_OUT_2])} held out), {len(sweeps)} sweeps; "
+    print(f"{len(truth)} tasks ({len([t for t in truth if t in HELD_OUT])} held out), {len(sweeps)} sweeps; "
           f"regret in points (accuracy or R^2 x 100) against the best grid rate; past cliff: regret > {CLIFF:g}\n")
     frames = [(name, regrets(RULES[name], truth, sweeps)) for name in args.rules]
     for k in args.repeats:
