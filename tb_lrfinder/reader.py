@@ -345,9 +345,8 @@ def read_event_file(path: str | os.PathLike) -> pd.DataFrame:
     readable record at all raises `LRFinderError`.
     """
     names, codes, steps, times, values = _read_columns(path)
-    order = np.argsort(np.array(names, dtype=object)).argsort() if names else np.array([], np.int64)
-    return pd.DataFrame({"tag": pd.Categorical.from_codes(order[codes] if len(codes) else codes, sorted(names)),
-                         "step": steps, "wall_time": times, "value": values})
+    tag = pd.Categorical.from_codes(codes, categories=names).reorder_categories(sorted(names))
+    return pd.DataFrame({"tag": tag, "step": steps, "wall_time": times, "value": values})
 
 
 def _read_columns(path: str | os.PathLike):
