@@ -232,13 +232,13 @@ def confidence(truth, sweeps) -> None:
         recommended = _analysis(sweep).recommended
         rate = recommended.learning_rate if recommended is not None else float(sweep["learning_rate"][0])
         rows.append({"confident": recommended is not None and recommended.confident,
-                     "regret": t["best"] - score_at(t, rate)})
+                     "held_out": sweep["task"] in HELD_OUT, "regret": t["best"] - score_at(t, rate)})
     frame = pd.DataFrame(rows)
-    print("| recommendation | sweeps | mean regret | worst regret | past the cliff |")
-    print("| --- | --- | --- | --- | --- |")
-    for flag, rows in frame.groupby("confident"):
-        print(f"| {'confident' if flag else 'not confident'} | {len(rows)} | {rows['regret'].mean():.2f} | "
-              f"{rows['regret'].max():.2f} | {int((rows['regret'] > CLIFF).sum())} |")
+    print("| tasks | recommendation | sweeps | mean regret | worst regret | past the cliff |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for (held_out, flag), rows in frame.groupby(["held_out", "confident"]):
+        print(f"| {'held out' if held_out else 'chosen on'} | {'confident' if flag else 'not confident'} | {len(rows)} | "
+              f"{rows['regret'].mean():.2f} | {rows['regret'].max():.2f} | {int((rows['regret'] > CLIFF).sum())} |")
 
 
 def compute(truth, sweeps) -> None:
@@ -282,7 +282,7 @@ def main(argv=None) -> int:
         for name, frame in frames:
             print(f"\n{name}:")
             by_task(frame, truth)
-    print("\nthe confidence flag, all tasks:")
+    print("\nthe confidence flag:")
     confidence(truth, sweeps)
     print("\ncompute:")
     compute(truth, sweeps)
