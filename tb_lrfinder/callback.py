@@ -129,14 +129,14 @@ class StepLogger(keras.callbacks.Callback):
         self._capacity = int(getattr(model, "steps_per_execution", 1) or 1)
         self._rows_read = 0
         with model.distribute_strategy.scope():
-            def variable(value):
-                return tf.Variable(value, dtype=tf.float64, trainable=False,
+            def variable(value, dtype=tf.float64):
+                return tf.Variable(value, dtype=dtype, trainable=False,
                                    aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
 
             self._micro_losses = variable([0.0, 0.0]) if self._accumulation > 1 else None  # sum, count
             if self._capacity > 1:
                 self._buffer = variable(np.zeros([self._capacity, len(_COLUMNS)]))
-                self._rows = variable([[0.0]])
+                self._rows = variable(0, tf.int64)  # rows noted so far
         self._uninstall = install_step_hook(model, before_update=self._before_update, after_step=self._after_step,
                                             take=self._take)
 
@@ -165,7 +165,7 @@ class StepLogger(keras.callbacks.Callback):
     def _after_step(self, point):
         """In the compiled step, after the update: the step's row; with
         `steps_per_execution > 1`, the row goes into the buffer at the running
-        count, and the buffer comes back with the count before the row."""
+        count, and the buffer comes back with the count of rows noted so far."""
         step, rate, loss, validation_loss, samples = point
         update = tf.constant(1.0, tf.float64)
         if self._micro_losses is not None:
@@ -177,10 +177,9 @@ class StepLogger(keras.callbacks.Callback):
         row = tf.stack([step, rate, loss, update, validation_loss, samples])
         if self._capacity == 1:
             return {"row": row}
-        noted = self._rows.value()  # rows before this one, shape [1, 1]: the scatter's index
-        self._rows.assign_add([[1.0]])
-        self._buffer.scatter_nd_update(tf.cast(noted, tf.int64) % self._capacity, row[tf.newaxis])
-        return {"buffer": self._buffer.value(), "noted": noted}
+        count = self._rows.assign_add(1)  # rows noted, this one included
+        self._buffer[(count - 1) % self._capacity].assign(row)
+        return {"buffer": self._buffer.value(), "count": count}
 
     def _validation_loss(self):
         x, y = self._validation
@@ -191,7 +190,7 @@ class StepLogger(keras.callbacks.Callback):
         if "row" in carried:
             rows = [carried["row"].numpy().tolist()]
         else:
-            table, count = carried["buffer"].numpy().tolist(), int(carried["noted"].numpy()[0, 0]) + 1
+            table, count = carried["buffer"].numpy().tolist(), int(carried["count"].numpy())
             if count - self._rows_read > self._capacity:  # a block's outputs were dropped (not by Keras >= 3.8)
                 raise LRFinderError(f"StepLogger lost {count - self._rows_read - self._capacity} steps' points: "
                                     f"more than steps_per_execution={self._capacity} steps in one block")

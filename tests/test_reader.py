@@ -60,6 +60,11 @@ def test_root_of_runs(tmp_path):
         write_simple_log(tmp_path / name / "events.out.tfevents.1.h", [(i, 0.1 + i, 1.0) for i in range(3)])
     scalars = read_scalars(tmp_path)
     assert sorted(set(scalars["run"])) == ["bs256/inner", "bs32"]
+    # run and tag are categorical, categories sorted, and rows sorted by run, tag, step
+    assert list(scalars["run"].cat.categories) == ["bs256/inner", "bs32"]
+    assert list(scalars["tag"].cat.categories) == sorted(scalars["tag"].cat.categories)
+    keys = list(zip(scalars["run"].astype(str), scalars["tag"].astype(str), scalars["step"]))
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)
     with pytest.raises(LRFinderError, match="2 runs"):
         range_test_frame(scalars)
     assert len(range_test_frame(scalars, run="bs32")) == 3
