@@ -245,7 +245,7 @@ def _first_climb_back(losses, smoothed, beta: float) -> tuple[int, int] | None:
     start = np.median(raw[: max(1, round(1.0 / (1.0 - beta)))])
     drop = start - smoothed[lowest]
     scatter = np.median(np.abs(raw - centered_ema(raw, beta)))
-    if not drop > 2.0 * scatter or not drop > 0:
+    if not drop > 2.0 * scatter:  # (scatter >= 0: no drop at all is out too)
         return None
     after = np.nonzero(smoothed[lowest:] - smoothed[lowest] > CLIMB_BACK * drop)[0]
     return (lowest + int(after[0]), lowest) if after.size else None

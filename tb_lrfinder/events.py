@@ -34,7 +34,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from tensorboard.compat.proto import event_pb2, summary_pb2, types_pb2
 
 from ._crc import masked_crc32c, masked_crc32c_rows
@@ -151,6 +150,12 @@ def _u32_at(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     return values_at(raw, offsets, "<u4")
 
 
+def _length_crcs_hold(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Whether the header at each of `offsets` in `raw` holds its length's masked CRC-32C."""
+    length_fields = np.lib.stride_tricks.sliding_window_view(raw, 8)[offsets]
+    return masked_crc32c_rows(length_fields) == _u32_at(raw, offsets + 8)
+
+
 def _predict(raw: np.ndarray, offsets: list[int], lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """The frames after a repeating unit (`offsets`, `lengths`: its records), for as
     long as the unit keeps repeating: each predicted frame is confirmed by its
@@ -253,8 +258,7 @@ def iter_record_batches(
             offsets, lengths, pos = _walk(data, raw)
             resync_at = -1
             if len(offsets):
-                length_fields = np.lib.stride_tricks.sliding_window_view(raw, 8)[offsets]
-                length_ok = masked_crc32c_rows(length_fields) == _u32_at(raw, offsets + 8)
+                length_ok = _length_crcs_hold(raw, offsets)
                 if not length_ok.all():
                     first = int(np.argmin(length_ok))
                     resync_at = int(offsets[first])
@@ -319,8 +323,7 @@ def _plausible_headers(window: bytes) -> np.ndarray:
 
     Vectorized over bytes: a header is never all zeros (the CRC of a zero
     length is not zero) and a length under 2**31 has four zero high bytes, so
-    only the few positions passing both are checksummed, each distinct length
-    once."""
+    only the few positions passing both are checksummed, together."""
     count = len(window) - _HEADER_SIZE + 1
     if count <= 0:
         return np.empty(0, dtype=np.int64)
@@ -332,11 +335,7 @@ def _plausible_headers(window: bytes) -> np.ndarray:
     candidates = np.flatnonzero(live & small)
     if candidates.size == 0:
         return candidates
-    lengths = raw[candidates[:, None] + np.arange(8)].view("<u8")[:, 0]
-    crcs = raw[candidates[:, None] + np.arange(8, 12)].view("<u4")[:, 0]
-    inverse, distinct = pd.factorize(lengths)
-    expected = np.array([masked_crc32c(int(v).to_bytes(8, "little")) for v in distinct], dtype=np.uint32)
-    return candidates[expected[inverse] == crcs]
+    return candidates[_length_crcs_hold(raw, candidates)]
 
 
 def _resync(buffer: _Buffer, offset: int) -> int:
