@@ -27,8 +27,9 @@ Then, as a user meets them, whole processes (`--processes`): `python
 scripts/analyze.py RUN` (read, analyse, print the table) against a process
 that only reads the run with tbparse (`--tbparse-python` picks its
 interpreter: tbparse imports TensorFlow where it is installed, so a Keras
-user's environment and a TensorFlow-free one differ), each with its peak
-resident memory (`os.wait4`). Target: analyze.py >= 10x faster than tbparse
+user's environment and a TensorFlow-free one differ), alternated
+`--repeats` times: median wall time, analyze.py's range, and the peak
+resident memory of each (VmHWM). Target: analyze.py >= 10x faster than tbparse
 on each layout at 100k and 1M steps, peak <= 400 MB at 1M.
 """
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import struct
 import subprocess
 import sys
@@ -118,18 +120,24 @@ def process(python: str, script: str, *args: str) -> tuple[float, float]:
     return elapsed, int(done.stderr.split()[-1]) / 1024
 
 
-def measure_processes(run: str, layout: str, steps: int, tbparse_pythons: list[str]) -> None:
-    """One row per tbparse interpreter: analyze.py's process and tbparse's, timed one after the other."""
+def measure_processes(run: str, layout: str, steps: int, tbparse_pythons: list[str], repeats: int) -> None:
+    """One row per tbparse interpreter: analyze.py's process and tbparse's, alternated `repeats` times; the
+    medians (times) and maxima (peak memory)."""
     tbparse_script = os.path.join(os.path.dirname(run), "tbparse_read.py")
     with open(tbparse_script, "w") as handle:
         handle.write(TBPARSE_READ)
     for python in tbparse_pythons or [""]:
-        ours_s, ours_mib = process(sys.executable, os.path.join(ROOT, "scripts", "analyze.py"), run)
-        theirs_s = theirs_mib = float("nan")
-        if python:
-            theirs_s, theirs_mib = process(python, tbparse_script, run, layout, str(2 * steps))
-        print(f"{layout:>14} {steps:>8}  {ours_s:>12.2f} {ours_mib:>9.0f}  {theirs_s:>12.2f} {theirs_mib:>11.0f}  "
-              f"{theirs_s / ours_s:>16.1f}  {python}", flush=True)
+        ours, theirs = [], []
+        for _ in range(repeats):
+            ours.append(process(sys.executable, os.path.join(ROOT, "scripts", "analyze.py"), run))
+            if python:
+                theirs.append(process(python, tbparse_script, run, layout, str(2 * steps)))
+        ours_s, ours_mib = statistics.median(t for t, _ in ours), max(m for _, m in ours)
+        theirs_s = statistics.median(t for t, _ in theirs) if theirs else float("nan")
+        theirs_mib = max(m for _, m in theirs) if theirs else float("nan")
+        spread = f"{min(t for t, _ in ours):.2f}-{max(t for t, _ in ours):.2f}"
+        print(f"{layout:>14} {steps:>8}  {ours_s:>12.2f} {spread:>11} {ours_mib:>9.0f}  {theirs_s:>12.2f} "
+              f"{theirs_mib:>11.0f}  {theirs_s / ours_s:>16.1f}  {python}", flush=True)
 
 
 def measure(root: str, layout: str, steps: int, summary_reader) -> str:
@@ -178,6 +186,8 @@ def main(argv=None) -> int:
                         help="interpreters for tbparse's process, comma-separated (environments with tbparse, "
                              "with and without TensorFlow); '' to skip")
     parser.add_argument("--processes-only", action="store_true", help="skip the in-process timings")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="whole-process pairs per row, alternated; medians are printed (default 3)")
     args = parser.parse_args(argv)
     whole = {int(size) for size in args.processes.split(",") if size}
     try:
@@ -201,10 +211,11 @@ def main(argv=None) -> int:
                     runs.append((run, layout, steps))
         if runs:
             print("\nwhole processes")
-            print(f"{'layout':>14} {'steps':>8}  {'analyze.py s':>12} {'peak MiB':>9}  {'tbparse s':>12} "
+            print(f"{'layout':>14} {'steps':>8}  {'analyze.py s':>12} {'range':>11} {'peak MiB':>9}  {'tbparse s':>12} "
                   f"{'tbparse MiB':>11}  {'tbparse/analyze':>16}  tbparse's interpreter")
             for run, layout, steps in runs:
-                measure_processes(run, layout, steps, [p for p in args.tbparse_python.split(",") if p])
+                measure_processes(run, layout, steps, [p for p in args.tbparse_python.split(",") if p],
+                                  args.repeats)
     return 0
 
 

@@ -298,20 +298,23 @@ def longest_valley(smoothed, steps, rates) -> Suggestion | None:
     O(n log n) (patience sorting) instead of fastai's O(n^2) loop.
     """
     n = len(smoothed)
-    tails: list[float] = []  # tails[k]: largest last value (negated) of a falling run of length k+1
-    lengths: list[int] = []
-    for key in (-np.asarray(smoothed, dtype=np.float64)).tolist():
-        k = bisect.bisect_left(tails, key)
+    # Patience sorting on the negated losses: tails[k] is the smallest last key
+    # of a rising run of length k + 1. A run longer than any before appears
+    # exactly when a key is appended, so the last append marks the first end
+    # of a longest run (fastai keeps the first).
+    tails: list[float] = []
+    append, find = tails.append, bisect.bisect_left
+    end = -1
+    for i, key in enumerate((-np.asarray(smoothed, dtype=np.float64)).tolist()):
+        k = find(tails, key)
         if k == len(tails):
-            tails.append(key)
+            append(key)
+            end = i
         else:
             tails[k] = key
-        lengths.append(k + 1)
-    lengths = np.asarray(lengths, dtype=np.int64)
-    end = int(np.argmax(lengths))
-    start = end - int(lengths[end])
-    if lengths[end] < 3:
+    if len(tails) < 3:
         return None
+    start = end - len(tails)
     sections = (end - start) / 3
     i = max(0, min(n - 1, start + int(sections) + int(sections / 2)))
     return Suggestion("valley", float(rates[i]), int(steps[i]), float(smoothed[i]))

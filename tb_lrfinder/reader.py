@@ -232,8 +232,12 @@ class _Columns:
         """(tag names, tag codes, steps, wall times, values), in record order."""
         if not self.order:
             return [], np.array([], np.int32), np.array([], np.int64), np.array([], np.float64), np.array([], np.float64)
-        order = np.argsort(np.concatenate(self.order), kind="stable")
-        return (self.tag_names, *(np.concatenate(part)[order] for part in (self.codes, self.steps, self.times, self.values)))
+        columns = [np.concatenate(part) for part in (self.codes, self.steps, self.times, self.values)]
+        index = np.concatenate(self.order)
+        if np.any(index[1:] < index[:-1]):  # points parsed out of record order (fast path, then protobuf)
+            order = np.argsort(index, kind="stable")
+            columns = [column[order] for column in columns]
+        return (self.tag_names, *columns)
 
 
 def _parse_slowly(payload: bytes, index: float, columns: _Columns, undecodable=None):
@@ -346,7 +350,8 @@ def read_event_file(path: str | os.PathLike) -> pd.DataFrame:
     """
     names, codes, steps, times, values = _read_columns(path)
     tag = pd.Categorical.from_codes(codes, categories=names).reorder_categories(sorted(names))
-    return pd.DataFrame({"tag": tag, "step": steps, "wall_time": times, "value": values})
+    # copy=False: the columns are this call's own arrays; pandas need not join them into one block.
+    return pd.DataFrame({"tag": tag, "step": steps, "wall_time": times, "value": values}, copy=False)
 
 
 def _read_columns(path: str | os.PathLike):
@@ -410,7 +415,7 @@ def read_scalars(path: str | os.PathLike) -> pd.DataFrame:
         "run": pd.Categorical.from_codes(runs[keep], categories=run_names),
         "tag": pd.Categorical.from_codes(tag_codes[keep], categories=tag_names),
         "step": steps[keep], "wall_time": times[keep], "value": values[keep],
-    })
+    }, copy=False)
 
 
 def _summarized(messages: list[str], shown: int = 3) -> str:
@@ -421,7 +426,45 @@ def _summarized(messages: list[str], shown: int = 3) -> str:
 
 def last_of_each(steps: np.ndarray, *groups: np.ndarray) -> np.ndarray:
     """Row positions sorted by (groups..., step), keeping the last row of each
-    (group, step): a repeated step's later write wins."""
+    (group, step): a repeated step's later write wins. The last of `groups`
+    is the primary key (as in `np.lexsort`)."""
+    steps = np.asarray(steps)
+    codes = _group_codes(len(steps), groups)
+    if codes is None:
+        return _last_of_each_sorted(steps, *groups)
+    parts = []
+    for code in np.flatnonzero(np.bincount(codes)):  # few groups: one pass each
+        rows = np.flatnonzero(codes == code)
+        ordered = steps[rows]
+        if not np.all(ordered[1:] > ordered[:-1]):  # a step repeated or out of order
+            rows = rows[_last_of_each_sorted(ordered)]
+        parts.append(rows)
+    return np.concatenate(parts) if parts else np.arange(0)
+
+
+_FEW_GROUPS = 32
+
+
+def _group_codes(rows: int, groups) -> np.ndarray | None:
+    """One non-negative code per row, ordered as the groups sort (primary key
+    last), when all groups are non-negative integer codes with at most
+    `_FEW_GROUPS` combinations; else None."""
+    codes = np.zeros(rows, dtype=np.int64)
+    combinations = 1
+    for key in reversed(groups):
+        key = np.asarray(key)
+        if key.dtype.kind not in "iu" or (len(key) and key.min() < 0):
+            return None
+        size = int(key.max()) + 1 if len(key) else 1
+        combinations *= size
+        if combinations > _FEW_GROUPS:
+            return None
+        codes = codes * size + key
+    return codes
+
+
+def _last_of_each_sorted(steps: np.ndarray, *groups: np.ndarray) -> np.ndarray:
+    """`last_of_each` by one lexicographic sort (any number of groups)."""
     order = np.lexsort((np.arange(len(steps)), steps, *groups))  # the last key sorts first
     keys = [key[order] for key in (steps, *groups)]
     last = np.ones(len(order), dtype=bool)

@@ -149,8 +149,12 @@ def range_test_frame(
 
     rate_steps, rates = series(lr_name)
     loss_steps, losses = series(loss_name)
-    common, at_rate, at_loss = np.intersect1d(rate_steps, loss_steps, assume_unique=True, return_indices=True)
-    frame = pd.DataFrame({"step": common, "learning_rate": rates[at_rate], "loss": losses[at_loss]})
+    if np.array_equal(rate_steps, loss_steps):  # the usual case: both logged at every step
+        common = rate_steps
+    else:
+        common, at_rate, at_loss = np.intersect1d(rate_steps, loss_steps, assume_unique=True, return_indices=True)
+        rates, losses = rates[at_rate], losses[at_loss]
+    frame = pd.DataFrame({"step": common, "learning_rate": rates, "loss": losses}, copy=False)
     for tag, column in ((tags.VAL_LOSS, "val_loss"), (tags.SKIPPED_UPDATES, "skipped_updates")):
         if tag in available:
             extra_steps, extra = series(tag)  # not empty: the tag has rows

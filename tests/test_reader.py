@@ -14,6 +14,7 @@ from tb_lrfinder import (
     read_scalars,
     tags,
 )
+from tb_lrfinder.reader import last_of_each
 
 
 def _tf_log(path, n, tag_lr=tags.LEARNING_RATE, tag_loss=tags.LOSS, start=0):
@@ -52,6 +53,20 @@ def test_restarted_writer_later_file_wins(tmp_path):
     frame = read_range_test(tmp_path)
     assert frame["step"].tolist() == list(range(15))
     assert frame["loss"].tolist() == [1.0] * 5 + [2.0] * 10
+
+
+def test_last_of_each_sorts_by_group_then_step_and_keeps_the_later_write():
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        n = int(rng.integers(0, 60))
+        # few groups (one pass per group) and many (one sort), repeated and shuffled steps
+        runs = rng.integers(0, int(rng.choice([1, 3, 40])), n).astype(np.int32)
+        tag_codes = rng.integers(0, 3, n).astype(np.int32)
+        steps = rng.integers(0, 12, n) if rng.random() < 0.5 else np.arange(n)
+        last = {}
+        for row in range(n):  # the reference: later rows overwrite earlier ones
+            last[(runs[row], tag_codes[row], steps[row])] = row
+        assert last_of_each(steps, tag_codes, runs).tolist() == [last[key] for key in sorted(last)]
 
 
 def test_root_of_runs(tmp_path):
