@@ -29,13 +29,15 @@ that only reads the run with tbparse (`--tbparse-python` picks its
 interpreter: tbparse imports TensorFlow where it is installed, so a Keras
 user's environment and a TensorFlow-free one differ), alternated
 `--repeats` times: median wall time, analyze.py's range, and the peak
-resident memory of each (VmHWM). Target: analyze.py >= 10x faster than tbparse
+resident memory of each (VmHWM). The library is compiled to bytecode first,
+as an installed package is. Target: analyze.py >= 10x faster than tbparse
 on each layout at 100k and 1M steps, peak <= 400 MB at 1M.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import struct
@@ -210,6 +212,9 @@ def main(argv=None) -> int:
                 if steps in whole:
                     runs.append((run, layout, steps))
         if runs:
+            # As pip leaves an installed package: compiled to bytecode (this machine may set
+            # PYTHONDONTWRITEBYTECODE, which would compile the library anew in every process).
+            compileall.compile_dir(os.path.join(ROOT, "tb_lrfinder"), quiet=1)
             print("\nwhole processes")
             print(f"{'layout':>14} {'steps':>8}  {'analyze.py s':>12} {'range':>11} {'peak MiB':>9}  {'tbparse s':>12} "
                   f"{'tbparse MiB':>11}  {'tbparse/analyze':>16}  tbparse's interpreter")
