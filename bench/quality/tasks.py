@@ -34,13 +34,18 @@ HELD_OUT_3 = ("autoencoder_momentum", "gru_bits_rmsprop", "logistic_adagrad", "m
 collapse test, the confidence flag): recorded before those changes were final and scored only
 after, the held-out tasks of the analysis as it now stands (DECISIONS.md, choice 3)."""
 
+HELD_OUT_4 = ("lstm_sum_adamax", "deep_tanh_sgd", "mnist_mlp_lion", "multilabel_momentum")
+"""Added (session 9) and recorded while choice 4 (DECISIONS.md) was made on the fourteen tasks above;
+scored only after that choice was committed."""
+
 
 @dataclass(frozen=True)
 class Task:
     """One benchmark task.
 
     grid: (lowest, highest) constant rate of the ground-truth grid, spaced
-    log-uniformly; metric: "accuracy" or "r2" (both reported x 100).
+    log-uniformly; metric: "accuracy", "r2" or "label_accuracy" (the mean
+    accuracy of independent sigmoid labels), each reported x 100.
     """
 
     name: str
@@ -83,13 +88,22 @@ TASKS = {
              "features", "adagrad", (1e-4, 100.0), epochs=3, batch_size=128),
         Task("mnist_cnn_bn_l2_adamw", "CNN Conv16-BN-pool-Conv32-BN-pool-Dense10 (BN momentum 0.9) with L2 "
              "1e-3 on every kernel, AdamW, 4k MNIST images", "adamw", (1e-5, 1.0), epochs=2, batch_size=64),
+        Task("lstm_sum_adamax", "LSTM(16)-Dense-1, Adamax, MSE, generated sequences whose target is a weighted "
+             "sum of their first half", "adamax", (1e-5, 1.0), epochs=3, batch_size=32, metric="r2"),
+        Task("deep_tanh_sgd", "MLP 16-(32 tanh) x 6-3, plain SGD, batch 32, generated three-arm spirals", "sgd",
+             (1e-3, 10.0), epochs=4, batch_size=32),
+        Task("mnist_mlp_lion", "MLP 784-64-64-10, Lion, 4k MNIST images", "lion", (1e-6, 0.1), epochs=2,
+             batch_size=64),
+        Task("multilabel_momentum", "MLP 30-64-8 (sigmoid), SGD momentum 0.5, binary cross-entropy, 8 generated "
+             "labels per example", "momentum5", (1e-3, 100.0), epochs=3, batch_size=64, metric="label_accuracy"),
     ]
 }
 
 
 MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adam": 0.9, "adamw": 0.9, "nadam": 0.9, "rmsprop": 0.0,
-            "adagrad": 0.0}
-"""Each optimizer's momentum as built below (Keras's default beta_1 for Adam and AdamW)."""
+            "adagrad": 0.0, "adamax": 0.9, "lion": 0.9, "momentum5": 0.5}
+"""Each optimizer's momentum as built below (Keras's default beta_1 for Adam, AdamW, Adamax and Lion),
+as `finder.momentum_lag` reads it."""
 
 
 def momentum_lag(name: str) -> float:
@@ -114,7 +128,7 @@ def data(name: str):
         d = mnist.load_mnist(MNIST_DIR if os.path.isdir(MNIST_DIR) else None)
         x_train, y_train = mnist.prepare(d.x_train[:4000], d.y_train[:4000])
         x_test, y_test = mnist.prepare(d.x_test[:2000], d.y_test[:2000])
-        if name == "mnist_mlp_adam":
+        if name in ("mnist_mlp_adam", "mnist_mlp_lion"):
             x_train, x_test = x_train.reshape(-1, 784), x_test.reshape(-1, 784)
         return (x_train, y_train), (x_test, y_test)
     if name == "autoencoder_momentum":
@@ -217,6 +231,37 @@ def data(name: str):
             return x.astype("float32"), np.eye(20, dtype="float32")[labels]
 
         return draw(6000), draw(3000)
+    if name == "lstm_sum_adamax":
+        weights = rng.normal(0, 1, 8)
+
+        def draw(n):
+            x = rng.normal(0, 1, (n, 16, 1))
+            y = x[:, :8, 0] @ weights / 2 + 0.3 * rng.normal(0, 1, n)
+            return x.astype("float32"), y.astype("float32")[:, None]
+
+        return draw(3000), draw(2000)
+    if name == "deep_tanh_sgd":
+        projection = rng.normal(0, 1, (2, 14))
+
+        def draw(n):
+            labels = rng.randint(0, 3, n)
+            radius = rng.rand(n)
+            angle = 2 * np.pi * labels / 3 + 3.5 * radius + rng.normal(0, 0.2, n)
+            plane = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+            x = np.concatenate([plane, np.tanh(plane @ projection)], axis=1)  # 2 + 14 correlated features
+            return x.astype("float32"), np.eye(3, dtype="float32")[labels]
+
+        return draw(4000), draw(2000)
+    if name == "multilabel_momentum":
+        w = rng.normal(0, 1, (30, 8))
+        v = rng.normal(0, 1, (30, 8))
+
+        def draw(n):
+            x = rng.normal(0, 1, (n, 30))
+            logits = x @ w / 3 + np.abs(x @ v) / 3 - 0.8 + rng.normal(0, 0.5, (n, 8))
+            return x.astype("float32"), (logits > 0).astype("float32")
+
+        return draw(5000), draw(2000)
     raise KeyError(name)
 
 
@@ -275,6 +320,18 @@ def build(name: str, learning_rate, *, seed: int):
                   L.Activation("relu"), L.MaxPooling2D(2), L.Conv2D(32, 3, kernel_regularizer=l2),
                   L.BatchNormalization(momentum=0.9), L.Activation("relu"), L.MaxPooling2D(2), L.Flatten(),
                   L.Dense(10, activation="softmax", kernel_regularizer=l2)]
+    elif name == "lstm_sum_adamax":
+        layers = [keras.Input((16, 1)), L.LSTM(16), L.Dense(1)]
+        loss, metrics = "mse", []
+    elif name == "deep_tanh_sgd":
+        layers = [keras.Input((16,))] + [L.Dense(32, activation="tanh") for _ in range(6)] + [
+            L.Dense(3, activation="softmax")]
+    elif name == "mnist_mlp_lion":
+        layers = [keras.Input((784,)), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"),
+                  L.Dense(10, activation="softmax")]
+    elif name == "multilabel_momentum":
+        layers = [keras.Input((30,)), L.Dense(64, activation="relu"), L.Dense(8, activation="sigmoid")]
+        loss, metrics = "binary_crossentropy", []
     else:
         raise KeyError(name)
     optimizer = {
@@ -286,6 +343,9 @@ def build(name: str, learning_rate, *, seed: int):
         "adam": lambda: keras.optimizers.Adam(learning_rate),
         "adamw": lambda: keras.optimizers.AdamW(learning_rate, weight_decay=0.01),
         "rmsprop": lambda: keras.optimizers.RMSprop(learning_rate),
+        "adamax": lambda: keras.optimizers.Adamax(learning_rate),
+        "lion": lambda: keras.optimizers.Lion(learning_rate),
+        "momentum5": lambda: keras.optimizers.SGD(learning_rate, momentum=0.5),
     }[task.optimizer]()
     model = keras.Sequential(layers, name=name)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
@@ -293,7 +353,7 @@ def build(name: str, learning_rate, *, seed: int):
 
 
 def score(name: str, model) -> float:
-    """The task's test score in points: accuracy x 100, or R^2 x 100 (floored at -100)."""
+    """The task's test score in points: accuracy x 100, label accuracy x 100, or R^2 x 100 (floored at -100)."""
     (_, _), (x_test, y_test) = data(name)
     prediction = np.asarray(model.predict(x_test, batch_size=1000, verbose=0), dtype=np.float64)
     if TASKS[name].metric == "r2":
@@ -302,6 +362,10 @@ def score(name: str, model) -> float:
         residual = np.sum((y_test - prediction) ** 2)
         total = np.sum((y_test - y_test.mean(axis=0)) ** 2)
         return float(max(-100.0, 100.0 * (1.0 - residual / total)))
+    if TASKS[name].metric == "label_accuracy":  # independent sigmoid labels
+        if not np.all(np.isfinite(prediction)):
+            return 100.0 * float(np.mean(np.maximum(y_test.mean(axis=0), 1 - y_test.mean(axis=0))))
+        return 100.0 * float(np.mean((prediction > 0.5) == (y_test > 0.5)))
     if y_test.shape[1] == 1:  # binary: a sigmoid output
         labels, guess = y_test[:, 0] > 0.5, prediction[:, 0] > 0.5
         if not np.all(np.isfinite(prediction)):
