@@ -233,16 +233,19 @@ def _first_climb_back(losses, smoothed, beta: float) -> tuple[int, int] | None:
     start to the minimum; None if the loss never does.
 
     The start is the median raw loss over the smoother's first time constant
-    (1 / (1 - beta) points), and a drop counts only if it exceeds twice the
-    raw loss's typical scatter (the median distance from its centered
-    smoothing): a flat, noisy curve has not collapsed, it never fell.
+    (1 / (1 - beta) points), and the minimum is looked for after it (within
+    it the smoothed loss is a few raw points: a low first batch is not a
+    drop). A drop counts only if it exceeds twice the raw loss's typical
+    scatter (the median distance from its centered smoothing): a flat, noisy
+    curve has not collapsed, it never fell.
     """
-    finite = np.isfinite(smoothed)
-    if finite.sum() < 2:
+    window = max(1, round(1.0 / (1.0 - beta)))
+    later = smoothed[window:]
+    if not np.isfinite(later).any():
         return None
-    lowest = int(np.nanargmin(smoothed))
+    lowest = window + int(np.nanargmin(later))
     raw = losses[np.isfinite(losses)]
-    start = np.median(raw[: max(1, round(1.0 / (1.0 - beta)))])
+    start = np.median(raw[:window])
     drop = start - smoothed[lowest]
     scatter = np.median(np.abs(raw - centered_ema(raw, beta)))
     if not drop > 2.0 * scatter:  # (scatter >= 0: no drop at all is out too)

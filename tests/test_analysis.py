@@ -166,6 +166,17 @@ def test_a_flat_noisy_start_is_not_taken_for_a_collapse():
     assert result.recommended is not None and not result.recommended.confident
 
 
+def test_a_low_first_batch_is_not_a_drop():
+    # A flat, noisy curve whose first batch happens to be its lowest point: the debiased EMA
+    # starts at that one point, so the smoothed loss "climbs back" at step 1. Not a collapse.
+    rng = np.random.default_rng(1)
+    losses = 1.6 + rng.normal(0.0, 0.45, 100)
+    losses[0] = 0.6
+    result = analyze(_frame(losses))
+    assert result.stop.reason == analysis.LAST_STEP
+    assert result.recommended is not None and not result.recommended.confident
+
+
 def test_validation_parting_point():
     n = 100
     train = np.linspace(2.0, 0.5, n)
