@@ -27,7 +27,7 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 from . import tags
 from ._validation import fraction, int_at_least, positive_float
 from ._validation import stop_factor as checked_stop_factor
-from .analysis import diverged
+from .analysis import diverged, floor_scale, time_constant
 from .events import ScalarEventWriter
 
 
@@ -128,7 +128,10 @@ class StepRecorder:
         self.training_samples = 0
         self.validation_evaluations = 0
         self._average, self._bias = 0.0, 1.0
-        self._before_last = (0.0, 1.0, math.inf)
+        self._first_losses: list[float] = []  # the first time constant of finite losses
+        self._negative = False  # whether a loss was below zero
+        self._floor_scale = 0.0  # see analysis.diverged: 0 until a loss is negative
+        self._before_last = self._state()
         self._skipped = 0
         self._events = None
         if self.log_dir is not None:
@@ -167,13 +170,19 @@ class StepRecorder:
         repeat = self.detect_skips and step == self.last_step
         if repeat:  # the retry replaces the skipped attempt, in the EMA too
             self._skipped += 1
-            self._average, self._bias, self.best = self._before_last
+            self._restore(self._before_last)
         else:
             self._skipped = 0
-            self._before_last = (self._average, self._bias, self.best)
+            self._before_last = self._state()
         finite = math.isfinite(loss)
         if finite:  # the EMA advances by finite losses only
             beta = self.smoothing
+            changed = len(self._first_losses) < time_constant(beta) or (loss < 0 and not self._negative)
+            if len(self._first_losses) < time_constant(beta):
+                self._first_losses.append(loss)
+            self._negative = self._negative or loss < 0
+            if changed:
+                self._floor_scale = floor_scale(self._first_losses, beta, negative=self._negative)
             self._average = beta * self._average + (1.0 - beta) * loss
             self._bias *= beta
             self.smoothed = self._average / (1.0 - self._bias)
@@ -191,13 +200,22 @@ class StepRecorder:
             self._events.scalars(step, names, values, now)
             self._events.maybe_flush(now)
         self.last_step = step
-        if self.stop_factor is not None and (not finite or diverged(self.smoothed, self.best, self.stop_factor)):
+        if self.stop_factor is not None and (
+                not finite or diverged(self.smoothed, self.best, self.stop_factor, self._floor_scale)):
             self.stop_step, self.halted = step, True
         # The last step ends the sweep; with skip detection only once the
         # next attempt shows that its update was applied (not retried).
         elif self.max_steps is not None and step >= self.max_steps - 1 and not self.detect_skips:
             self.halted = True
         return self.halted
+
+    def _state(self) -> tuple:
+        """What a retried step (a skipped update) rolls back."""
+        return self._average, self._bias, self.best, len(self._first_losses), self._negative, self._floor_scale
+
+    def _restore(self, state: tuple) -> None:
+        self._average, self._bias, self.best, kept, self._negative, self._floor_scale = state
+        del self._first_losses[kept:]
 
     def flush(self) -> None:
         """Write the points recorded so far to disk."""

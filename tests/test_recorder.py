@@ -65,6 +65,31 @@ def test_negative_losses_use_the_distance_from_best(tmp_path):
     assert recorder.stop_step == 3
 
 
+def _poisson_like(seed):
+    """A Poisson-loss sweep: noisy per-batch losses that start near zero and
+    fall below it, then blow up (Keras's Poisson loss has no floor at 0)."""
+    rng = np.random.default_rng(seed)
+    level = np.concatenate([np.linspace(0.8, -8.0, 70), -8.0 + 1.6 ** np.arange(20)])
+    return (level + rng.normal(0.0, 1.5, 90)).tolist()
+
+
+def test_a_loss_below_zero_diverges_only_past_its_start_size(tmp_path):
+    # Measured from |best| alone, a best near zero makes the noise pass "4x its best"
+    # within the first steps; the start's size is the scale instead, once a loss is negative.
+    for seed in range(5):
+        losses = _poisson_like(seed)
+        recorder = _record(tmp_path / str(seed), losses)
+        assert recorder.stop_step is not None and recorder.stop_step >= 70, (seed, recorder.stop_step)
+        frame = read_range_test(tmp_path / str(seed), lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)
+        assert analyze(frame).stop.step == recorder.stop_step
+
+
+def test_a_loss_that_stays_positive_keeps_the_article_rule(tmp_path):
+    # 4x its best, exactly: best 0.1, so 0.41 stops and 0.4 does not.
+    assert _record(tmp_path / "a", [1.0, 0.1, 0.4, 0.3], smoothing=0.0).stop_step is None
+    assert _record(tmp_path / "b", [1.0, 0.1, 0.41, 0.3], smoothing=0.0).stop_step == 2
+
+
 def test_the_online_stop_is_where_the_offline_analysis_puts_it(tmp_path):
     losses = [2.0 * 0.97**s for s in range(30)] + [2.0 * 1.4**s for s in range(20)]
     recorder = _record(tmp_path, losses)
