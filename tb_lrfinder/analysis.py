@@ -178,7 +178,9 @@ def diverged(smoothed, best, stop_factor: float, floor_scale=0.0):
     numpy arrays; false for NaN. The recorder applies it online, `find_stop`
     to a whole curve.
     """
-    return smoothed - best > (stop_factor - 1.0) * np.maximum(np.abs(best), floor_scale)
+    if isinstance(best, np.ndarray):
+        return smoothed - best > (stop_factor - 1.0) * np.maximum(np.abs(best), floor_scale)
+    return smoothed - best > (stop_factor - 1.0) * max(abs(best), floor_scale)  # the recorder's step: no numpy
 
 
 def time_constant(beta: float) -> int:

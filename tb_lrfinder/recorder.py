@@ -128,6 +128,7 @@ class StepRecorder:
         self.training_samples = 0
         self.validation_evaluations = 0
         self._average, self._bias = 0.0, 1.0
+        self._window = time_constant(self.smoothing)
         self._first_losses: list[float] = []  # the first time constant of finite losses
         self._negative = False  # whether a loss was below zero
         self._floor_scale = 0.0  # see analysis.diverged: 0 until a loss is negative
@@ -177,11 +178,11 @@ class StepRecorder:
         finite = math.isfinite(loss)
         if finite:  # the EMA advances by finite losses only
             beta = self.smoothing
-            changed = len(self._first_losses) < time_constant(beta) or (loss < 0 and not self._negative)
-            if len(self._first_losses) < time_constant(beta):
+            starting = len(self._first_losses) < self._window
+            if starting:
                 self._first_losses.append(loss)
-            self._negative = self._negative or loss < 0
-            if changed:
+            if starting or (loss < 0 and not self._negative):
+                self._negative = self._negative or loss < 0
                 self._floor_scale = floor_scale(self._first_losses, beta, negative=self._negative)
             self._average = beta * self._average + (1.0 - beta) * loss
             self._bias *= beta
