@@ -173,14 +173,7 @@ def data(name: str):
 
         return draw(3000), draw(2000)
     if name == "many_classes_smoothed":
-        centres = rng.normal(0, 1, (100, 32))
-
-        def draw(n):
-            c = rng.randint(0, 100, n)
-            x = centres[c] + rng.normal(0, 1.1, (n, 32))
-            return x.astype("float32"), np.eye(100, dtype="float32")[c]
-
-        return draw(6000), draw(3000)
+        return _clusters(rng, classes=100, features=32, spread=1.0, noise=1.1, sizes=(6000, 3000))
     if name == "text_embedding_adamw":
         vocab, length = 2000, 40
         cues = rng.randint(50, vocab, (4, 30))  # each class has 30 cue tokens
@@ -294,15 +287,21 @@ def data(name: str):
 
         return draw(3000), draw(2000)
     if name == "residual_layernorm_adafactor":
-        centres = rng.normal(0, 1.5, (10, 24))
-
-        def draw(n):
-            labels = rng.randint(0, 10, n)
-            x = centres[labels] + rng.normal(0, 1.6, (n, 24))
-            return x.astype("float32"), np.eye(10, dtype="float32")[labels]
-
-        return draw(4000), draw(2000)
+        return _clusters(rng, classes=10, features=24, spread=1.5, noise=1.6, sizes=(4000, 2000))
     raise KeyError(name)
+
+
+def _clusters(rng, *, classes: int, features: int, spread: float, noise: float, sizes: tuple[int, int]):
+    """(train, test) of one-hot labelled Gaussian clusters: a centre per class
+    (std `spread`), each example its centre plus noise (std `noise`)."""
+    centres = rng.normal(0, spread, (classes, features))
+
+    def draw(n):
+        labels = rng.randint(0, classes, n)
+        x = centres[labels] + rng.normal(0, noise, (n, features))
+        return x.astype("float32"), np.eye(classes, dtype="float32")[labels]
+
+    return draw(sizes[0]), draw(sizes[1])
 
 
 def build(name: str, learning_rate, *, seed: int):
