@@ -219,7 +219,8 @@ def find_stop(steps, rates, losses, smoothed, *, stop_factor: float, planned_ste
     finite = np.isfinite(losses)
     first_bad = int(np.argmin(finite)) if not finite.all() else len(losses)
     best = np.fmin.accumulate(np.where(np.isfinite(smoothed), smoothed, np.inf))
-    rise = diverged(smoothed, best, stop_factor, floor_scales(losses, beta))
+    scales = floor_scales(losses, beta)
+    rise = diverged(smoothed, best, stop_factor, scales)
     first_rise = int(np.argmax(rise)) if rise.any() else len(losses)
     if first_bad < len(losses) and first_bad <= first_rise:
         i = first_bad
@@ -229,9 +230,14 @@ def find_stop(steps, rates, losses, smoothed, *, stop_factor: float, planned_ste
         )
     if first_rise < len(losses):
         i = first_rise
+        passed = f"passed {stop_factor:g}x its best"
+        if scales[i] > abs(best[i]):
+            passed = (f"rose above its best by more than {stop_factor - 1:g}x the loss's size at the start "
+                      f"({scales[i]:.3g}; the loss goes below zero, so {stop_factor:g}x its best has no floor to "
+                      "count from)")
         return StopPoint(
             DIVERGED, int(steps[i]), float(rates[i]),
-            f"the smoothed loss passed {stop_factor:g}x its best at step {steps[i]} "
+            f"the smoothed loss {passed} at step {steps[i]} "
             f"(rate {rates[i]:.3g}): the sweep diverged there, as a complete sweep should",
         )
     climb = _first_climb_back(np.asarray(losses, dtype=np.float64), smoothed, beta)

@@ -177,6 +177,15 @@ def test_a_low_first_batch_is_not_a_drop():
     assert result.recommended is not None and not result.recommended.confident
 
 
+def test_a_loss_below_zero_diverges_past_its_start_size_and_says_so():
+    # beta 0: smoothed == raw, the start's size is |2.0|. From a best of -0.5, 4x would be
+    # passed at 1.0; measured against the start's size, the rise must exceed 3 x 2.0.
+    losses = [2.0, -0.5, -0.45, -0.4, -0.42, -0.38, -0.41, -0.4, -0.39, 1.0, 5.0, 7.0]
+    stop = analyze(_frame(losses), smoothing=0.0).stop
+    assert stop.reason == analysis.DIVERGED and stop.step == 11
+    assert "goes below zero" in stop.message
+
+
 def test_validation_parting_point():
     n = 100
     train = np.linspace(2.0, 0.5, n)
