@@ -84,6 +84,18 @@ def test_a_loss_below_zero_diverges_only_past_its_start_size(tmp_path):
         assert analyze(frame).stop.step == recorder.stop_step
 
 
+def test_a_retried_step_replaces_its_loss_in_the_start_size(tmp_path):
+    # A loss-scale optimizer's skipped update repeats step 0; the retry's loss (0.5), not the
+    # skipped attempt's (5.0), is the start's size: from a best of -0.5, 1.6 rises past 3 x 0.5.
+    with StepRecorder(tmp_path, stop_factor=4.0, smoothing=0.0, detect_skips=True) as recorder:
+        for step, loss in [(0, 5.0), (0, 0.5), (1, -0.5), (2, 1.6), (3, 1.0)]:
+            if recorder.record(step, 1e-3 * 2.0**step, loss):
+                break
+    assert recorder.stop_step == 2
+    frame = read_range_test(tmp_path, lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)
+    assert analyze(frame, smoothing=0.0).stop.step == 2
+
+
 def test_a_loss_that_stays_positive_keeps_the_article_rule(tmp_path):
     # 4x its best, exactly: best 0.1, so 0.41 stops and 0.4 does not.
     assert _record(tmp_path / "a", [1.0, 0.1, 0.4, 0.3], smoothing=0.0).stop_step is None
