@@ -15,7 +15,7 @@ A rule that names no rate scores as the sweep's first rate would.
 
 Prints, per rule: mean and worst regret, and how often it lands past the
 cliff (regret > 20 points), on the tasks the rules were chosen on and,
-apart, on the tasks held out of the latest choice (`tasks.HELD_OUT_5`; see
+apart, on the tasks held out of the latest choice (`tasks.HELD_OUT_6`; see
 DECISIONS.md; `--skip-held-out` leaves them out, for use while choosing).
 Needs no TensorFlow; a few seconds.
 
@@ -40,7 +40,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import baselines  # noqa: E402
-from tasks import HELD_OUT_5 as HELD_OUT  # noqa: E402
+from tasks import HELD_OUT_6 as HELD_OUT  # noqa: E402
 from tasks import momentum_lag  # noqa: E402
 
 from tb_lrfinder import analysis  # noqa: E402
