@@ -39,7 +39,7 @@ import pandas as pd
 from ._validation import fraction, int_at_least
 from ._validation import stop_factor as checked_stop_factor
 from .errors import LRFinderError
-from .smoothing import centered_ema, debiased_ema, rolling_median
+from .smoothing import centered_ema, debiased_ema, rolling_median, time_constant
 
 MIN_POINTS = 8
 """Fewest usable points (before the stop) the rules need."""
@@ -181,11 +181,6 @@ def diverged(smoothed, best, stop_factor: float, floor_scale=0.0):
     if isinstance(best, np.ndarray):
         return smoothed - best > (stop_factor - 1.0) * np.maximum(np.abs(best), floor_scale)
     return smoothed - best > (stop_factor - 1.0) * max(abs(best), floor_scale)  # the recorder's step: no numpy
-
-
-def time_constant(beta: float) -> int:
-    """Points in the debiased EMA's first time constant, 1 / (1 - beta)."""
-    return max(1, round(1.0 / (1.0 - beta)))
 
 
 def floor_scale(first_losses, beta: float, *, negative: bool) -> float:

@@ -27,8 +27,9 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 from . import tags
 from ._validation import fraction, int_at_least, positive_float
 from ._validation import stop_factor as checked_stop_factor
-from .analysis import diverged, floor_scale, time_constant
+from .analysis import diverged, floor_scale
 from .events import ScalarEventWriter
+from .smoothing import time_constant
 
 
 def _description(text: str) -> bytes:

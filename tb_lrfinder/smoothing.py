@@ -33,6 +33,11 @@ def debiased_ema(values, beta: float = 0.9) -> np.ndarray:
     return np.where(finite, weighted.mean().to_numpy(), np.nan)
 
 
+def time_constant(beta: float) -> int:
+    """Points in the debiased EMA's first time constant, 1 / (1 - beta) (at least 1)."""
+    return max(1, round(1.0 / (1.0 - beta)))
+
+
 def centered_ema(values, beta: float = 0.9) -> np.ndarray:
     """A zero-lag smoother for offline analysis: the mean of a forward and a
     backward debiased EMA, so a feature is not shifted toward later steps.
