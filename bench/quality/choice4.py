@@ -37,13 +37,9 @@ def readings(sweep) -> dict:
         result = score._analysis(sweep)
     if result.recommended is None or result.safe is None:
         return {"rate": None}
-    all_rates = sweep["learning_rate"]
-    usable = int(np.searchsorted(sweep["step"], result.stop.step)) + (result.stop.reason != "diverged")
-    rates, losses = all_rates[:usable], sweep["loss"][:usable]
+    rates, losses, lag = score.curve_to_stop(sweep)
     finite = np.isfinite(losses)
     rates, losses = rates[finite], losses[finite]
-    growth = (all_rates[-1] / all_rates[0]) ** (1.0 / (len(all_rates) - 1))
-    lag = growth ** momentum_lag(sweep["task"])
     _, corrected, _ = analysis.safe_rate(rates, losses, np.arange(len(rates)), momentum_lag=momentum_lag(sweep["task"]))
     centered = analysis.centered_ema(losses, result.smoothing)
     return {
@@ -52,8 +48,8 @@ def readings(sweep) -> dict:
         "ema_min": float(rates[int(np.nanargmin(centered))]) / lag,
         "confident": result.recommended.confident,
         "unclear": any("minimum is unclear" in c for c in result.recommended.caveats),
-        "low": float(all_rates[0]),
-        "high": float(all_rates[-1]),
+        "low": float(sweep["learning_rate"][0]),
+        "high": float(sweep["learning_rate"][-1]),
     }
 
 

@@ -27,7 +27,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import score  # noqa: E402
-from tasks import HELD_OUT_6, momentum_lag  # noqa: E402
+from tasks import HELD_OUT_6  # noqa: E402
 
 from tb_lrfinder.analysis import SAFE_SEARCH_DECADES, SAFE_WINDOW_DECADES  # noqa: E402
 from tb_lrfinder.smoothing import rolling_median  # noqa: E402
@@ -40,11 +40,7 @@ def features(sweep) -> dict[str, float]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         analysis = score._analysis(sweep)
-    all_rates = sweep["learning_rate"]
-    usable = int(np.searchsorted(sweep["step"], analysis.stop.step)) + (analysis.stop.reason != "diverged")
-    rates, losses = all_rates[:usable], sweep["loss"][:usable]
-    growth = (all_rates[-1] / all_rates[0]) ** (1.0 / (len(all_rates) - 1))
-    lag = growth ** momentum_lag(sweep["task"])
+    rates, losses, lag = score.curve_to_stop(sweep)
     per_decade = (len(rates) - 1) / np.log10(rates[-1] / rates[0])
     median = rolling_median(losses, round(SAFE_WINDOW_DECADES * per_decade))
     inside = (rates >= rates[-1] / 10.0**SAFE_SEARCH_DECADES) & np.isfinite(median)
