@@ -335,6 +335,7 @@ def build(name: str, learning_rate, *, seed: int):
     L = keras.layers
     loss = "categorical_crossentropy"
     metrics = ["accuracy"]
+    model = None  # set by the functional models; the others are a Sequential of `layers`
     if name == "mnist_cnn_sgd":
         layers = [keras.Input((28, 28, 1)), L.Conv2D(32, 3, activation="relu"), L.Conv2D(64, 3, activation="relu"),
                   L.MaxPooling2D(2), L.Dropout(0.25), L.Flatten(), L.Dense(128, activation="relu"), L.Dropout(0.5),
@@ -402,8 +403,17 @@ def build(name: str, learning_rate, *, seed: int):
     elif name == "poisson_counts_rmsprop":
         layers = [keras.Input((12,)), L.Dense(32, activation="relu"), L.Dense(1, activation="exponential")]
         loss, metrics = "poisson", []
-    elif name in ("attention_order_lamb", "residual_layernorm_adafactor"):
-        layers = None  # functional models, below
+    elif name == "attention_order_lamb":  # functional: token + position embeddings, self-attention
+        tokens = keras.Input((24,), dtype="int32")
+        h = L.Embedding(64, 16)(tokens) + L.Embedding(24, 16)(keras.ops.arange(24))
+        h = L.LayerNormalization()(h + L.MultiHeadAttention(num_heads=2, key_dim=8)(h, h))
+        model = keras.Model(tokens, L.Dense(2, activation="softmax")(L.GlobalAveragePooling1D()(h)), name=name)
+    elif name == "residual_layernorm_adafactor":  # functional: residual blocks
+        inputs = keras.Input((24,))
+        h = L.Dense(64)(inputs)
+        for _ in range(3):
+            h = h + L.Dense(64, activation="gelu")(L.LayerNormalization()(h))
+        model = keras.Model(inputs, L.Dense(10, activation="softmax")(L.LayerNormalization()(h)), name=name)
     else:
         raise KeyError(name)
     optimizer = {
@@ -422,18 +432,7 @@ def build(name: str, learning_rate, *, seed: int):
         "rmsprop_momentum": lambda: keras.optimizers.RMSprop(learning_rate, momentum=0.9),
         "adafactor": lambda: keras.optimizers.Adafactor(learning_rate),
     }[task.optimizer]()
-    if name == "attention_order_lamb":
-        tokens = keras.Input((24,), dtype="int32")
-        h = L.Embedding(64, 16)(tokens) + L.Embedding(24, 16)(keras.ops.arange(24))  # token + position
-        h = L.LayerNormalization()(h + L.MultiHeadAttention(num_heads=2, key_dim=8)(h, h))
-        model = keras.Model(tokens, L.Dense(2, activation="softmax")(L.GlobalAveragePooling1D()(h)), name=name)
-    elif name == "residual_layernorm_adafactor":
-        inputs = keras.Input((24,))
-        h = L.Dense(64)(inputs)
-        for _ in range(3):
-            h = h + L.Dense(64, activation="gelu")(L.LayerNormalization()(h))
-        model = keras.Model(inputs, L.Dense(10, activation="softmax")(L.LayerNormalization()(h)), name=name)
-    else:
+    if model is None:
         model = keras.Sequential(layers, name=name)
     model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     return model
