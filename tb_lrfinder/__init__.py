@@ -5,8 +5,8 @@ Writing (needs TensorFlow): `lr_range_schedule` (and its closed form
 `sweep_custom_loop`; training schedules from a result: `OneCycle`, `Cyclical`,
 `one_cycle_from`, `cyclical_from`. Recording from any loop: `StepRecorder`.
 Reading and analysis (no TensorFlow): `read_scalars`, `read_range_test`,
-`analyze`, `analyze_paths`. The TensorFlow-side names are imported on first
-use, so `import tb_lrfinder` stays light for code that only reads logs.
+`analyze`, `analyze_paths`. The writing-side names are imported on first use,
+so `import tb_lrfinder` stays light for code that only reads logs.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import importlib
 from .analysis import Analysis, Recommendation, StopPoint, Suggestion, analyze
 from .errors import LRFinderError
 from .reader import LogReadWarning, read_scalars
-from .recorder import StepRecorder
 from .runs import RangeTestResult, analyze_paths, range_test_frame, read_range_test
 
 __version__ = "0.1.0"
@@ -32,6 +31,7 @@ _LAZY = {
     "find_lr": "finder",
     "RangeTestCallback": "finder",
     "sweep_custom_loop": "custom_loop",
+    "StepRecorder": "recorder",
     "verify_rate": "verify",
     "Verification": "verify",
 }
