@@ -10,7 +10,9 @@ each from the model's starting state, and keeps the better half by the loss
 on held-out data after each round (successive halving): round k trains every
 survivor `first_round_steps * 2**k` more steps, until one is left. A trial
 whose held-out loss is NaN, inf or above the starting model's has diverged
-and is out at once. The model and its optimizer are
+and is out at once, and so is every candidate at a higher rate: training
+that breaks down at a rate is not trusted at a larger one, however well a
+short trial went there. The model and its optimizer are
 restored bit for bit afterwards, whatever happens (as `find_lr` does).
 
 Each trial is a TensorBoard run (its held-out loss after each round, at the
@@ -182,6 +184,7 @@ def verify_rate(
         for i, writer in writers.items():  # the start: held-out loss after 0 steps
             writer.scalars(0, (tags.TRIAL_LOSS, tags.TRIAL_RATE), (initial_loss, float(rates[i])), time.time())
         survivors, round_steps = list(range(len(rates))), first_round_steps
+        ceiling = math.inf  # the lowest rate that diverged
         while True:
             for i in survivors:
                 restore(model.variables, weights[i])
@@ -196,7 +199,10 @@ def verify_rate(
                     writers[i].scalars(steps_done[i], (tags.TRIAL_LOSS, tags.TRIAL_RATE),
                                        (losses[i][-1], float(rates[i])), time.time())
                     writers[i].flush()
-            survivors = [i for i in survivors if not diverged_trial(losses[i][-1], initial_loss)]
+            for i in survivors:
+                if diverged_trial(losses[i][-1], initial_loss):
+                    ceiling = min(ceiling, rates[i])
+            survivors = [i for i in survivors if rates[i] < ceiling]
             if len(survivors) <= 1:
                 break
             survivors = sorted(survivors, key=lambda i: losses[i][-1])[: math.ceil(len(survivors) / 2)]
@@ -218,26 +224,35 @@ def verify_rate(
 
 
 def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Verification:
-    """The verification the trials make: the winner is the trial with the lowest
-    held-out loss among those that took part in the most rounds and did not
-    diverge; where there is none, `rate` stays, unconfirmed."""
+    """The verification the trials make: the eligible trials are those below
+    the lowest rate that diverged; the winner is the one with the lowest
+    held-out loss among the eligible that took part in the most rounds;
+    where none is eligible, `rate` stays, unconfirmed."""
     total = sum(t.steps for t in trials)
     low, high = min(t.learning_rate for t in trials), max(t.learning_rate for t in trials)
-    rounds = max(len(t.losses) for t in trials)
-    finalists = [t for t in trials if len(t.losses) == rounds and not t.diverged]
-    if not finalists:
+    ceiling = _lowest_diverged(trials)
+    eligible = [t for t in trials if t.learning_rate < ceiling and t.losses]
+    if not eligible:
         return Verification(rate, trials, total, f"every candidate from {low:.3g} to {high:.3g} diverged "
                             f"(held-out loss above the start's {initial_loss:.4g}); the rate {rate:.3g} is "
                             "unconfirmed: lower it", initial_loss, confirmed=False)
-    winner = min(finalists, key=lambda t: t.losses[-1])
+    rounds = max(len(t.losses) for t in eligible)
+    winner = min((t for t in eligible if len(t.losses) == rounds), key=lambda t: t.losses[-1])
     diverged = [f"{t.learning_rate:.3g}" for t in trials if t.diverged]
+    above = [f"{t.learning_rate:.3g}" for t in trials if not t.diverged and t.learning_rate >= ceiling]
     message = (
         f"{len(trials)} candidates from {low:.3g} to {high:.3g} trained from the model's start; "
         f"{winner.learning_rate:.3g} had the lowest held-out loss ({winner.losses[-1]:.4g} after {winner.steps} steps)"
         + (f"; diverged: {', '.join(diverged)}" if diverged else "")
+        + (f"; not trusted above a diverged rate: {', '.join(above)}" if above else "")
         + f"; {total} optimizer steps in all"
     )
     return Verification(winner.learning_rate, trials, total, message, initial_loss)
+
+
+def _lowest_diverged(trials) -> float:
+    """The lowest rate of a diverged trial (inf if none): no rate at or above it is trusted."""
+    return min((t.learning_rate for t in trials if t.diverged), default=math.inf)
 
 
 def diverged_trial(loss: float, initial_loss: float) -> bool:

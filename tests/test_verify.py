@@ -65,6 +65,50 @@ def test_the_cost_is_counted_exactly(linear_task):
     assert len(winner.losses) == 3 and winner.losses[-1] == min(finalists)
 
 
+def test_no_rate_at_or_above_a_diverged_one_is_trusted(linear_task, monkeypatch):
+    """A trial that looks good above a rate that broke down (a lucky short run
+    past the cliff) is neither trained further nor chosen."""
+    from tb_lrfinder import verify
+
+    model, x, y = linear_task
+    # Held-out loss after each round, by the trial's rate: 0.5 diverges (above
+    # the start's 1.0); 2.0 above it looks best in every round.
+    by_rate = {0.0625: [0.9, 0.8], 0.125: [0.8, 0.6], 0.25: [0.85, 0.7], 0.5: [3.0], 1.0: [0.7], 2.0: [0.1, 0.01]}
+    calls = {rate: 0 for rate in by_rate}
+
+    def held_out_loss(model, x, y, batch_size):
+        rate = float(model.optimizer.learning_rate.numpy())
+        if not math.isclose(rate, 0.01, rel_tol=1e-6):  # the user's optimizer: the starting model
+            rate = min(by_rate, key=lambda r: abs(math.log(r / rate)))
+            calls[rate] += 1
+            return by_rate[rate][calls[rate] - 1]
+        return 1.0
+
+    monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
+    result = verify.verify_rate(model, x, y, learning_rate=0.5, candidates=6, spread=8.0, max_rate=2.0,
+                                batch_size=32, first_round_steps=2)
+    assert [t.learning_rate for t in result.trials] == pytest.approx(list(by_rate))
+    # Round 2: the better two of the three below 0.5; 1 and 2 are out with it.
+    assert calls == {0.0625: 1, 0.125: 2, 0.25: 2, 0.5: 1, 1.0: 1, 2.0: 1}
+    assert result.learning_rate == pytest.approx(0.125)
+    assert "diverged: 0.5" in result.message and "not trusted above a diverged rate: 1, 2" in result.message
+
+
+def test_conclude_picks_below_the_lowest_diverged_rate():
+    from tb_lrfinder.verify import Trial, conclude
+
+    trials = (Trial(0.1, (0.9, 0.6), 20, None, False), Trial(0.2, (0.8, 0.5), 20, None, False),
+              Trial(0.4, (2.0,), 10, None, True), Trial(0.8, (0.3, 0.1), 20, None, False))
+    result = conclude(trials, 1.0, 0.2)
+    assert result.learning_rate == 0.2 and result.confirmed
+    # Every trial that went the most rounds is out: the winner comes from those that went fewer.
+    trials = (Trial(0.1, (0.9,), 10, None, False), Trial(0.2, (0.7,), 10, None, False),
+              Trial(0.4, (0.5, 2.0), 30, None, True), Trial(0.8, (0.4, 0.3), 30, None, False))
+    assert conclude(trials, 1.0, 0.4).learning_rate == 0.2
+    trials = (Trial(0.1, (2.0,), 10, None, True), Trial(0.2, (0.5,), 10, None, False))
+    assert not conclude(trials, 1.0, 0.2).confirmed
+
+
 def test_an_interrupted_verification_restores_the_model(linear_task, monkeypatch):
     import keras
 

@@ -46,6 +46,11 @@ HELD_OUT_6 = ("cosine_regression_adam", "mnist_poisson_nesterov")
 """Added (session 9) after choice 6 (the stop rule for a loss below zero) was committed, as its
 held-out check: two more losses that go below zero."""
 
+HELD_OUT_7 = ("regression_mae_momentum", "stripes_separable_adadelta", "focal_selu_sgd")
+"""Added (session 10) with choice 7 (verification: no rate at or above a diverged one; DECISIONS.md),
+committed before they were recorded: a loss with constant-size gradients, an optimizer whose rates
+sit near 1, a loss that down-weights easy examples."""
+
 
 @dataclass(frozen=True)
 class Task:
@@ -116,6 +121,14 @@ TASKS = {
         Task("mnist_poisson_nesterov", "MLP 784-32-1 (exponential output), SGD Nesterov 0.9, Poisson loss on the "
              "digit's value as a count, 4k MNIST images; score: R^2", "nesterov", (1e-6, 0.1), epochs=2,
              batch_size=64, metric="r2"),
+        Task("regression_mae_momentum", "MLP 6-64-64-1, SGD momentum 0.9, mean absolute error, batch 16, "
+             "generated regression with 5% gross outliers", "momentum", (1e-5, 1.0), epochs=2, batch_size=16,
+             metric="r2"),
+        Task("stripes_separable_adadelta", "SeparableConv16-pool-SeparableConv32-global average-4, Adadelta, "
+             "generated 16x16 noisy gratings labelled by orientation", "adadelta", (1e-3, 100.0), epochs=3,
+             batch_size=64),
+        Task("focal_selu_sgd", "MLP 20-128-128-6 (SELU, LeCun normal), plain SGD, categorical focal "
+             "cross-entropy, generated Gaussian clusters", "sgd", (1e-3, 100.0), epochs=3, batch_size=128),
         Task("residual_layernorm_adafactor", "residual MLP (3 blocks of LayerNorm-Dense64 gelu) on generated "
              "10-class data, Adafactor", "adafactor", (1e-4, 10.0), epochs=3, batch_size=64),
     ]
@@ -124,7 +137,7 @@ TASKS = {
 
 MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adam": 0.9, "adamw": 0.9, "nadam": 0.9, "rmsprop": 0.0,
             "adagrad": 0.0, "adamax": 0.9, "lion": 0.9, "momentum5": 0.5, "lamb": 0.9, "rmsprop_momentum": 0.9,
-            "adafactor": 0.0}
+            "adafactor": 0.0, "adadelta": 0.0}
 """Each optimizer's momentum as built below (Keras's default beta_1 for Adam, AdamW, Adamax and Lion),
 as `finder.momentum_lag` reads it."""
 
@@ -310,6 +323,35 @@ def data(name: str):
         return draw(3000), draw(2000)
     if name == "residual_layernorm_adafactor":
         return _clusters(rng, classes=10, features=24, spread=1.5, noise=1.6, sizes=(4000, 2000))
+    if name == "regression_mae_momentum":
+        w = rng.normal(0, 1, (6, 3))
+
+        def draw(n):
+            x = rng.normal(0, 1, (n, 6))
+            h = x @ w
+            y = np.abs(h[:, 0]) + np.sin(h[:, 1]) * h[:, 2] + 0.5 * rng.normal(0, 1, n)
+            outliers = rng.rand(n) < 0.05
+            y = np.where(outliers, y + rng.normal(0, 15, n), y)
+            return x.astype("float32"), y.astype("float32")[:, None]
+
+        return draw(3000), draw(2000)
+    if name == "stripes_separable_adadelta":
+        grid = np.stack(np.meshgrid(np.arange(16), np.arange(16), indexing="ij"), axis=-1).astype(float)
+
+        def draw(n):
+            labels = rng.randint(0, 4, n)
+            angle = np.pi * labels / 4 + rng.normal(0, 0.1, n)
+            direction = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+            frequency = rng.uniform(0.5, 1.2, n)
+            phase = rng.uniform(0, 2 * np.pi, n)
+            wave = np.sin(np.einsum("hwk,nk->nhw", grid, direction) * frequency[:, None, None]
+                          + phase[:, None, None])
+            x = 0.6 * wave + rng.normal(0, 1.0, (n, 16, 16))
+            return x[..., None].astype("float32"), np.eye(4, dtype="float32")[labels]
+
+        return draw(3000), draw(2000)
+    if name == "focal_selu_sgd":
+        return _clusters(rng, classes=6, features=20, spread=0.8, noise=1.4, sizes=(5000, 2000))
     raise KeyError(name)
 
 
@@ -414,6 +456,17 @@ def build(name: str, learning_rate, *, seed: int):
         for _ in range(3):
             h = h + L.Dense(64, activation="gelu")(L.LayerNormalization()(h))
         model = keras.Model(inputs, L.Dense(10, activation="softmax")(L.LayerNormalization()(h)), name=name)
+    elif name == "regression_mae_momentum":
+        layers = [keras.Input((6,)), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)]
+        loss, metrics = "mae", []
+    elif name == "stripes_separable_adadelta":
+        layers = [keras.Input((16, 16, 1)), L.SeparableConv2D(16, 3, activation="relu"), L.MaxPooling2D(2),
+                  L.SeparableConv2D(32, 3, activation="relu"), L.GlobalAveragePooling2D(),
+                  L.Dense(4, activation="softmax")]
+    elif name == "focal_selu_sgd":
+        layers = [keras.Input((20,)), L.Dense(128, activation="selu", kernel_initializer="lecun_normal"),
+                  L.Dense(128, activation="selu", kernel_initializer="lecun_normal"), L.Dense(6, activation="softmax")]
+        loss = keras.losses.CategoricalFocalCrossentropy()
     else:
         raise KeyError(name)
     optimizer = {
@@ -431,6 +484,7 @@ def build(name: str, learning_rate, *, seed: int):
         "lamb": lambda: keras.optimizers.Lamb(learning_rate),
         "rmsprop_momentum": lambda: keras.optimizers.RMSprop(learning_rate, momentum=0.9),
         "adafactor": lambda: keras.optimizers.Adafactor(learning_rate),
+        "adadelta": lambda: keras.optimizers.Adadelta(learning_rate),
     }[task.optimizer]()
     if model is None:
         model = keras.Sequential(layers, name=name)

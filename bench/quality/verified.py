@@ -4,12 +4,13 @@
 For every recorded sweep (`sweeps.json`), the recommended rate is read from
 its curve as `find_lr` would, then `verify_rate` trains 5 candidates from
 rate/4 up to the top of the recommended range (`--variant capped`, what
-`find_lr(verify=True)` does) or to rate*4 (`--variant uncapped`, the first
-design) on the task's model (the sweep's seed) with a fifth of the training
+`find_lr(verify=True)` does) or to rate*4 (`--variant wide`; `uncapped` is
+the record of the first design, which also went to rate*4 but still trusted
+a rate above one that diverged) on the task's model (the sweep's seed) with a fifth of the training
 data held out, by successive halving (first round: a quarter of
 one pass over the data). The winner and the optimizer steps spent are
 appended to `raw/verified_<variant>.jsonl` (resumable) and merged into
-`verified_capped.json` / `verified.json`, which `score.py` scores beside the
+`verified_capped.json` / `verified_wide.json` / `verified.json`, which `score.py` scores beside the
 curve-only rules.
 
     python bench/quality/verified.py --worker 0/2 & python bench/quality/verified.py --worker 1/2
@@ -33,7 +34,8 @@ import tasks  # noqa: E402
 from remake import _append, _read_jsonl  # noqa: E402
 
 VARIANTS = {"capped": "candidates up to the top of the recommended range (what find_lr does)",
-            "uncapped": "candidates up to 4x the rate (the first design)"}
+            "wide": "candidates up to 4x the rate (no cap), no rate trusted at or above a diverged one",
+            "uncapped": "candidates up to 4x the rate (the first design, before the rule for diverged trials)"}
 
 
 def paths(variant: str) -> tuple[str, str]:
@@ -54,11 +56,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", default="0/1", help="i/n: every n-th sweep, from the i-th")
     parser.add_argument("--variant", choices=list(VARIANTS), default="capped")
+    parser.add_argument("--tasks", nargs="*", default=None, help="only these tasks' sweeps")
     parser.add_argument("--merge-only", action="store_true")
     args = parser.parse_args(argv)
     if args.merge_only:
         merge(args.variant)
         return 0
+    if args.variant == "uncapped":
+        parser.error("the uncapped variant is the record of an earlier verify_rate; it cannot be rerun")
     raw, _ = paths(args.variant)
     index, count = map(int, args.worker.split("/"))
 
@@ -71,7 +76,7 @@ def main(argv=None) -> int:
     done = {(r["task"], r["num_steps"], r["order"]) for r in _read_jsonl(raw)}
     for i, sweep in enumerate(score.load_sweeps()):
         key = (sweep["task"], sweep["num_steps"], sweep["order"])
-        if i % count != index or key in done:
+        if i % count != index or key in done or (args.tasks and sweep["task"] not in args.tasks):
             continue
         analysis = score._analysis(sweep)
         if analysis.recommended is None:
