@@ -163,7 +163,8 @@ def find_lr(
         `log_dir`; the recommendation combines them and is not confident
         where they disagree by more than 3x (`result.recommended`).
       verify: confirm the recommended rate by short trainings of 5 (or
-        `verify`) candidates around it, successive halving on held-out loss
+        `verify`) candidates from a quarter of it to 4x it, successive
+        halving on held-out loss
         (`validation_data`, else a fifth of the array data held out): see
         `verify.verify_rate`. Each trial is a run beside the sweep's;
         `result.learning_rate` is then the winner's, and
@@ -328,8 +329,7 @@ def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validati
     """`result` with the verification of its rate, where `verify` asks for one and there is a rate."""
     if not verify or result.recommended is None:
         return result
-    verification = verify_rate(model, x, y, learning_rate=result.recommended.learning_rate,
-                               max_rate=result.recommended.high, candidates=verify,
+    verification = verify_rate(model, x, y, learning_rate=result.recommended.learning_rate, candidates=verify,
                                batch_size=batch_size, validation_data=validation_data, shuffle=shuffle,
                                log_dir=log_dir)
     return dataclasses.replace(result, verification=verification)

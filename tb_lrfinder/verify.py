@@ -119,10 +119,7 @@ def verify_rate(
       candidates: rates tried (>= 2), spread evenly in log(rate) from
         learning_rate / spread to learning_rate * spread, or to `max_rate`
         where that is lower.
-      max_rate: no candidate above it; `find_lr` passes the top of the
-        recommended range (the lag-corrected minimum of the sweep's loss):
-        short trials favour high rates whose collapse comes later, and the
-        sweep has already seen the loss rise past that point.
+      max_rate: no candidate above it (None: up to learning_rate * spread).
       first_round_steps: steps each candidate trains in the first round
         (default: a quarter of one pass over the training data, at least 10).
       validation_data: (x_val, y_val) to judge on; by default `validation_split`

@@ -2,7 +2,7 @@
 """Choice 4 (DECISIONS.md): what the recommended rate should be where the analysis is not confident.
 
 On the fourteen tasks choice 4 was made on (every task but those of
-`tasks.HELD_OUT_4` and the later `HELD_OUT_5` and `HELD_OUT_6`), prints
+`tasks.HELD_OUT_4` and the later rounds), prints
 each candidate's regret (points against the best grid rate, as `score.py`
 counts it) on all sweeps, on the confident ones and on the others, worst
 case first. Every candidate keeps today's rate on confident sweeps unless it
@@ -24,7 +24,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import score  # noqa: E402
-from tasks import HELD_OUT_4, HELD_OUT_5, HELD_OUT_6, momentum_lag  # noqa: E402
+from tasks import HELD_OUT_4, HELD_OUT_5, HELD_OUT_6, HELD_OUT_7, momentum_lag  # noqa: E402
 
 from tb_lrfinder import analysis  # noqa: E402
 
@@ -74,7 +74,7 @@ CANDIDATES = {
 
 def main() -> int:
     truth = score.load_truth()
-    sweeps = [s for s in score.load_sweeps() if s["task"] not in HELD_OUT_4 + HELD_OUT_5 + HELD_OUT_6]
+    sweeps = [s for s in score.load_sweeps() if s["task"] not in HELD_OUT_4 + HELD_OUT_5 + HELD_OUT_6 + HELD_OUT_7]
     rows = []
     for sweep in sweeps:
         r = readings(sweep)

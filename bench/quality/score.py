@@ -15,8 +15,9 @@ A rule that names no rate scores as the sweep's first rate would.
 
 Prints, per rule: mean and worst regret, and how often it lands past the
 cliff (regret > 20 points), on the tasks the rules were chosen on and,
-apart, on the tasks held out of the latest choice (`tasks.HELD_OUT_6`; see
-DECISIONS.md; `--skip-held-out` leaves them out, for use while choosing).
+apart, on the tasks held out of the latest choice (`tasks.HELD_OUT_7`, or
+of an earlier one with `--held-out-round`; see DECISIONS.md;
+`--skip-held-out` leaves them out, for use while choosing).
 Needs no TensorFlow; a few seconds.
 
     python bench/quality/score.py                # every rule
@@ -40,10 +41,17 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import baselines  # noqa: E402
-from tasks import HELD_OUT_6 as HELD_OUT  # noqa: E402
+import tasks  # noqa: E402
 from tasks import momentum_lag  # noqa: E402
 
 from tb_lrfinder import analysis  # noqa: E402
+
+HELD_OUT_ROUNDS = {1: tasks.HELD_OUT, 2: tasks.HELD_OUT_2, 3: tasks.HELD_OUT_3, 4: tasks.HELD_OUT_4,
+                   5: tasks.HELD_OUT_5, 6: tasks.HELD_OUT_6, 7: tasks.HELD_OUT_7}
+"""The tasks held out of each choice (DECISIONS.md), by round."""
+
+HELD_OUT = HELD_OUT_ROUNDS[max(HELD_OUT_ROUNDS)]
+"""The tasks scored apart as held out (`--held-out-round`; default: the latest choice's)."""
 
 CLIFF = 20.0
 """Regret (points) beyond which a rate counts as past the cliff."""
@@ -172,7 +180,9 @@ def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-VERIFIED = (("verified (find_lr verify=True: 5 trials up to the range's top)", "verified_capped.json"),
+VERIFIED = (("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4, none at or above a diverged one)",
+             "verified_wide.json"),
+            ("verified, capped (5 trials up to the range's top; find_lr before choice 7)", "verified_capped.json"),
             ("verified, rule 1 (the previous safe rule, r_min / 2; 70 sweeps)", "verified_capped_rule1.json"),
             ("verified, uncapped (5 trials up to 4x; the first design; 70 sweeps)", "verified.json"))
 
@@ -269,8 +279,12 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, nargs="*", default=[3],
                         help="also score each rule on k sweeps of a task combined (k data orders)")
     parser.add_argument("--num-steps", type=int, nargs="*", help="only sweeps of these lengths")
-    parser.add_argument("--skip-held-out", action="store_true", help=f"leave out {', '.join(HELD_OUT)}")
+    parser.add_argument("--held-out-round", type=int, choices=sorted(HELD_OUT_ROUNDS), default=max(HELD_OUT_ROUNDS),
+                        help="score apart the tasks held out of this round's choice (default: the latest)")
+    parser.add_argument("--skip-held-out", action="store_true", help="leave the held-out tasks out")
     args = parser.parse_args(argv)
+    global HELD_OUT
+    HELD_OUT = HELD_OUT_ROUNDS[args.held_out_round]
     truth = load_truth()
     if args.skip_held_out:
         truth = {task: t for task, t in truth.items() if task not in HELD_OUT}

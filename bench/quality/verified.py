@@ -3,10 +3,11 @@
 
 For every recorded sweep (`sweeps.json`), the recommended rate is read from
 its curve as `find_lr` would, then `verify_rate` trains 5 candidates from
-rate/4 up to the top of the recommended range (`--variant capped`, what
-`find_lr(verify=True)` does) or to rate*4 (`--variant wide`; `uncapped` is
-the record of the first design, which also went to rate*4 but still trusted
-a rate above one that diverged) on the task's model (the sweep's seed) with a fifth of the training
+rate/4 up to rate*4 (`--variant wide`, what `find_lr(verify=True)` does
+since choice 7 in DECISIONS.md) or up to the top of the recommended range
+(`--variant capped`, before it; `uncapped` is the record of the first
+design, which went to rate*4 but still trusted a rate above one that
+diverged) on the task's model (the sweep's seed) with a fifth of the training
 data held out, by successive halving (first round: a quarter of
 one pass over the data). The winner and the optimizer steps spent are
 appended to `raw/verified_<variant>.jsonl` (resumable) and merged into
@@ -33,8 +34,8 @@ import score  # noqa: E402
 import tasks  # noqa: E402
 from remake import _append, _read_jsonl  # noqa: E402
 
-VARIANTS = {"capped": "candidates up to the top of the recommended range (what find_lr does)",
-            "wide": "candidates up to 4x the rate (no cap), no rate trusted at or above a diverged one",
+VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a diverged one (what find_lr does)",
+            "capped": "candidates up to the top of the recommended range (find_lr before choice 7)",
             "uncapped": "candidates up to 4x the rate (the first design, before the rule for diverged trials)"}
 
 
@@ -55,7 +56,7 @@ def merge(variant: str) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", default="0/1", help="i/n: every n-th sweep, from the i-th")
-    parser.add_argument("--variant", choices=list(VARIANTS), default="capped")
+    parser.add_argument("--variant", choices=list(VARIANTS), default="wide")
     parser.add_argument("--tasks", nargs="*", default=None, help="only these tasks' sweeps")
     parser.add_argument("--merge-only", action="store_true")
     args = parser.parse_args(argv)
