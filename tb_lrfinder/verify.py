@@ -9,10 +9,12 @@ rate / spread up to the lower of rate * spread and `max_rate`,
 each from the model's starting state, and keeps the better half by the loss
 on held-out data after each round (successive halving): round k trains every
 survivor `first_round_steps * 2**k` more steps, until one is left. A trial
-whose held-out loss is NaN, inf or above the starting model's has diverged
-and is out at once, and so is every candidate at a higher rate: training
-that breaks down at a rate is not trusted at a larger one, however well a
-short trial went there. The model and its optimizer are
+whose held-out loss is NaN, inf or above the starting model's (by more than
+`PLATEAU` of its size) has diverged and is out at once, and so is every
+candidate at a higher rate: training that breaks down at a rate is not
+trusted at a larger one, however well a short trial went there. Where no
+candidate got below the start's loss by that much, the trials cannot tell
+the rates apart (a plateau) and confirm nothing. The model and its optimizer are
 restored bit for bit afterwards, whatever happens (as `find_lr` does).
 
 Each trial is a TensorBoard run (its held-out loss after each round, at the
@@ -36,11 +38,16 @@ from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy, restore, snapshot
 
 
+PLATEAU = 0.01
+"""Held-out losses within this fraction of the starting model's (of its
+absolute value) count as the start's: neither a divergence nor progress."""
+
+
 @dataclass(frozen=True)
 class Trial:
     """One candidate rate: its held-out loss after each round it took part in
     (inf where not finite), the optimizer steps it trained, its run, and
-    whether it diverged (ended above the starting model's held-out loss)."""
+    whether it diverged (ended above the starting model's held-out loss, see `diverged_trial`)."""
 
     learning_rate: float
     losses: tuple[float, ...]
@@ -224,7 +231,8 @@ def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Ver
     """The verification the trials make: the eligible trials are those below
     the lowest rate that diverged; the winner is the one with the lowest
     held-out loss among the eligible that took part in the most rounds;
-    where none is eligible, `rate` stays, unconfirmed."""
+    where none is eligible, or the winner did not improve on the start,
+    `rate` stays, unconfirmed."""
     total = sum(t.steps for t in trials)
     low, high = min(t.learning_rate for t in trials), max(t.learning_rate for t in trials)
     ceiling = _lowest_diverged(trials)
@@ -235,6 +243,11 @@ def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Ver
                             "unconfirmed: lower it", initial_loss, confirmed=False)
     rounds = max(len(t.losses) for t in eligible)
     winner = min((t for t in eligible if len(t.losses) == rounds), key=lambda t: t.losses[-1])
+    if not _improved(winner.losses[-1], initial_loss):
+        return Verification(rate, trials, total, f"no candidate from {low:.3g} to {high:.3g} moved the held-out "
+                            f"loss below the start's {initial_loss:.4g} by more than {PLATEAU:.0%} in its trials: "
+                            f"they cannot tell the rates apart (a plateau); the rate {rate:.3g} is unconfirmed",
+                            initial_loss, confirmed=False)
     diverged = [f"{t.learning_rate:.3g}" for t in trials if t.diverged]
     above = [f"{t.learning_rate:.3g}" for t in trials if not t.diverged and t.learning_rate >= ceiling]
     message = (
@@ -253,5 +266,14 @@ def _lowest_diverged(trials) -> float:
 
 
 def diverged_trial(loss: float, initial_loss: float) -> bool:
-    """Non-finite, or worse than the model before training."""
-    return not math.isfinite(loss) or (math.isfinite(initial_loss) and loss > initial_loss)
+    """Non-finite, or worse than the model before training (by more than `PLATEAU` of its size)."""
+    return not math.isfinite(loss) or (math.isfinite(initial_loss) and loss > initial_loss + _margin(initial_loss))
+
+
+def _improved(loss: float, initial_loss: float) -> bool:
+    """Better than the model before training (by more than `PLATEAU` of its size)."""
+    return math.isfinite(loss) and (not math.isfinite(initial_loss) or loss < initial_loss - _margin(initial_loss))
+
+
+def _margin(initial_loss: float) -> float:
+    return PLATEAU * abs(initial_loss)

@@ -109,6 +109,32 @@ def test_conclude_picks_below_the_lowest_diverged_rate():
     assert not conclude(trials, 1.0, 0.2).confirmed
 
 
+def test_a_plateau_is_neither_a_divergence_nor_a_confirmation(linear_task, monkeypatch):
+    """Trials whose held-out loss stays at the start's (within `PLATEAU`, some
+    a hair above it) tell the rates nothing: no candidate is ruled out as
+    diverged, and the rate given stays, unconfirmed."""
+    from tb_lrfinder import verify
+
+    model, x, y = linear_task
+    start = 1.386
+    calls = []
+
+    def flat(*args):  # the start, then within 0.6% of it either way
+        calls.append(1)
+        return start * (1 + 0.006 * math.sin(len(calls) - 1))
+
+    monkeypatch.setattr(verify, "_held_out_loss", flat)
+    result = verify.verify_rate(model, x, y, learning_rate=6.0, batch_size=32, first_round_steps=2)
+    assert not any(t.diverged for t in result.trials)
+    assert not result.confirmed and result.learning_rate == 6.0
+    assert "cannot tell the rates apart" in result.message
+    # A real rise still is a divergence, a real drop a confirmation.
+    assert verify.diverged_trial(start * 1.02, start) and not verify.diverged_trial(start * 1.005, start)
+    assert verify.diverged_trial(-0.9, -1.0) and not verify.diverged_trial(-0.995, -1.0)  # losses below zero
+    trials = (verify.Trial(1.0, (start * 0.9,), 10, None, False), verify.Trial(2.0, (start * 1.003,), 10, None, False))
+    assert verify.conclude(trials, start, 2.0).learning_rate == 1.0
+
+
 def test_an_interrupted_verification_restores_the_model(linear_task, monkeypatch):
     import keras
 

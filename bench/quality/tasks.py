@@ -51,6 +51,11 @@ HELD_OUT_7 = ("regression_mae_momentum", "stripes_separable_adadelta", "focal_se
 committed before they were recorded: a loss with constant-size gradients, an optimizer whose rates
 sit near 1, a loss that down-weights easy examples."""
 
+HELD_OUT_8 = ("parity_tanh_adam", "mnist_cnn_adagrad", "logcosh_regression_nadam")
+"""Added (session 10) with choice 8 (verification: a plateau is neither a divergence nor a
+confirmation; DECISIONS.md), committed before they were recorded: a task known for long plateaus,
+Adagrad on a CNN, a log-cosh regression."""
+
 
 @dataclass(frozen=True)
 class Task:
@@ -129,6 +134,12 @@ TASKS = {
              batch_size=64),
         Task("focal_selu_sgd", "MLP 20-128-128-6 (SELU, LeCun normal), plain SGD, categorical focal "
              "cross-entropy, generated Gaussian clusters", "sgd", (1e-3, 100.0), epochs=3, batch_size=128),
+        Task("parity_tanh_adam", "MLP 10-32-32-2 (tanh), Adam, batch 32, generated +-1 bits labelled by the "
+             "parity of their first three", "adam", (1e-5, 1.0), epochs=4, batch_size=32),
+        Task("mnist_cnn_adagrad", "small CNN (Conv16-pool-Conv32-pool-Dense64), Adagrad, 4k MNIST images",
+             "adagrad", (1e-4, 10.0), epochs=2, batch_size=64),
+        Task("logcosh_regression_nadam", "MLP 12-64-64-1, Nadam, log-cosh loss, generated regression (target "
+             "std about 3)", "nadam", (1e-5, 1.0), epochs=3, batch_size=64, metric="r2"),
         Task("residual_layernorm_adafactor", "residual MLP (3 blocks of LayerNorm-Dense64 gelu) on generated "
              "10-class data, Adafactor", "adafactor", (1e-4, 10.0), epochs=3, batch_size=64),
     ]
@@ -350,6 +361,23 @@ def data(name: str):
             return x[..., None].astype("float32"), np.eye(4, dtype="float32")[labels]
 
         return draw(3000), draw(2000)
+    if name == "parity_tanh_adam":
+        def draw(n):
+            bits = rng.choice([-1.0, 1.0], (n, 10))
+            labels = (np.prod(bits[:, :3], axis=1) > 0).astype(int)
+            return bits.astype("float32"), np.eye(2, dtype="float32")[labels]
+
+        return draw(4000), draw(2000)
+    if name == "logcosh_regression_nadam":
+        w = rng.normal(0, 1, (12, 4))
+
+        def draw(n):
+            x = rng.normal(0, 1, (n, 12))
+            h = x @ w
+            y = 2 * np.tanh(h[:, 0]) + h[:, 1] * np.cos(h[:, 2]) + 0.5 * h[:, 3] + rng.normal(0, 0.7, n)
+            return x.astype("float32"), y.astype("float32")[:, None]
+
+        return draw(4000), draw(2000)
     if name == "focal_selu_sgd":
         return _clusters(rng, classes=6, features=20, spread=0.8, noise=1.4, sizes=(5000, 2000))
     raise KeyError(name)
@@ -467,6 +495,16 @@ def build(name: str, learning_rate, *, seed: int):
         layers = [keras.Input((20,)), L.Dense(128, activation="selu", kernel_initializer="lecun_normal"),
                   L.Dense(128, activation="selu", kernel_initializer="lecun_normal"), L.Dense(6, activation="softmax")]
         loss = keras.losses.CategoricalFocalCrossentropy()
+    elif name == "parity_tanh_adam":
+        layers = [keras.Input((10,)), L.Dense(32, activation="tanh"), L.Dense(32, activation="tanh"),
+                  L.Dense(2, activation="softmax")]
+    elif name == "mnist_cnn_adagrad":
+        layers = [keras.Input((28, 28, 1)), L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(2),
+                  L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+                  L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
+    elif name == "logcosh_regression_nadam":
+        layers = [keras.Input((12,)), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)]
+        loss, metrics = keras.losses.LogCosh(), []
     else:
         raise KeyError(name)
     optimizer = {

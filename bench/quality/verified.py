@@ -7,7 +7,7 @@ rate/4 up to rate*4 (`--variant wide`, what `find_lr(verify=True)` does
 since choice 7 in DECISIONS.md) or up to the top of the recommended range
 (`--variant capped`, before it; `uncapped` is the record of the first
 design, which went to rate*4 but still trusted a rate above one that
-diverged) on the task's model (the sweep's seed) with a fifth of the training
+diverged, and `wide_choice7` that of wide before choice 8) on the task's model (the sweep's seed) with a fifth of the training
 data held out, by successive halving (first round: a quarter of
 one pass over the data). The winner and the optimizer steps spent are
 appended to `raw/verified_<variant>.jsonl` (resumable) and merged into
@@ -36,7 +36,10 @@ from remake import _append, _read_jsonl  # noqa: E402
 
 VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a diverged one (what find_lr does)",
             "capped": "candidates up to the top of the recommended range (find_lr before choice 7)",
+            "wide_choice7": "as wide, before a plateau stopped counting as a divergence (choice 8)",
             "uncapped": "candidates up to 4x the rate (the first design, before the rule for diverged trials)"}
+RECORDS_ONLY = ("wide_choice7", "uncapped")
+"""Variants whose data are the record of an earlier `verify_rate`: they cannot be rerun."""
 
 
 def paths(variant: str) -> tuple[str, str]:
@@ -63,8 +66,8 @@ def main(argv=None) -> int:
     if args.merge_only:
         merge(args.variant)
         return 0
-    if args.variant == "uncapped":
-        parser.error("the uncapped variant is the record of an earlier verify_rate; it cannot be rerun")
+    if args.variant in RECORDS_ONLY:
+        parser.error(f"the {args.variant} variant is the record of an earlier verify_rate; it cannot be rerun")
     raw, _ = paths(args.variant)
     index, count = map(int, args.worker.split("/"))
 
