@@ -50,6 +50,11 @@ HELD_OUT_ROUNDS = {1: tasks.HELD_OUT, 2: tasks.HELD_OUT_2, 3: tasks.HELD_OUT_3, 
                    5: tasks.HELD_OUT_5, 6: tasks.HELD_OUT_6, 7: tasks.HELD_OUT_7, 8: tasks.HELD_OUT_8}
 """The tasks held out of each choice (DECISIONS.md), by round."""
 
+def round_of(task: str) -> int:
+    """The round a task came in with: the choice it was held out of (round 1: the first seven)."""
+    return max([k for k, held in HELD_OUT_ROUNDS.items() if task in held and k > 1], default=1)
+
+
 HELD_OUT = HELD_OUT_ROUNDS[max(HELD_OUT_ROUNDS)]
 """The tasks scored apart as held out (`--held-out-round`; default: the latest choice's)."""
 
@@ -284,10 +289,14 @@ def main(argv=None) -> int:
     parser.add_argument("--held-out-round", type=int, choices=sorted(HELD_OUT_ROUNDS), default=max(HELD_OUT_ROUNDS),
                         help="score apart the tasks held out of this round's choice (default: the latest)")
     parser.add_argument("--skip-held-out", action="store_true", help="leave the held-out tasks out")
+    parser.add_argument("--upto", type=int, choices=sorted(HELD_OUT_ROUNDS),
+                        help="only the tasks of rounds 1 to this one (with --held-out-round, the data as it stood then)")
     args = parser.parse_args(argv)
     global HELD_OUT
     HELD_OUT = HELD_OUT_ROUNDS[args.held_out_round]
     truth = load_truth()
+    if args.upto:
+        truth = {task: t for task, t in truth.items() if round_of(task) <= args.upto}
     if args.skip_held_out:
         truth = {task: t for task, t in truth.items() if task not in HELD_OUT}
     sweeps = [s for s in load_sweeps() if s["task"] in truth and (not args.num_steps or s["num_steps"] in args.num_steps)]
