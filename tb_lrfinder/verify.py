@@ -14,7 +14,10 @@ whose held-out loss is NaN, inf or above the starting model's (by more than
 candidate at a higher rate: training that breaks down at a rate is not
 trusted at a larger one, however well a short trial went there. Where no
 candidate got below the start's loss by that much, the trials cannot tell
-the rates apart (a plateau) and confirm nothing. The model and its optimizer are
+the rates apart (a plateau) and confirm nothing. Where every candidate
+diverges in its first round, the rate is too high: a window of as many
+candidates just below them is tried (up to `LOWER_WINDOWS` times), their
+spacing kept. The model and its optimizer are
 restored bit for bit afterwards, whatever happens (as `find_lr` does).
 
 Each trial is a TensorBoard run (its held-out loss after each round, at the
@@ -37,6 +40,10 @@ from ._validation import int_at_least, positive_float
 from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy, restore, snapshot
 
+
+LOWER_WINDOWS = 2
+"""Where every candidate diverges in its first round, up to this many windows
+of as many candidates, each just below the last, are tried in turn."""
 
 PLATEAU = 0.01
 """Held-out losses within this fraction of the starting model's (of its
@@ -161,33 +168,32 @@ def verify_rate(
 
     if max_rate is not None:
         max_rate = positive_float("max_rate", max_rate)
-    rates = candidate_rates(rate, candidates=candidates, spread=spread, max_rate=max_rate)
+    rates: list[float] = []
     saved = ModelState(model)
-    start = saved.weights
-    weights = {i: start for i in range(len(rates))}
-    optimizers = {i: optimizer_copy(model.optimizer, float(r)) for i, r in enumerate(rates)}
-    losses: dict[int, list[float]] = {i: [] for i in range(len(rates))}
-    steps_done = dict.fromkeys(range(len(rates)), 0)
-    writers = {}
+    start, user_optimizer = saved.weights, model.optimizer
+    weights, optimizers, losses, steps_done, writers = {}, {}, {}, {}, {}
+    trial_writer = None
+
+    def add_candidates(window) -> list[int]:
+        """Register a window of candidate rates as trials from the start; their indices."""
+        added = []
+        for r in window:
+            i = len(rates)
+            rates.append(float(r))
+            weights[i], optimizers[i], losses[i], steps_done[i] = start, optimizer_copy(user_optimizer, float(r)), [], 0
+            if trial_writer is not None:
+                writers[i] = trial_writer(i, float(r))
+            added.append(i)
+        return added
+
     try:
-        if log_dir is not None:
-            from tensorboard.plugins.scalar import metadata as scalar_metadata
-
-            from .events import ScalarEventWriter
-
-            base = os.fspath(log_dir)
-            descriptions = {tags.TRIAL_LOSS: "Loss on held-out data after each round of the trial",
-                            tags.TRIAL_RATE: "The trial's constant learning rate"}
-            metadata = {tag: scalar_metadata.create_summary_metadata(display_name="", description=text)
-                        .SerializeToString() for tag, text in descriptions.items()}
-            writers = {i: ScalarEventWriter(f"{base}_trial_{i}_{r:.3g}", metadata=metadata)
-                       for i, r in enumerate(rates)}
         import keras
 
         initial_loss = _held_out_loss(model, held_x, held_y, batch_size)
-        for i, writer in writers.items():  # the start: held-out loss after 0 steps
-            writer.scalars(0, (tags.TRIAL_LOSS, tags.TRIAL_RATE), (initial_loss, float(rates[i])), time.time())
-        survivors, round_steps = list(range(len(rates))), first_round_steps
+        if log_dir is not None:
+            trial_writer = _trial_writers(os.fspath(log_dir), initial_loss)
+        window = candidate_rates(rate, candidates=candidates, spread=spread, max_rate=max_rate)
+        survivors, round_steps, lower_windows = add_candidates(window), first_round_steps, LOWER_WINDOWS
         ceiling = math.inf  # the lowest rate that diverged
         while True:
             for i in survivors:
@@ -201,12 +207,19 @@ def verify_rate(
                 losses[i].append(_held_out_loss(model, held_x, held_y, batch_size))
                 if i in writers:
                     writers[i].scalars(steps_done[i], (tags.TRIAL_LOSS, tags.TRIAL_RATE),
-                                       (losses[i][-1], float(rates[i])), time.time())
+                                       (losses[i][-1], rates[i]), time.time())
                     writers[i].flush()
             for i in survivors:
                 if diverged_trial(losses[i][-1], initial_loss):
                     ceiling = min(ceiling, rates[i])
             survivors = [i for i in survivors if rates[i] < ceiling]
+            if not survivors and round_steps == first_round_steps and lower_windows:
+                # Every candidate diverged in its first round: the same number of candidates below them.
+                lower_windows -= 1
+                step = (window[-1] / window[0]) ** (1.0 / (len(window) - 1))
+                window = window[0] * step ** -np.arange(len(window), 0, -1.0)
+                survivors = add_candidates(window)
+                continue
             if len(survivors) <= 1:
                 break
             survivors = sorted(survivors, key=lambda i: losses[i][-1])[: math.ceil(len(survivors) / 2)]
@@ -220,11 +233,31 @@ def verify_rate(
         finally:
             saved.restore()
     trials = tuple(
-        Trial(float(r), tuple(losses[i]), steps_done[i], writers[i].log_dir if i in writers else None,
+        Trial(r, tuple(losses[i]), steps_done[i], writers[i].log_dir if i in writers else None,
               diverged_trial(losses[i][-1], initial_loss))
         for i, r in enumerate(rates)
     )
     return conclude(trials, initial_loss, rate)
+
+
+def _trial_writers(base: str, initial_loss: float):
+    """A function (index, rate) -> the event writer of that trial's run, `<base>_trial_<i>_<rate>`,
+    which starts with the held-out loss after 0 steps."""
+    from tensorboard.plugins.scalar import metadata as scalar_metadata
+
+    from .events import ScalarEventWriter
+
+    descriptions = {tags.TRIAL_LOSS: "Loss on held-out data after each round of the trial",
+                    tags.TRIAL_RATE: "The trial's constant learning rate"}
+    metadata = {tag: scalar_metadata.create_summary_metadata(display_name="", description=text).SerializeToString()
+                for tag, text in descriptions.items()}
+
+    def writer_of(i: int, rate: float):
+        writer = ScalarEventWriter(f"{base}_trial_{i}_{rate:.3g}", metadata=metadata)
+        writer.scalars(0, (tags.TRIAL_LOSS, tags.TRIAL_RATE), (initial_loss, rate), time.time())
+        return writer
+
+    return writer_of
 
 
 def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Verification:

@@ -135,6 +135,39 @@ def test_a_plateau_is_neither_a_divergence_nor_a_confirmation(linear_task, monke
     assert verify.conclude(trials, start, 2.0).learning_rate == 1.0
 
 
+def test_where_every_candidate_diverges_a_window_below_is_tried(linear_task, monkeypatch):
+    from tb_lrfinder import verify
+
+    model, x, y = linear_task
+    before = _state(model)
+    threshold = [0.05]  # rates at or above it diverge
+
+    def held_out_loss(model, x, y, batch_size):
+        rate = float(model.optimizer.learning_rate.numpy())
+        if math.isclose(rate, 0.01, rel_tol=1e-6) and model.optimizer is optimizer:
+            return 1.0  # the starting model
+        return 5.0 if rate >= threshold[0] else 0.5 + rate  # the lower, the better, below the threshold
+
+    optimizer = model.optimizer
+    monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
+    result = verify.verify_rate(model, x, y, learning_rate=1.0, candidates=5, spread=4.0, batch_size=32,
+                                first_round_steps=3)
+    rates = [t.learning_rate for t in result.trials]
+    # 0.25-4 all diverge; then 0.0078-0.125, of which 0.0625 and 0.125 diverge.
+    assert rates == pytest.approx([0.25, 0.5, 1.0, 2.0, 4.0] + [0.25 / 2**k for k in (5, 4, 3, 2, 1)])
+    assert result.confirmed and result.learning_rate == pytest.approx(0.25 / 32)
+    # 10 candidates train 3 steps; the better two of the three below 0.05 go on for 6 more.
+    assert result.steps == sum(t.steps for t in result.trials) == 3 * 10 + 6 * 2
+    _assert_identical(before, _state(model))
+    assert model.optimizer is optimizer
+
+    threshold[0] = 0.0  # everything diverges: two windows below, then the rate stays, unconfirmed
+    result = verify.verify_rate(model, x, y, learning_rate=1.0, candidates=5, spread=4.0, batch_size=32,
+                                first_round_steps=3)
+    assert len(result.trials) == 15 and not result.confirmed and result.learning_rate == 1.0
+    assert min(t.learning_rate for t in result.trials) == pytest.approx(0.25 / 2**10)
+
+
 def test_an_interrupted_verification_restores_the_model(linear_task, monkeypatch):
     import keras
 

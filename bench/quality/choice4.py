@@ -24,7 +24,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import score  # noqa: E402
-from tasks import HELD_OUT_4, HELD_OUT_5, HELD_OUT_6, HELD_OUT_7, HELD_OUT_8, momentum_lag  # noqa: E402
+from tasks import HELD_OUT_4, HELD_OUT_5, HELD_OUT_6, HELD_OUT_7, HELD_OUT_8, HELD_OUT_9, momentum_lag  # noqa: E402
 
 from tb_lrfinder import analysis  # noqa: E402
 
@@ -74,7 +74,7 @@ CANDIDATES = {
 
 def main() -> int:
     truth = score.load_truth()
-    later = HELD_OUT_4 + HELD_OUT_5 + HELD_OUT_6 + HELD_OUT_7 + HELD_OUT_8
+    later = HELD_OUT_4 + HELD_OUT_5 + HELD_OUT_6 + HELD_OUT_7 + HELD_OUT_8 + HELD_OUT_9
     sweeps = [s for s in score.load_sweeps() if s["task"] not in later]
     rows = []
     for sweep in sweeps:

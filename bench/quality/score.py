@@ -15,7 +15,7 @@ A rule that names no rate scores as the sweep's first rate would.
 
 Prints, per rule: mean and worst regret, and how often it lands past the
 cliff (regret > 20 points), on the tasks the rules were chosen on and,
-apart, on the tasks held out of the latest choice (`tasks.HELD_OUT_8`, or
+apart, on the tasks held out of the latest choice (`tasks.HELD_OUT_9`, or
 of an earlier one with `--held-out-round`; see DECISIONS.md;
 `--skip-held-out` leaves them out, for use while choosing).
 Needs no TensorFlow; a few seconds.
@@ -47,7 +47,8 @@ from tasks import momentum_lag  # noqa: E402
 from tb_lrfinder import analysis  # noqa: E402
 
 HELD_OUT_ROUNDS = {1: tasks.HELD_OUT, 2: tasks.HELD_OUT_2, 3: tasks.HELD_OUT_3, 4: tasks.HELD_OUT_4,
-                   5: tasks.HELD_OUT_5, 6: tasks.HELD_OUT_6, 7: tasks.HELD_OUT_7, 8: tasks.HELD_OUT_8}
+                   5: tasks.HELD_OUT_5, 6: tasks.HELD_OUT_6, 7: tasks.HELD_OUT_7, 8: tasks.HELD_OUT_8,
+                   9: tasks.HELD_OUT_9}
 """The tasks held out of each choice (DECISIONS.md), by round."""
 
 def round_of(task: str) -> int:
@@ -186,7 +187,7 @@ def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
 
 
 VERIFIED = (("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4, none at or above a diverged one, "
-              "a plateau confirms nothing)", "verified_wide.json"),
+              "a plateau confirms nothing, a window below where all diverge)", "verified_wide.json"),
             ("verified, choice 7 (as above, but a noise-level rise on a plateau counted as divergence)",
              "verified_wide_choice7.json"),
             ("verified, capped (5 trials up to the range's top; find_lr before choice 7)", "verified_capped.json"),

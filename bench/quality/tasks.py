@@ -56,6 +56,11 @@ HELD_OUT_8 = ("parity_tanh_adam", "mnist_cnn_adagrad", "logcosh_regression_nadam
 confirmation; DECISIONS.md), committed before they were recorded: a task known for long plateaus,
 Adagrad on a CNN, a log-cosh regression."""
 
+HELD_OUT_9 = ("mnist_mlp_momentum99", "sigmoid_deep_sgd", "matrix_factorization_rmsprop")
+"""Added (session 10) with choice 9 (verification: where every candidate diverges, a window below;
+DECISIONS.md), committed before they were recorded: SGD with momentum 0.99, a deep sigmoid MLP,
+a matrix factorization of generated ratings."""
+
 
 @dataclass(frozen=True)
 class Task:
@@ -140,6 +145,13 @@ TASKS = {
              "adagrad", (1e-4, 10.0), epochs=2, batch_size=64),
         Task("logcosh_regression_nadam", "MLP 12-64-64-1, Nadam, log-cosh loss, generated regression (target "
              "std about 3)", "nadam", (1e-5, 1.0), epochs=3, batch_size=64, metric="r2"),
+        Task("mnist_mlp_momentum99", "MLP 784-64-10, SGD momentum 0.99, 4k MNIST images", "momentum99",
+             (1e-6, 0.1), epochs=2, batch_size=64),
+        Task("sigmoid_deep_sgd", "MLP 20-(32 sigmoid) x 3-8, plain SGD, batch 32, generated Gaussian clusters",
+             "sgd", (1e-3, 100.0), epochs=3, batch_size=32),
+        Task("matrix_factorization_rmsprop", "user and item embeddings (8), their dot product, RMSprop, MSE, "
+             "generated ratings of rank 4 with noise", "rmsprop", (1e-5, 1.0), epochs=3, batch_size=64,
+             metric="r2"),
         Task("residual_layernorm_adafactor", "residual MLP (3 blocks of LayerNorm-Dense64 gelu) on generated "
              "10-class data, Adafactor", "adafactor", (1e-4, 10.0), epochs=3, batch_size=64),
     ]
@@ -148,7 +160,7 @@ TASKS = {
 
 MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adam": 0.9, "adamw": 0.9, "nadam": 0.9, "rmsprop": 0.0,
             "adagrad": 0.0, "adamax": 0.9, "lion": 0.9, "momentum5": 0.5, "lamb": 0.9, "rmsprop_momentum": 0.9,
-            "adafactor": 0.0, "adadelta": 0.0}
+            "adafactor": 0.0, "adadelta": 0.0, "momentum99": 0.99}
 """Each optimizer's momentum as built below (Keras's default beta_1 for Adam, AdamW, Adamax and Lion),
 as `finder.momentum_lag` reads it."""
 
@@ -175,7 +187,7 @@ def data(name: str):
         d = mnist.load_mnist(MNIST_DIR if os.path.isdir(MNIST_DIR) else None)
         x_train, y_train = mnist.prepare(d.x_train[:4000], d.y_train[:4000])
         x_test, y_test = mnist.prepare(d.x_test[:2000], d.y_test[:2000])
-        if name in ("mnist_mlp_adam", "mnist_mlp_lion", "mnist_poisson_nesterov"):
+        if name in ("mnist_mlp_adam", "mnist_mlp_lion", "mnist_poisson_nesterov", "mnist_mlp_momentum99"):
             x_train, x_test = x_train.reshape(-1, 784), x_test.reshape(-1, 784)
         if name == "mnist_poisson_nesterov":  # the digit's value as a count
             y_train, y_test = (y.argmax(axis=1).astype("float32")[:, None] for y in (y_train, y_test))
@@ -378,6 +390,17 @@ def data(name: str):
             return x.astype("float32"), y.astype("float32")[:, None]
 
         return draw(4000), draw(2000)
+    if name == "sigmoid_deep_sgd":
+        return _clusters(rng, classes=8, features=20, spread=1.0, noise=1.2, sizes=(4000, 2000))
+    if name == "matrix_factorization_rmsprop":
+        users, items = rng.normal(0, 1, (300, 4)), rng.normal(0, 1, (200, 4))
+
+        def draw(n):
+            pairs = np.stack([rng.randint(0, 300, n), rng.randint(0, 200, n)], axis=1)
+            ratings = np.sum(users[pairs[:, 0]] * items[pairs[:, 1]], axis=1) + 3 + rng.normal(0, 0.5, n)
+            return pairs.astype("int32"), ratings.astype("float32")[:, None]
+
+        return draw(12000), draw(3000)
     if name == "focal_selu_sgd":
         return _clusters(rng, classes=6, features=20, spread=0.8, noise=1.4, sizes=(5000, 2000))
     raise KeyError(name)
@@ -495,6 +518,16 @@ def build(name: str, learning_rate, *, seed: int):
         layers = [keras.Input((20,)), L.Dense(128, activation="selu", kernel_initializer="lecun_normal"),
                   L.Dense(128, activation="selu", kernel_initializer="lecun_normal"), L.Dense(6, activation="softmax")]
         loss = keras.losses.CategoricalFocalCrossentropy()
+    elif name == "mnist_mlp_momentum99":
+        layers = [keras.Input((784,)), L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
+    elif name == "sigmoid_deep_sgd":
+        layers = [keras.Input((20,))] + [L.Dense(32, activation="sigmoid") for _ in range(3)] + [
+            L.Dense(8, activation="softmax")]
+    elif name == "matrix_factorization_rmsprop":  # functional: two embeddings and their dot product
+        pairs = keras.Input((2,), dtype="int32")
+        user, item = L.Embedding(300, 8)(pairs[:, 0]), L.Embedding(200, 8)(pairs[:, 1])
+        model = keras.Model(pairs, L.Dense(1)(L.Dot(axes=1)([user, item])), name=name)
+        loss, metrics = "mse", []
     elif name == "parity_tanh_adam":
         layers = [keras.Input((10,)), L.Dense(32, activation="tanh"), L.Dense(32, activation="tanh"),
                   L.Dense(2, activation="softmax")]
@@ -523,6 +556,7 @@ def build(name: str, learning_rate, *, seed: int):
         "rmsprop_momentum": lambda: keras.optimizers.RMSprop(learning_rate, momentum=0.9),
         "adafactor": lambda: keras.optimizers.Adafactor(learning_rate),
         "adadelta": lambda: keras.optimizers.Adadelta(learning_rate),
+        "momentum99": lambda: keras.optimizers.SGD(learning_rate, momentum=0.99),
     }[task.optimizer]()
     if model is None:
         model = keras.Sequential(layers, name=name)
