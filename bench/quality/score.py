@@ -287,14 +287,16 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, nargs="*", default=[3],
                         help="also score each rule on k sweeps of a task combined (k data orders)")
     parser.add_argument("--num-steps", type=int, nargs="*", help="only sweeps of these lengths")
-    parser.add_argument("--held-out-round", type=int, choices=sorted(HELD_OUT_ROUNDS), default=max(HELD_OUT_ROUNDS),
-                        help="score apart the tasks held out of this round's choice (default: the latest)")
+    parser.add_argument("--held-out-round", type=int, nargs="+", choices=sorted(HELD_OUT_ROUNDS),
+                        default=[max(HELD_OUT_ROUNDS)],
+                        help="score apart the tasks held out of these rounds' choices (default: the latest)")
     parser.add_argument("--skip-held-out", action="store_true", help="leave the held-out tasks out")
     parser.add_argument("--upto", type=int, choices=sorted(HELD_OUT_ROUNDS),
                         help="only the tasks of rounds 1 to this one (with --held-out-round, the data as it stood then)")
+    # e.g. --held-out-round 7 8 9: the rounds held out of the curve rule since its last change (choice 6)
     args = parser.parse_args(argv)
     global HELD_OUT
-    HELD_OUT = HELD_OUT_ROUNDS[args.held_out_round]
+    HELD_OUT = tuple(task for k in args.held_out_round for task in HELD_OUT_ROUNDS[k])
     truth = load_truth()
     if args.upto:
         truth = {task: t for task, t in truth.items() if round_of(task) <= args.upto}
