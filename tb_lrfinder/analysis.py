@@ -358,13 +358,28 @@ def longest_valley(smoothed, steps, rates) -> Suggestion | None:
     return Suggestion("valley", float(rates[i]), int(steps[i]), float(smoothed[i]))
 
 
+def lag_shift(growth: float, momentum_lag: float) -> float:
+    """The factor by which momentum shifts a sweep's curve to higher rates:
+
+        shift = min(growth**lag, 1 + lag),   lag = beta / (1 - beta)
+
+    growth**lag is the first-order shift of a response `lag` steps late; it
+    is bounded by 1 / (1 - beta) = 1 + lag, the most momentum can shift it
+    (the weights of the rates momentum sums, beta**k / growth**k, add up to
+    at least 1), which matters at high momentum or few steps (momentum 0.99
+    over a 100-step sweep: 1e8 unbounded, 100 bounded).
+    """
+    lag = max(momentum_lag, 0.0)
+    return min(growth**lag, 1.0 + lag)
+
+
 def safe_rate(rates, losses, steps, *, momentum_lag: float = 0.0) -> tuple[Suggestion, float, float] | None:
     """The safe rule: (its suggestion, the lag-corrected rate at the minimum,
     the rate at the minimum as swept).
 
         r_min  = rate at the minimum of median(loss over SAFE_WINDOW_DECADES of rate),
                  searched over rates >= last rate / 10**SAFE_SEARCH_DECADES
-        r_safe = r_min / growth**momentum_lag / SAFE_DIVISOR
+        r_safe = r_min / lag_shift(growth, momentum_lag) / SAFE_DIVISOR
 
     where growth is the sweep's rate factor per step. The running median
     ignores single spikes and noise that an average follows; it is centered,
@@ -373,7 +388,7 @@ def safe_rate(rates, losses, steps, *, momentum_lag: float = 0.0) -> tuple[Sugge
     minimum sits within a decade or two of the stop on every benchmark task).
     An optimizer with momentum (SGD's momentum, Adam's beta_1) responds to
     the rate about beta/(1-beta) steps late, which shifts the curve to higher
-    rates by growth**lag; that shift is taken out. Repeated rates (a
+    rates (`lag_shift`); that shift is taken out. Repeated rates (a
     staircase) are fine: only the rates' span and order are used.
     """
     rates = np.asarray(rates, dtype=np.float64)
@@ -385,7 +400,7 @@ def safe_rate(rates, losses, steps, *, momentum_lag: float = 0.0) -> tuple[Sugge
     inside = rates >= rates[-1] / 10.0**SAFE_SEARCH_DECADES
     lowest = int(np.nanargmin(np.where(inside & np.isfinite(median), median, np.inf)))
     growth = (rates[-1] / rates[0]) ** (1.0 / (len(rates) - 1)) if sweep_axis(rates) == "log" else 1.0
-    corrected = float(rates[lowest]) / growth ** max(momentum_lag, 0.0)
+    corrected = float(rates[lowest]) / lag_shift(growth, momentum_lag)
     rate = corrected / SAFE_DIVISOR
     at = int(np.clip(np.searchsorted(rates, rate), 0, len(rates) - 1))
     return Suggestion("safe", rate, int(steps[at]), float(median[at])), corrected, float(rates[lowest])

@@ -218,6 +218,19 @@ def test_safe_rule_is_the_median_minimum_divided_and_lag_corrected():
     lagged = analyze(_frame(losses), smoothing=0.0, momentum_lag=9.0)
     growth = rates[1] / rates[0]
     assert lagged.safe.learning_rate == pytest.approx(result.safe.learning_rate / growth**9)
+    # Momentum 0.99 (lag 99): growth**99 would be about 3000 here; momentum cannot shift the curve by
+    # more than 1 / (1 - 0.99) = 100.
+    high = analyze(_frame(losses), smoothing=0.0, momentum_lag=99.0)
+    assert growth**99 > 1000
+    assert high.safe.learning_rate == pytest.approx(result.safe.learning_rate / 100.0)
+
+
+def test_the_lag_shift_is_first_order_and_bounded_by_momentum():
+    assert analysis.lag_shift(1.1, 0.0) == 1.0
+    assert analysis.lag_shift(1.05, 9.0) == pytest.approx(1.05**9)  # 1.55 < 10
+    assert analysis.lag_shift(1.5, 9.0) == 10.0  # 1.5**9 = 38 > 1 / (1 - 0.9)
+    assert analysis.lag_shift(1.2, 99.0) == 100.0
+    assert analysis.lag_shift(1.2, -1.0) == 1.0  # no momentum, no shift
 
 
 def test_safe_rule_on_a_noisy_regression_like_curve():

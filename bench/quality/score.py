@@ -112,12 +112,12 @@ def _analysis(sweep):
 def curve_to_stop(sweep):
     """(rates, losses, lag factor) of a sweep as its analysis reads it: the curve
     up to its stop (the stop point kept unless the loss diverged there), and
-    growth ** momentum lag, the factor the safe rule takes out of its rates."""
+    `analysis.lag_shift`, the factor the safe rule takes out of its rates."""
     result = _analysis(sweep)
     all_rates = sweep["learning_rate"]
     usable = int(np.searchsorted(sweep["step"], result.stop.step)) + (result.stop.reason != "diverged")
     growth = (all_rates[-1] / all_rates[0]) ** (1.0 / (len(all_rates) - 1))
-    return all_rates[:usable], sweep["loss"][:usable], growth ** momentum_lag(sweep["task"])
+    return all_rates[:usable], sweep["loss"][:usable], analysis.lag_shift(growth, momentum_lag(sweep["task"]))
 
 
 def project_rule(attribute):
