@@ -24,7 +24,8 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import score  # noqa: E402
-from tasks import HELD_OUT_4, HELD_OUT_5, HELD_OUT_6, HELD_OUT_7, HELD_OUT_8, HELD_OUT_9, momentum_lag  # noqa: E402
+import tasks as task_rounds  # noqa: E402
+from tasks import HELD_OUT_4, momentum_lag  # noqa: E402
 
 from tb_lrfinder import analysis  # noqa: E402
 
@@ -74,7 +75,7 @@ CANDIDATES = {
 
 def main() -> int:
     truth = score.load_truth()
-    later = HELD_OUT_4 + HELD_OUT_5 + HELD_OUT_6 + HELD_OUT_7 + HELD_OUT_8 + HELD_OUT_9
+    later = [t for k in range(4, 11) for t in getattr(task_rounds, f"HELD_OUT_{k}")]
     sweeps = [s for s in score.load_sweeps() if s["task"] not in later]
     rows = []
     for sweep in sweeps:

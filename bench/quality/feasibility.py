@@ -27,7 +27,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import score  # noqa: E402
-from tasks import HELD_OUT_9  # noqa: E402
+from tasks import HELD_OUT_10  # noqa: E402
 
 from tb_lrfinder.analysis import SAFE_SEARCH_DECADES, SAFE_WINDOW_DECADES  # noqa: E402
 from tb_lrfinder.smoothing import rolling_median  # noqa: E402
@@ -63,10 +63,10 @@ def tolerated(task_truth, tolerance: float) -> tuple[float, float]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tolerance", type=float, default=3.0, help="regret in points (default 3)")
-    parser.add_argument("--all", action="store_true", help=f"also the tasks held out of the latest choice: {HELD_OUT_9}")
+    parser.add_argument("--all", action="store_true", help=f"also the tasks held out of the latest choice: {HELD_OUT_10}")
     args = parser.parse_args(argv)
     truth = score.load_truth()
-    names = [t for t in truth if args.all or t not in HELD_OUT_9]
+    names = [t for t in truth if args.all or t not in HELD_OUT_10]
     sweeps = [s for s in score.load_sweeps() if s["task"] in names]
     per_sweep = [(s["task"], features(s)) for s in sweeps]
     print(f"multipliers m (as powers of ten) keeping m * feature within {args.tolerance:g} points on every sweep "

@@ -61,6 +61,10 @@ HELD_OUT_9 = ("mnist_mlp_momentum99", "sigmoid_deep_sgd", "matrix_factorization_
 DECISIONS.md), committed before they were recorded: SGD with momentum 0.99, a deep sigmoid MLP,
 a matrix factorization of generated ratings."""
 
+HELD_OUT_10 = ("blobs_momentum95", "mnist_cnn_nesterov99", "regression_momentum98")
+"""Added (session 10) after choice 10 (the momentum-lag correction bounded) was committed, as its
+held-out check: three more high momenta, where the bound acts."""
+
 
 @dataclass(frozen=True)
 class Task:
@@ -152,6 +156,12 @@ TASKS = {
         Task("matrix_factorization_rmsprop", "user and item embeddings (8), their dot product, RMSprop, MSE, "
              "generated ratings of rank 4 with noise", "rmsprop", (1e-5, 1.0), epochs=3, batch_size=64,
              metric="r2"),
+        Task("blobs_momentum95", "MLP 20-64-64-5, SGD momentum 0.95, generated Gaussian clusters", "momentum95",
+             (1e-4, 10.0), epochs=3, batch_size=64),
+        Task("mnist_cnn_nesterov99", "small CNN (Conv16-pool-Conv32-pool-Dense64), SGD Nesterov momentum 0.99, "
+             "4k MNIST images", "nesterov99", (1e-6, 0.1), epochs=2, batch_size=64),
+        Task("regression_momentum98", "MLP 8-64-64-1, SGD momentum 0.98, MSE, batch 32, generated regression",
+             "momentum98", (1e-6, 0.1), epochs=3, batch_size=32, metric="r2"),
         Task("residual_layernorm_adafactor", "residual MLP (3 blocks of LayerNorm-Dense64 gelu) on generated "
              "10-class data, Adafactor", "adafactor", (1e-4, 10.0), epochs=3, batch_size=64),
     ]
@@ -160,7 +170,8 @@ TASKS = {
 
 MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adam": 0.9, "adamw": 0.9, "nadam": 0.9, "rmsprop": 0.0,
             "adagrad": 0.0, "adamax": 0.9, "lion": 0.9, "momentum5": 0.5, "lamb": 0.9, "rmsprop_momentum": 0.9,
-            "adafactor": 0.0, "adadelta": 0.0, "momentum99": 0.99}
+            "adafactor": 0.0, "adadelta": 0.0, "momentum99": 0.99, "momentum95": 0.95, "nesterov99": 0.99,
+            "momentum98": 0.98}
 """Each optimizer's momentum as built below (Keras's default beta_1 for Adam, AdamW, Adamax and Lion),
 as `finder.momentum_lag` reads it."""
 
@@ -390,6 +401,18 @@ def data(name: str):
             return x.astype("float32"), y.astype("float32")[:, None]
 
         return draw(4000), draw(2000)
+    if name == "blobs_momentum95":
+        return _clusters(rng, classes=5, features=20, spread=0.7, noise=1.3, sizes=(4000, 2000))
+    if name == "regression_momentum98":
+        w = rng.normal(0, 1, (8, 3))
+
+        def draw(n):
+            x = rng.normal(0, 1, (n, 8))
+            h = x @ w
+            y = np.sin(h[:, 0]) * 2 + 0.5 * h[:, 1] ** 2 - h[:, 2] + rng.normal(0, 0.8, n)
+            return x.astype("float32"), y.astype("float32")[:, None]
+
+        return draw(3000), draw(2000)
     if name == "sigmoid_deep_sgd":
         return _clusters(rng, classes=8, features=20, spread=1.0, noise=1.2, sizes=(4000, 2000))
     if name == "matrix_factorization_rmsprop":
@@ -518,6 +541,16 @@ def build(name: str, learning_rate, *, seed: int):
         layers = [keras.Input((20,)), L.Dense(128, activation="selu", kernel_initializer="lecun_normal"),
                   L.Dense(128, activation="selu", kernel_initializer="lecun_normal"), L.Dense(6, activation="softmax")]
         loss = keras.losses.CategoricalFocalCrossentropy()
+    elif name == "blobs_momentum95":
+        layers = [keras.Input((20,)), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"),
+                  L.Dense(5, activation="softmax")]
+    elif name == "mnist_cnn_nesterov99":
+        layers = [keras.Input((28, 28, 1)), L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(2),
+                  L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+                  L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
+    elif name == "regression_momentum98":
+        layers = [keras.Input((8,)), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)]
+        loss, metrics = "mse", []
     elif name == "mnist_mlp_momentum99":
         layers = [keras.Input((784,)), L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
     elif name == "sigmoid_deep_sgd":
@@ -557,6 +590,9 @@ def build(name: str, learning_rate, *, seed: int):
         "adafactor": lambda: keras.optimizers.Adafactor(learning_rate),
         "adadelta": lambda: keras.optimizers.Adadelta(learning_rate),
         "momentum99": lambda: keras.optimizers.SGD(learning_rate, momentum=0.99),
+        "momentum95": lambda: keras.optimizers.SGD(learning_rate, momentum=0.95),
+        "nesterov99": lambda: keras.optimizers.SGD(learning_rate, momentum=0.99, nesterov=True),
+        "momentum98": lambda: keras.optimizers.SGD(learning_rate, momentum=0.98),
     }[task.optimizer]()
     if model is None:
         model = keras.Sequential(layers, name=name)
