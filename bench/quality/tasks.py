@@ -358,17 +358,12 @@ def data(name: str):
     if name == "residual_layernorm_adafactor":
         return _clusters(rng, classes=10, features=24, spread=1.5, noise=1.6, sizes=(4000, 2000))
     if name == "regression_mae_momentum":
-        w = rng.normal(0, 1, (6, 3))
+        def with_outliers(x, h):
+            y = np.abs(h[:, 0]) + np.sin(h[:, 1]) * h[:, 2] + 0.5 * rng.normal(0, 1, len(x))
+            outliers = rng.rand(len(x)) < 0.05
+            return np.where(outliers, y + rng.normal(0, 15, len(x)), y)
 
-        def draw(n):
-            x = rng.normal(0, 1, (n, 6))
-            h = x @ w
-            y = np.abs(h[:, 0]) + np.sin(h[:, 1]) * h[:, 2] + 0.5 * rng.normal(0, 1, n)
-            outliers = rng.rand(n) < 0.05
-            y = np.where(outliers, y + rng.normal(0, 15, n), y)
-            return x.astype("float32"), y.astype("float32")[:, None]
-
-        return draw(3000), draw(2000)
+        return _regression(rng, features=6, latent=3, target=with_outliers, sizes=(3000, 2000))
     if name == "stripes_separable_adadelta":
         grid = np.stack(np.meshgrid(np.arange(16), np.arange(16), indexing="ij"), axis=-1).astype(float)
 
@@ -392,27 +387,13 @@ def data(name: str):
 
         return draw(4000), draw(2000)
     if name == "logcosh_regression_nadam":
-        w = rng.normal(0, 1, (12, 4))
-
-        def draw(n):
-            x = rng.normal(0, 1, (n, 12))
-            h = x @ w
-            y = 2 * np.tanh(h[:, 0]) + h[:, 1] * np.cos(h[:, 2]) + 0.5 * h[:, 3] + rng.normal(0, 0.7, n)
-            return x.astype("float32"), y.astype("float32")[:, None]
-
-        return draw(4000), draw(2000)
+        return _regression(rng, features=12, latent=4, sizes=(4000, 2000), target=lambda x, h: (
+            2 * np.tanh(h[:, 0]) + h[:, 1] * np.cos(h[:, 2]) + 0.5 * h[:, 3] + rng.normal(0, 0.7, len(x))))
     if name == "blobs_momentum95":
         return _clusters(rng, classes=5, features=20, spread=0.7, noise=1.3, sizes=(4000, 2000))
     if name == "regression_momentum98":
-        w = rng.normal(0, 1, (8, 3))
-
-        def draw(n):
-            x = rng.normal(0, 1, (n, 8))
-            h = x @ w
-            y = np.sin(h[:, 0]) * 2 + 0.5 * h[:, 1] ** 2 - h[:, 2] + rng.normal(0, 0.8, n)
-            return x.astype("float32"), y.astype("float32")[:, None]
-
-        return draw(3000), draw(2000)
+        return _regression(rng, features=8, latent=3, sizes=(3000, 2000), target=lambda x, h: (
+            np.sin(h[:, 0]) * 2 + 0.5 * h[:, 1] ** 2 - h[:, 2] + rng.normal(0, 0.8, len(x))))
     if name == "sigmoid_deep_sgd":
         return _clusters(rng, classes=8, features=20, spread=1.0, noise=1.2, sizes=(4000, 2000))
     if name == "matrix_factorization_rmsprop":
@@ -442,6 +423,33 @@ def _clusters(rng, *, classes: int, features: int, spread: float, noise: float, 
     return draw(sizes[0]), draw(sizes[1])
 
 
+def _small_cnn(keras) -> list:
+    """Conv16-pool-Conv32-pool-Dense64-10 on 28x28 images (softmax), as a Sequential's layers."""
+    L = keras.layers
+    return [keras.Input((28, 28, 1)), L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(2),
+            L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
+            L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
+
+
+def _two_relu_layers(keras, inputs: int, outputs: int, activation: str | None = None) -> list:
+    """An MLP inputs-64-64-outputs (relu hidden layers), as a Sequential's layers."""
+    L = keras.layers
+    return [keras.Input((inputs,)), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"),
+            L.Dense(outputs, activation=activation)]
+
+
+def _regression(rng, *, features: int, latent: int, target, sizes: tuple[int, int]):
+    """(train, test) of a generated regression: standard normal inputs, a fixed random
+    projection h = x @ w to `latent` dimensions, and y = target(x, h) (its noise included)."""
+    w = rng.normal(0, 1, (features, latent))
+
+    def draw(n):
+        x = rng.normal(0, 1, (n, features))
+        return x.astype("float32"), target(x, x @ w).astype("float32")[:, None]
+
+    return draw(sizes[0]), draw(sizes[1])
+
+
 def build(name: str, learning_rate, *, seed: int):
     """The task's model, compiled with its optimizer at `learning_rate` (a float or a schedule)."""
     import keras
@@ -459,14 +467,12 @@ def build(name: str, learning_rate, *, seed: int):
     elif name == "mnist_mlp_adam":
         layers = [keras.Input((784,)), L.Dense(128, activation="relu"), L.Dense(10, activation="softmax")]
     elif name == "mnist_cnn_momentum":
-        layers = [keras.Input((28, 28, 1)), L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(2),
-                  L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
-                  L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
+        layers = _small_cnn(keras)
     elif name == "blobs_batchnorm_sgd":
         layers = [keras.Input((20,)), L.Dense(64), L.BatchNormalization(), L.Activation("relu"),
                   L.Dense(64), L.BatchNormalization(), L.Activation("relu"), L.Dense(10, activation="softmax")]
     elif name == "regression_mse":
-        layers = [keras.Input((10,)), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)]
+        layers = _two_relu_layers(keras, 10, 1)
         loss, metrics = "mse", []
     elif name == "many_classes_smoothed":
         layers = [keras.Input((32,)), L.Dense(128, activation="relu"), L.Dense(100, activation="softmax")]
@@ -505,8 +511,7 @@ def build(name: str, learning_rate, *, seed: int):
         layers = [keras.Input((16,))] + [L.Dense(32, activation="tanh") for _ in range(6)] + [
             L.Dense(3, activation="softmax")]
     elif name == "mnist_mlp_lion":
-        layers = [keras.Input((784,)), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"),
-                  L.Dense(10, activation="softmax")]
+        layers = _two_relu_layers(keras, 784, 10, "softmax")
     elif name == "multilabel_momentum":
         layers = [keras.Input((30,)), L.Dense(64, activation="relu"), L.Dense(8, activation="sigmoid")]
         loss, metrics = "binary_crossentropy", []
@@ -531,7 +536,7 @@ def build(name: str, learning_rate, *, seed: int):
             h = h + L.Dense(64, activation="gelu")(L.LayerNormalization()(h))
         model = keras.Model(inputs, L.Dense(10, activation="softmax")(L.LayerNormalization()(h)), name=name)
     elif name == "regression_mae_momentum":
-        layers = [keras.Input((6,)), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)]
+        layers = _two_relu_layers(keras, 6, 1)
         loss, metrics = "mae", []
     elif name == "stripes_separable_adadelta":
         layers = [keras.Input((16, 16, 1)), L.SeparableConv2D(16, 3, activation="relu"), L.MaxPooling2D(2),
@@ -542,14 +547,11 @@ def build(name: str, learning_rate, *, seed: int):
                   L.Dense(128, activation="selu", kernel_initializer="lecun_normal"), L.Dense(6, activation="softmax")]
         loss = keras.losses.CategoricalFocalCrossentropy()
     elif name == "blobs_momentum95":
-        layers = [keras.Input((20,)), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"),
-                  L.Dense(5, activation="softmax")]
+        layers = _two_relu_layers(keras, 20, 5, "softmax")
     elif name == "mnist_cnn_nesterov99":
-        layers = [keras.Input((28, 28, 1)), L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(2),
-                  L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
-                  L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
+        layers = _small_cnn(keras)
     elif name == "regression_momentum98":
-        layers = [keras.Input((8,)), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)]
+        layers = _two_relu_layers(keras, 8, 1)
         loss, metrics = "mse", []
     elif name == "mnist_mlp_momentum99":
         layers = [keras.Input((784,)), L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
@@ -565,11 +567,9 @@ def build(name: str, learning_rate, *, seed: int):
         layers = [keras.Input((10,)), L.Dense(32, activation="tanh"), L.Dense(32, activation="tanh"),
                   L.Dense(2, activation="softmax")]
     elif name == "mnist_cnn_adagrad":
-        layers = [keras.Input((28, 28, 1)), L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(2),
-                  L.Conv2D(32, 3, activation="relu"), L.MaxPooling2D(2), L.Flatten(),
-                  L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
+        layers = _small_cnn(keras)
     elif name == "logcosh_regression_nadam":
-        layers = [keras.Input((12,)), L.Dense(64, activation="relu"), L.Dense(64, activation="relu"), L.Dense(1)]
+        layers = _two_relu_layers(keras, 12, 1)
         loss, metrics = keras.losses.LogCosh(), []
     else:
         raise KeyError(name)
