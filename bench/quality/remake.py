@@ -74,17 +74,18 @@ def jobs(args):
                 yield ("truth", name, float(rate), seed)
 
 
-def run_sweep(name, num_steps, order):
+def run_sweep(name, num_steps, order, max_lr=10.0):
+    """`find_lr` on the task from 1e-7 to `max_lr` (its default top, 10, unless given), as recorded."""
     from tb_lrfinder import find_lr
 
     (x, y), _ = tasks.data(name)
     task = tasks.TASKS[name]
     model = tasks.build(name, 1e-3, seed=order)  # the rate is replaced by the sweep's
     with tempfile.TemporaryDirectory() as log_root:
-        result = find_lr(model, x, y, batch_size=task.batch_size, num_steps=num_steps, verbose=0, report=False,
-                         log_dir=os.path.join(log_root, "sweep"))
+        result = find_lr(model, x, y, batch_size=task.batch_size, num_steps=num_steps, max_lr=max_lr, verbose=0,
+                         report=False, log_dir=os.path.join(log_root, "sweep"))
     frame = result.frame
-    return {"task": name, "num_steps": num_steps, "order": order, "min_lr": 1e-7, "max_lr": 10.0,
+    return {"task": name, "num_steps": num_steps, "order": order, "min_lr": 1e-7, "max_lr": max_lr,
             "stop": result.analysis.stop.reason,
             "step": frame["step"].astype(int).tolist(), "learning_rate": frame["learning_rate"].tolist(),
             "loss": [None if v != v else float(v) for v in frame["loss"]]}
