@@ -254,7 +254,8 @@ def find_stop(steps, rates, losses, smoothed, *, stop_factor: float, planned_ste
     return StopPoint(
         LAST_STEP, int(steps[i]), float(rates[i]),
         f"the sweep reached its last step (rate {rates[i]:.3g}) without diverging: "
-        "the result is inconclusive near the top of the range; raise max_lr",
+        "the result is inconclusive near the top of the range; raise max_lr to find it, and verify the rate "
+        "(find_lr(verify=True)): a rate read from a sweep that never diverged is less reliable",
     )
 
 
