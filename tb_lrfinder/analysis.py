@@ -367,8 +367,8 @@ def lag_shift(growth: float, momentum_lag: float) -> float:
     growth**lag is the first-order shift of a response `lag` steps late; it
     is bounded by 1 / (1 - beta) = 1 + lag, the most momentum can shift it
     (the weights of the rates momentum sums, beta**k / growth**k, add up to
-    at least 1), which matters at high momentum or few steps (momentum 0.99
-    over a 100-step sweep: 1e8 unbounded, 100 bounded).
+    at least 1). The bound matters at high momentum or few steps (momentum
+    0.99 on a 100-step sweep over 8 decades: 1e8 unbounded, 100 bounded).
     """
     lag = max(momentum_lag, 0.0)
     return min(growth**lag, 1.0 + lag)
