@@ -26,7 +26,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import score  # noqa: E402
-from remake import _append, _read_jsonl, run_sweep  # noqa: E402
+from remake import _append, _read_jsonl, run_sweep, start_worker  # noqa: E402
 
 RAW = os.path.join(HERE, "raw", "advice.jsonl")
 
@@ -74,12 +74,7 @@ def main(argv=None) -> int:
     if args.score:
         print_scores()
         return 0
-    index, count = map(int, args.worker.split("/"))
-
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    index, count = start_worker(args.worker)
     done = {(r["task"], r["num_steps"], r["order"]) for r in _read_jsonl(RAW)}
     for i, sweep in enumerate(never_diverged(score.load_sweeps())):
         key = (sweep["task"], sweep["num_steps"], sweep["order"])

@@ -48,6 +48,16 @@ def _append(path, record):
         handle.write(json.dumps(record) + "\n")
 
 
+def start_worker(spec: str) -> tuple[int, int]:
+    """(index, count) of a `--worker i/n` process, with TensorFlow on one thread (n processes share the cores)."""
+    index, count = map(int, spec.split("/"))
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    return index, count
+
+
 def merge() -> None:
     """truth.json and sweeps.json from the raw results (sorted, so the files are stable)."""
     truth = {}
@@ -104,12 +114,7 @@ def main(argv=None) -> int:
     if args.merge_only:
         merge()
         return 0
-    index, count = map(int, args.worker.split("/"))
-
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    index, count = start_worker(args.worker)
     done = {(r["task"], r["rate"], r["seed"]) for r in _read_jsonl(os.path.join(RAW, "truth.jsonl"))}
     done |= {(r["task"], r["num_steps"], r["order"]) for r in _read_jsonl(os.path.join(RAW, "sweeps.jsonl"))}
     for i, job in enumerate(jobs(args)):

@@ -32,7 +32,7 @@ sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import score  # noqa: E402
 import tasks  # noqa: E402
-from remake import _append, _read_jsonl  # noqa: E402
+from remake import _append, _read_jsonl, start_worker  # noqa: E402
 
 VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a diverged one (what find_lr does)",
             "capped": "candidates up to the top of the recommended range (find_lr before choice 7)",
@@ -69,14 +69,10 @@ def main(argv=None) -> int:
     if args.variant in RECORDS_ONLY:
         parser.error(f"the {args.variant} variant is the record of an earlier verify_rate; it cannot be rerun")
     raw, _ = paths(args.variant)
-    index, count = map(int, args.worker.split("/"))
-
-    import tensorflow as tf
+    index, count = start_worker(args.worker)
 
     from tb_lrfinder.verify import verify_rate
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
     done = {(r["task"], r["num_steps"], r["order"]) for r in _read_jsonl(raw)}
     for i, sweep in enumerate(score.load_sweeps()):
         key = (sweep["task"], sweep["num_steps"], sweep["order"])
