@@ -213,11 +213,12 @@ class StepRecorder:
 
     def _state(self) -> tuple:
         """What a retried step (a skipped update) rolls back."""
-        return self._average, self._bias, self.best, len(self._first_losses), self._negative, self._floor_scale
+        return self._average, self._bias, self.best, len(self._first_losses), self._negative
 
     def _restore(self, state: tuple) -> None:
-        self._average, self._bias, self.best, kept, self._negative, self._floor_scale = state
+        self._average, self._bias, self.best, kept, self._negative = state
         del self._first_losses[kept:]
+        self._floor_scale = floor_scale(self._first_losses, self.smoothing, negative=self._negative)
 
     def flush(self) -> None:
         """Write the points recorded so far to disk."""

@@ -36,20 +36,16 @@ def never_diverged(sweeps):
 
 
 def print_scores() -> None:
-    import numpy as np
     import pandas as pd
 
     truth = score.load_truth()
     before = {(s["task"], s["num_steps"], s["order"]): s for s in never_diverged(score.load_sweeps())}
-    after = {(r["task"], r["num_steps"], r["order"]): r for r in _read_jsonl(RAW)}
+    after = {(r["task"], r["num_steps"], r["order"]): score.with_arrays(r) for r in _read_jsonl(RAW)}
     rows = []
     for key, old in before.items():
         if key not in after:
             continue
         new = after[key]
-        for name, field in (("learning_rate", np.float64), ("step", np.int64)):
-            new[name] = np.asarray(new[name], dtype=field)
-        new["loss"] = np.array([np.nan if v is None else v for v in new["loss"]], dtype=np.float64)
         t = truth[key[0]]
         regret = {}
         for label, sweep in (("before", old), ("after", new)):

@@ -84,12 +84,15 @@ def load_truth(path=os.path.join(HERE, "truth.json")):
 
 def load_sweeps(path=os.path.join(HERE, "sweeps.json")):
     with open(path) as handle:
-        sweeps = json.load(handle)
-    for sweep in sweeps:
-        sweep["loss"] = np.array([np.nan if v is None else v for v in sweep["loss"]], dtype=np.float64)
-        sweep["learning_rate"] = np.asarray(sweep["learning_rate"], dtype=np.float64)
-        sweep["step"] = np.asarray(sweep["step"], dtype=np.int64)
-    return sweeps
+        return [with_arrays(sweep) for sweep in json.load(handle)]
+
+
+def with_arrays(sweep: dict) -> dict:
+    """A recorded sweep (as JSON holds it) with its curve as numpy arrays (a missing loss as NaN), in place."""
+    sweep["loss"] = np.array([np.nan if v is None else v for v in sweep["loss"]], dtype=np.float64)
+    sweep["learning_rate"] = np.asarray(sweep["learning_rate"], dtype=np.float64)
+    sweep["step"] = np.asarray(sweep["step"], dtype=np.int64)
+    return sweep
 
 
 def score_at(truth_of_task, rate: float) -> float:
