@@ -48,7 +48,7 @@ from tb_lrfinder import analysis  # noqa: E402
 
 HELD_OUT_ROUNDS = {1: tasks.HELD_OUT, 2: tasks.HELD_OUT_2, 3: tasks.HELD_OUT_3, 4: tasks.HELD_OUT_4,
                    5: tasks.HELD_OUT_5, 6: tasks.HELD_OUT_6, 7: tasks.HELD_OUT_7, 8: tasks.HELD_OUT_8,
-                   9: tasks.HELD_OUT_9, 10: tasks.HELD_OUT_10}
+                   9: tasks.HELD_OUT_9, 10: tasks.HELD_OUT_10, 11: tasks.HELD_OUT_11}
 """The tasks held out of each choice (DECISIONS.md), by round."""
 
 def round_of(task: str) -> int:

@@ -65,6 +65,11 @@ HELD_OUT_10 = ("blobs_momentum95", "mnist_cnn_nesterov99", "regression_momentum9
 """Added (session 10) after choice 10 (the momentum-lag correction bounded) was committed, as its
 held-out check: three more high momenta, where the bound acts."""
 
+HELD_OUT_11 = ("rings_elu_rmsprop", "rnn_sign_momentum", "count_cnn_adamw")
+"""Added (session 11) with choice 11 (verification: windows above where the highest candidate did
+best; DECISIONS.md), committed before they were recorded: concentric rings in noise, a simple
+recurrent network, a CNN that counts squares (a regression)."""
+
 
 @dataclass(frozen=True)
 class Task:
@@ -162,6 +167,13 @@ TASKS = {
              "4k MNIST images", "nesterov99", (1e-6, 0.1), epochs=2, batch_size=64),
         Task("regression_momentum98", "MLP 8-64-64-1, SGD momentum 0.98, MSE, batch 32, generated regression",
              "momentum98", (1e-6, 0.1), epochs=3, batch_size=32, metric="r2"),
+        Task("rings_elu_rmsprop", "MLP 10-64-64-3 (ELU), RMSprop, generated concentric rings (2 of 10 inputs)",
+             "rmsprop", (1e-5, 1.0), epochs=3, batch_size=64),
+        Task("rnn_sign_momentum", "SimpleRNN(32)-Dense-2, SGD momentum 0.9, generated sequences of 20 numbers "
+             "labelled by which half has the larger sum", "momentum", (1e-5, 1.0), epochs=3, batch_size=64),
+        Task("count_cnn_adamw", "Conv16-pool-Conv32-global average-Dense32-1, AdamW, MSE, generated 16x16 noisy "
+             "images of 0 to 5 bright squares, the count as target", "adamw", (1e-5, 1.0), epochs=3,
+             batch_size=64, metric="r2"),
         Task("residual_layernorm_adafactor", "residual MLP (3 blocks of LayerNorm-Dense64 gelu) on generated "
              "10-class data, Adafactor", "adafactor", (1e-4, 10.0), epochs=3, batch_size=64),
     ]
@@ -405,6 +417,34 @@ def data(name: str):
             return pairs.astype("int32"), ratings.astype("float32")[:, None]
 
         return draw(12000), draw(3000)
+    if name == "rings_elu_rmsprop":
+        def draw(n):
+            labels = rng.randint(0, 3, n)
+            angle = rng.uniform(0, 2 * np.pi, n)
+            radius = 1.0 + labels + rng.normal(0, 0.3, n)
+            x = np.concatenate([np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1),
+                                rng.normal(0, 1, (n, 8))], axis=1)
+            return x.astype("float32"), np.eye(3, dtype="float32")[labels]
+
+        return draw(4000), draw(2000)
+    if name == "rnn_sign_momentum":
+        def draw(n):
+            x = rng.normal(0, 1, (n, 20, 1))
+            labels = (x[:, :10, 0].sum(axis=1) > x[:, 10:, 0].sum(axis=1)).astype(int)
+            return x.astype("float32"), np.eye(2, dtype="float32")[labels]
+
+        return draw(4000), draw(2000)
+    if name == "count_cnn_adamw":
+        def draw(n):
+            images = rng.normal(0, 0.5, (n, 16, 16))
+            counts = rng.randint(0, 6, n)
+            for image, count in zip(images, counts):
+                for _ in range(count):
+                    row, col = rng.randint(0, 14, 2)
+                    image[row:row + 3, col:col + 3] += 1.0
+            return images[..., None].astype("float32"), counts.astype("float32")[:, None]
+
+        return draw(3000), draw(2000)
     if name == "focal_selu_sgd":
         return _clusters(rng, classes=6, features=20, spread=0.8, noise=1.4, sizes=(5000, 2000))
     raise KeyError(name)
@@ -562,6 +602,16 @@ def build(name: str, learning_rate, *, seed: int):
         pairs = keras.Input((2,), dtype="int32")
         user, item = L.Embedding(300, 8)(pairs[:, 0]), L.Embedding(200, 8)(pairs[:, 1])
         model = keras.Model(pairs, L.Dense(1)(L.Dot(axes=1)([user, item])), name=name)
+        loss, metrics = "mse", []
+    elif name == "rings_elu_rmsprop":
+        layers = [keras.Input((10,)), L.Dense(64, activation="elu"), L.Dense(64, activation="elu"),
+                  L.Dense(3, activation="softmax")]
+    elif name == "rnn_sign_momentum":
+        layers = [keras.Input((20, 1)), L.SimpleRNN(32), L.Dense(2, activation="softmax")]
+    elif name == "count_cnn_adamw":
+        layers = [keras.Input((16, 16, 1)), L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(2),
+                  L.Conv2D(32, 3, activation="relu"), L.GlobalAveragePooling2D(), L.Dense(32, activation="relu"),
+                  L.Dense(1)]
         loss, metrics = "mse", []
     elif name == "parity_tanh_adam":
         layers = [keras.Input((10,)), L.Dense(32, activation="tanh"), L.Dense(32, activation="tanh"),
