@@ -17,7 +17,10 @@ candidate got below the start's loss by that much, the trials cannot tell
 the rates apart (a plateau) and confirm nothing. Where every candidate
 diverges in its first round, the rate is too high: a window of as many
 candidates just below them is tried (up to `LOWER_WINDOWS` times), their
-spacing kept. The model and its optimizer are
+spacing kept. Where none diverged and the highest rate did best (or none
+improved on the start), the rates may be too low: a window just above gets
+its first round (up to `UPPER_WINDOWS` times, never above `max_rate`); the
+better half of the first window's size then goes on. The model and its optimizer are
 restored bit for bit afterwards, whatever happens (as `find_lr` does).
 
 Each trial is a TensorBoard run (its held-out loss after each round, at the
@@ -44,6 +47,11 @@ from .model_state import ModelState, optimizer_copy, restore, snapshot
 LOWER_WINDOWS = 2
 """Where every candidate diverges in its first round, up to this many windows
 of as many candidates, each just below the last, are tried in turn."""
+
+UPPER_WINDOWS = 2
+"""Where no candidate diverged in the first round and the highest rate did best
+(or none improved on the start), up to this many windows of as many
+candidates, each just above the last, get their first round in turn."""
 
 PLATEAU = 0.01
 """Held-out losses within this fraction of the starting model's (of its
@@ -193,10 +201,12 @@ def verify_rate(
         if log_dir is not None:
             trial_writer = _trial_writers(os.fspath(log_dir), initial_loss)
         window = candidate_rates(rate, candidates=candidates, spread=spread, max_rate=max_rate)
-        survivors, round_steps, lower_windows = add_candidates(window), first_round_steps, LOWER_WINDOWS
+        spacing = (window[-1] / window[0]) ** (1.0 / (len(window) - 1))
+        survivors = training = add_candidates(window)
+        round_steps, lower_windows, upper_windows = first_round_steps, LOWER_WINDOWS, UPPER_WINDOWS
         ceiling = math.inf  # the lowest rate that diverged
         while True:
-            for i in survivors:
+            for i in training:
                 restore(model.variables, weights[i])
                 model.optimizer = optimizers[i]
                 model.train_function = None
@@ -209,20 +219,31 @@ def verify_rate(
                     writers[i].scalars(steps_done[i], (tags.TRIAL_LOSS, tags.TRIAL_RATE),
                                        (losses[i][-1], rates[i]), time.time())
                     writers[i].flush()
-            for i in survivors:
+            for i in training:
                 if diverged_trial(losses[i][-1], initial_loss):
                     ceiling = min(ceiling, rates[i])
             survivors = [i for i in survivors if rates[i] < ceiling]
-            if not survivors and round_steps == first_round_steps and lower_windows:
-                # Every candidate diverged in its first round: the same number of candidates below them.
-                lower_windows -= 1
-                step = (window[-1] / window[0]) ** (1.0 / (len(window) - 1))
-                window = window[0] * step ** -np.arange(len(window), 0, -1.0)
-                survivors = add_candidates(window)
-                continue
+            if round_steps == first_round_steps:
+                if not survivors and lower_windows:
+                    # Every candidate diverged in its first round: the same number of candidates below them.
+                    lower_windows -= 1
+                    window = window[0] * spacing ** -np.arange(candidates, 0, -1.0)
+                    survivors = training = add_candidates(window)
+                    continue
+                above = window[-1] * spacing ** np.arange(1.0, candidates + 1)
+                above = above[above <= max_rate] if max_rate is not None else above
+                if upper_windows and len(above) and ceiling == math.inf and _best_at_top(survivors, rates, losses,
+                                                                                          initial_loss):
+                    # None diverged and the highest rate did best: the rates may be too low, a window above.
+                    upper_windows -= 1
+                    window = above
+                    training = add_candidates(window)
+                    survivors = survivors + training
+                    continue
             if len(survivors) <= 1:
                 break
-            survivors = sorted(survivors, key=lambda i: losses[i][-1])[: math.ceil(len(survivors) / 2)]
+            keep = math.ceil(min(len(survivors), candidates) / 2)
+            survivors = training = sorted(survivors, key=lambda i: losses[i][-1])[:keep]
             if len(survivors) == 1:
                 break
             round_steps *= 2
@@ -238,6 +259,14 @@ def verify_rate(
         for i, r in enumerate(rates)
     )
     return conclude(trials, initial_loss, rate)
+
+
+def _best_at_top(trials: list[int], rates: list[float], losses: dict, initial_loss: float) -> bool:
+    """Whether the highest rate among `trials` has the lowest latest held-out
+    loss, or none of them improved on the start (see `_improved`)."""
+    best = min(trials, key=lambda i: losses[i][-1])
+    return rates[best] == max(rates[i] for i in trials) or not any(
+        _improved(losses[i][-1], initial_loss) for i in trials)
 
 
 def _trial_writers(base: str, initial_loss: float):

@@ -55,8 +55,10 @@ def test_the_cost_is_counted_exactly(linear_task):
     from tb_lrfinder.verify import verify_rate
 
     model, x, y = linear_task
-    result = verify_rate(model, x, y, learning_rate=0.01, candidates=5, spread=4.0, batch_size=32, first_round_steps=6)
-    # Successive halving over 5 finite candidates: 5 train 6 steps, 3 go on for 12 more, 2 for 24 more.
+    result = verify_rate(model, x, y, learning_rate=0.01, candidates=5, spread=4.0, max_rate=0.04, batch_size=32,
+                         first_round_steps=6)
+    # Successive halving over 5 finite candidates (none above max_rate, so no window above):
+    # 5 train 6 steps, 3 go on for 12 more, 2 for 24 more.
     assert sorted(t.steps for t in result.trials) == [6, 6, 18, 42, 42]
     assert sorted(len(t.losses) for t in result.trials) == [1, 1, 2, 3, 3]
     assert result.steps == 6 * 2 + 18 + 42 * 2 == sum(t.steps for t in result.trials)
@@ -166,6 +168,44 @@ def test_where_every_candidate_diverges_a_window_below_is_tried(linear_task, mon
                                 first_round_steps=3)
     assert len(result.trials) == 15 and not result.confirmed and result.learning_rate == 1.0
     assert min(t.learning_rate for t in result.trials) == pytest.approx(0.25 / 2**10)
+
+
+def test_where_the_highest_candidate_does_best_windows_above_are_tried(linear_task, monkeypatch):
+    """Rates too low to find the best: no candidate diverges and the highest
+    does best, so a window above gets a first round (twice at most, never
+    above max_rate); the better half of five then goes on."""
+    from tb_lrfinder import verify
+
+    model, x, y = linear_task
+    before, optimizer = _state(model), model.optimizer
+    best = [3.0]  # the held-out loss falls towards this rate; rates from 50 diverge
+
+    def held_out_loss(model, x, y, batch_size):
+        if model.optimizer is optimizer:
+            return 1.0  # the starting model
+        rate = float(model.optimizer.learning_rate.numpy())
+        return 5.0 if rate >= 50 else 0.5 + 0.02 * abs(math.log2(rate / best[0]))
+
+    monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
+    result = verify.verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, batch_size=32,
+                                first_round_steps=3)
+    rates = [t.learning_rate for t in result.trials]
+    assert rates == pytest.approx([0.1 * 2.0**k for k in range(-2, 8)])  # 0.025-0.4, then 0.8-12.8
+    assert result.confirmed and result.learning_rate == pytest.approx(3.2)
+    # 10 candidates train 3 steps; the better 3 go on for 6 more, the better 2 of those for 12 more.
+    assert result.steps == sum(t.steps for t in result.trials) == 3 * 10 + 6 * 3 + 12 * 2
+    _assert_identical(before, _state(model))
+    assert model.optimizer is optimizer
+
+    best[0] = 1000.0  # still best at the top: a second window (25.6-410, 51 and above diverge), no third
+    result = verify.verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, batch_size=32,
+                                first_round_steps=3)
+    assert len(result.trials) == 15 and result.learning_rate == pytest.approx(25.6)
+    assert [t.diverged for t in result.trials[10:]] == [False, True, True, True, True]
+
+    result = verify.verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, max_rate=1.0,
+                                batch_size=32, first_round_steps=3)
+    assert max(t.learning_rate for t in result.trials) == pytest.approx(0.8)  # the one rate above within max_rate
 
 
 def test_an_interrupted_verification_restores_the_model(linear_task, monkeypatch):

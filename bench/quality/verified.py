@@ -3,16 +3,19 @@
 
 For every recorded sweep (`sweeps.json`), the recommended rate is read from
 its curve as `find_lr` would, then `verify_rate` trains 5 candidates from
-rate/4 up to rate*4 (`--variant wide`, what `find_lr(verify=True)` does
-since choice 7 in DECISIONS.md) or up to the top of the recommended range
-(`--variant capped`, before it; `uncapped` is the record of the first
-design, which went to rate*4 but still trusted a rate above one that
-diverged, and `wide_choice7` that of wide before choice 8) on the task's model (the sweep's seed) with a fifth of the training
-data held out, by successive halving (first round: a quarter of
-one pass over the data). The winner and the optimizer steps spent are
-appended to `raw/verified_<variant>.jsonl` (resumable) and merged into
-`verified_capped.json` / `verified_wide.json` / `verified.json`, which `score.py` scores beside the
-curve-only rules.
+rate/4 up to rate*4, with windows above or below where the first round
+ends at an edge (`--variant wide`, what `find_lr(verify=True)` does; choices
+7-11 in DECISIONS.md) or up to the top of the recommended range (`--variant
+capped`, before choice 7) on the task's model (the sweep's seed) with a
+fifth of the training data held out, by successive halving (first round: a
+quarter of one pass over the data). The records-only variants are the
+results of earlier versions of `verify_rate`: `uncapped` the first design
+(up to rate*4, a rate above one that diverged still trusted),
+`wide_choice7` wide before choice 8, `wide_choice10` wide before choice 11.
+The winner and the optimizer steps spent are appended to
+`raw/verified_<variant>.jsonl` (resumable) and merged into
+`verified_<variant>.json` (`verified.json` for uncapped), which `score.py`
+scores beside the curve-only rules.
 
     python bench/quality/verified.py --worker 0/2 & python bench/quality/verified.py --worker 1/2
 """
@@ -34,11 +37,13 @@ import score  # noqa: E402
 import tasks  # noqa: E402
 from remake import _append, _read_jsonl, start_worker  # noqa: E402
 
-VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a diverged one (what find_lr does)",
+VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a diverged one, windows above where the "
+                    "highest did best (what find_lr does)",
+            "wide_choice10": "as wide, before the windows above (choice 11)",
             "capped": "candidates up to the top of the recommended range (find_lr before choice 7)",
             "wide_choice7": "as wide, before a plateau stopped counting as a divergence (choice 8)",
             "uncapped": "candidates up to 4x the rate (the first design, before the rule for diverged trials)"}
-RECORDS_ONLY = ("wide_choice7", "uncapped")
+RECORDS_ONLY = ("wide_choice7", "wide_choice10", "uncapped")
 """Variants whose data are the record of an earlier `verify_rate`: they cannot be rerun."""
 
 
