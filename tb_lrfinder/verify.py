@@ -17,10 +17,12 @@ candidate got below the start's loss by that much, the trials cannot tell
 the rates apart (a plateau) and confirm nothing. Where every candidate
 diverges in its first round, the rate is too high: a window of as many
 candidates just below them is tried (up to `LOWER_WINDOWS` times), their
-spacing kept. Where none diverged and the highest rate did best (or none
-improved on the start), the rates may be too low: a window just above gets
-its first round (up to `UPPER_WINDOWS` times, never above `max_rate`); the
-better half of the first window's size then goes on. The model and its optimizer are
+spacing kept. Where asked to (`windows_above`; `find_lr` asks for a rate
+read from a sweep that never diverged, see `windows_above`), and none diverged
+and the highest rate did best (or none improved on the start), the rates may
+be too low: a window just above gets its first round (up to `windows_above`
+times, never above `max_rate`); the better half of the first window's size
+then goes on. The model and its optimizer are
 restored bit for bit afterwards, whatever happens (as `find_lr` does).
 
 Each trial is a TensorBoard run (its held-out loss after each round, at the
@@ -49,9 +51,10 @@ LOWER_WINDOWS = 2
 of as many candidates, each just below the last, are tried in turn."""
 
 UPPER_WINDOWS = 2
-"""Where no candidate diverged in the first round and the highest rate did best
-(or none improved on the start), up to this many windows of as many
-candidates, each just above the last, get their first round in turn."""
+"""For a rate read from a sweep that never diverged: where no candidate diverged
+in the first round and the highest rate did best (or none improved on the
+start), up to this many windows of as many candidates, each just above the
+last, get their first round in turn (see `windows_above`)."""
 
 PLATEAU = 0.01
 """Held-out losses within this fraction of the starting model's (of its
@@ -84,6 +87,16 @@ class Verification:
     message: str
     initial_loss: float
     confirmed: bool = True
+
+
+def windows_above(stop_reason: str) -> int:
+    """The windows above a sweep's rate that verification may try: `UPPER_WINDOWS`
+    where the sweep ran out of steps or data without diverging (the good rates
+    may lie above its top), else 0 (its cliff is known; a rate above the
+    window that survives a short trial is past it in a longer training)."""
+    from .analysis import DATA_EXHAUSTED, LAST_STEP
+
+    return UPPER_WINDOWS if stop_reason in (LAST_STEP, DATA_EXHAUSTED) else 0
 
 
 def candidate_rates(rate: float, *, candidates: int, spread: float, max_rate: float | None = None) -> np.ndarray:
@@ -125,6 +138,7 @@ def verify_rate(
     candidates: int = 5,
     spread: float = 4.0,
     max_rate: float | None = None,
+    windows_above: int = 0,
     first_round_steps: int | None = None,
     batch_size: int | None = None,
     validation_data=None,
@@ -142,6 +156,8 @@ def verify_rate(
         learning_rate / spread to learning_rate * spread, or to `max_rate`
         where that is lower.
       max_rate: no candidate above it (None: up to learning_rate * spread).
+      windows_above: how many windows above the candidates may get a first
+        round where the highest did best (see the module; 0: none).
       first_round_steps: steps each candidate trains in the first round
         (default: a quarter of one pass over the training data, at least 10).
       validation_data: (x_val, y_val) to judge on; by default `validation_split`
@@ -158,6 +174,7 @@ def verify_rate(
     """
     rate = positive_float("learning_rate", learning_rate)
     candidates = int_at_least("candidates", candidates, 2)
+    windows_above = int_at_least("windows_above", windows_above, 0)
     spread = positive_float("spread", spread)
     if spread <= 1:
         raise LRFinderError(f"spread must be > 1, got {spread!r}")
@@ -203,7 +220,7 @@ def verify_rate(
         window = candidate_rates(rate, candidates=candidates, spread=spread, max_rate=max_rate)
         spacing = (window[-1] / window[0]) ** (1.0 / (len(window) - 1))
         survivors = training = add_candidates(window)
-        round_steps, lower_windows, upper_windows = first_round_steps, LOWER_WINDOWS, UPPER_WINDOWS
+        round_steps, lower_windows, upper_windows = first_round_steps, LOWER_WINDOWS, windows_above
         ceiling = math.inf  # the lowest rate that diverged
         while True:
             for i in training:

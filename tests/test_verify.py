@@ -172,8 +172,9 @@ def test_where_every_candidate_diverges_a_window_below_is_tried(linear_task, mon
 
 def test_where_the_highest_candidate_does_best_windows_above_are_tried(linear_task, monkeypatch):
     """Rates too low to find the best: no candidate diverges and the highest
-    does best, so a window above gets a first round (twice at most, never
-    above max_rate); the better half of five then goes on."""
+    does best, so, where asked to, a window above gets a first round (at most
+    `windows_above` times, never above max_rate); the better half of five then
+    goes on. Not asked to, the five stay."""
     from tb_lrfinder import verify
 
     model, x, y = linear_task
@@ -189,6 +190,9 @@ def test_where_the_highest_candidate_does_best_windows_above_are_tried(linear_ta
     monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
     result = verify.verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, batch_size=32,
                                 first_round_steps=3)
+    assert len(result.trials) == 5 and result.learning_rate == pytest.approx(0.4)  # the default: none above
+    result = verify.verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, windows_above=2,
+                                batch_size=32, first_round_steps=3)
     rates = [t.learning_rate for t in result.trials]
     assert rates == pytest.approx([0.1 * 2.0**k for k in range(-2, 8)])  # 0.025-0.4, then 0.8-12.8
     assert result.confirmed and result.learning_rate == pytest.approx(3.2)
@@ -198,14 +202,37 @@ def test_where_the_highest_candidate_does_best_windows_above_are_tried(linear_ta
     assert model.optimizer is optimizer
 
     best[0] = 1000.0  # still best at the top: a second window (25.6-410, 51 and above diverge), no third
-    result = verify.verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, batch_size=32,
-                                first_round_steps=3)
+    result = verify.verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, windows_above=3,
+                                batch_size=32, first_round_steps=3)
     assert len(result.trials) == 15 and result.learning_rate == pytest.approx(25.6)
     assert [t.diverged for t in result.trials[10:]] == [False, True, True, True, True]
 
     result = verify.verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, max_rate=1.0,
-                                batch_size=32, first_round_steps=3)
+                                windows_above=2, batch_size=32, first_round_steps=3)
     assert max(t.learning_rate for t in result.trials) == pytest.approx(0.8)  # the one rate above within max_rate
+
+
+def test_windows_above_only_for_a_sweep_that_never_diverged():
+    from tb_lrfinder import analysis, verify
+
+    assert verify.windows_above(analysis.LAST_STEP) == verify.windows_above(analysis.DATA_EXHAUSTED) == 2
+    assert verify.windows_above(analysis.DIVERGED) == verify.windows_above(analysis.NON_FINITE) == 0
+
+
+def test_find_lr_verify_looks_above_a_sweep_that_never_diverged(linear_task, tmp_path):
+    """A sweep that stops far below the cliff (max_lr 0.01 on a task that
+    diverges near 1): the highest candidate does best, so windows above are tried."""
+    from tb_lrfinder import find_lr
+
+    model, x, y = linear_task
+    before = _state(model)
+    result = find_lr(model, x, y, batch_size=32, min_lr=1e-5, max_lr=0.01, num_steps=40, verbose=0,
+                     log_dir=tmp_path / "sweep", verify=True)
+    assert result.analysis.stop.reason == "last_step"
+    trials = result.verification.trials
+    assert len(trials) > 5 and max(t.learning_rate for t in trials) > 4 * result.recommended.learning_rate
+    assert result.learning_rate > 4 * result.recommended.learning_rate  # the better rates were above the window
+    _assert_identical(before, _state(model))
 
 
 def test_an_interrupted_verification_restores_the_model(linear_task, monkeypatch):

@@ -191,8 +191,9 @@ def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
 
 VERIFIED = (("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4, none at or above a diverged one, "
               "a plateau confirms nothing, a window below where all diverge, windows above where the highest did "
-              "best)", "verified_wide.json"),
+              "best after a sweep that never diverged)", "verified_wide.json"),
             ("verified, choice 10 (as above, without the windows above)", "verified_wide_choice10.json"),
+            ("verified, choice 11 (rejected: windows above after every sweep)", "verified_wide_choice11.json"),
             ("verified, choice 7 (as above, but a noise-level rise on a plateau counted as divergence)",
              "verified_wide_choice7.json"),
             ("verified, capped (5 trials up to the range's top; find_lr before choice 7)", "verified_capped.json"),

@@ -5,13 +5,15 @@ For every recorded sweep (`sweeps.json`), the recommended rate is read from
 its curve as `find_lr` would, then `verify_rate` trains 5 candidates from
 rate/4 up to rate*4, with windows above or below where the first round
 ends at an edge (`--variant wide`, what `find_lr(verify=True)` does; choices
-7-11 in DECISIONS.md) or up to the top of the recommended range (`--variant
+7-12 in DECISIONS.md) or up to the top of the recommended range (`--variant
 capped`, before choice 7) on the task's model (the sweep's seed) with a
 fifth of the training data held out, by successive halving (first round: a
 quarter of one pass over the data). The records-only variants are the
 results of earlier versions of `verify_rate`: `uncapped` the first design
 (up to rate*4, a rate above one that diverged still trusted),
-`wide_choice7` wide before choice 8, `wide_choice10` wide before choice 11.
+`wide_choice7` wide before choice 8, `wide_choice10` wide before choice 11
+(no windows above), `wide_choice11` the rejected choice 11 (windows above
+after every sweep).
 The winner and the optimizer steps spent are appended to
 `raw/verified_<variant>.jsonl` (resumable) and merged into
 `verified_<variant>.json` (`verified.json` for uncapped), which `score.py`
@@ -38,12 +40,13 @@ import tasks  # noqa: E402
 from remake import _append, _read_jsonl, start_worker  # noqa: E402
 
 VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a diverged one, windows above where the "
-                    "highest did best (what find_lr does)",
-            "wide_choice10": "as wide, before the windows above (choice 11)",
+                    "highest did best on a sweep that never diverged (what find_lr does)",
+            "wide_choice10": "as wide, without windows above (choice 10)",
+            "wide_choice11": "as wide, with windows above after every sweep (choice 11, rejected)",
             "capped": "candidates up to the top of the recommended range (find_lr before choice 7)",
             "wide_choice7": "as wide, before a plateau stopped counting as a divergence (choice 8)",
             "uncapped": "candidates up to 4x the rate (the first design, before the rule for diverged trials)"}
-RECORDS_ONLY = ("wide_choice7", "wide_choice10", "uncapped")
+RECORDS_ONLY = ("wide_choice7", "wide_choice10", "wide_choice11", "uncapped")
 """Variants whose data are the record of an earlier `verify_rate`: they cannot be rerun."""
 
 
@@ -76,7 +79,7 @@ def main(argv=None) -> int:
     raw, _ = paths(args.variant)
     index, count = start_worker(args.worker)
 
-    from tb_lrfinder.verify import verify_rate
+    from tb_lrfinder.verify import verify_rate, windows_above
 
     done = {(r["task"], r["num_steps"], r["order"]) for r in _read_jsonl(raw)}
     for i, sweep in enumerate(score.load_sweeps()):
@@ -92,7 +95,9 @@ def main(argv=None) -> int:
         task = tasks.TASKS[sweep["task"]]
         (x, y), _ = tasks.data(sweep["task"])
         model = tasks.build(sweep["task"], 1e-3, seed=sweep["order"])
-        result = verify_rate(model, x, y, learning_rate=recommended, max_rate=max_rate, batch_size=task.batch_size)
+        above = windows_above(analysis.stop.reason) if args.variant == "wide" else 0
+        result = verify_rate(model, x, y, learning_rate=recommended, max_rate=max_rate, windows_above=above,
+                             batch_size=task.batch_size)
         _append(raw, {"task": key[0], "num_steps": key[1], "order": key[2], "recommended": recommended,
                       "rate": result.learning_rate, "steps": result.steps,
                       "trials": [{"rate": t.learning_rate, "losses": [v if v < float("inf") else None for v in t.losses],
