@@ -33,7 +33,7 @@ from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy
 from .runs import RangeTestResult
 from .schedules import lr_range_schedule
-from .verify import verify_rate, windows_above
+from .verify import verify_rate, windows_above_for
 
 
 def _default_log_dir() -> str:
@@ -330,7 +330,7 @@ def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validati
     if not verify or result.recommended is None:
         return result
     verification = verify_rate(model, x, y, learning_rate=result.recommended.learning_rate, candidates=verify,
-                               windows_above=windows_above(result.analysis.stop.reason), batch_size=batch_size,
+                               windows_above=windows_above_for(result.analysis.stop.reason), batch_size=batch_size,
                                validation_data=validation_data, shuffle=shuffle, log_dir=log_dir)
     return dataclasses.replace(result, verification=verification)
 

@@ -18,7 +18,7 @@ the rates apart (a plateau) and confirm nothing. Where every candidate
 diverges in its first round, the rate is too high: a window of as many
 candidates just below them is tried (up to `LOWER_WINDOWS` times), their
 spacing kept. Where asked to (`windows_above`; `find_lr` asks for a rate
-read from a sweep that never diverged, see `windows_above`), and none diverged
+read from a sweep that never diverged, see `windows_above_for`), and none diverged
 and the highest rate did best (or none improved on the start), the rates may
 be too low: a window just above gets its first round (up to `windows_above`
 times, never above `max_rate`); the better half of the first window's size
@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import tags
+from .analysis import DATA_EXHAUSTED, LAST_STEP
 from ._data import batches_available, first_array, fit_steps, is_dataset, take_rows
 from ._validation import int_at_least, positive_float
 from .errors import LRFinderError
@@ -54,7 +55,7 @@ UPPER_WINDOWS = 2
 """For a rate read from a sweep that never diverged: where no candidate diverged
 in the first round and the highest rate did best (or none improved on the
 start), up to this many windows of as many candidates, each just above the
-last, get their first round in turn (see `windows_above`)."""
+last, get their first round in turn (see `windows_above_for`)."""
 
 PLATEAU = 0.01
 """Held-out losses within this fraction of the starting model's (of its
@@ -89,13 +90,11 @@ class Verification:
     confirmed: bool = True
 
 
-def windows_above(stop_reason: str) -> int:
+def windows_above_for(stop_reason: str) -> int:
     """The windows above a sweep's rate that verification may try: `UPPER_WINDOWS`
     where the sweep ran out of steps or data without diverging (the good rates
     may lie above its top), else 0 (its cliff is known; a rate above the
     window that survives a short trial is past it in a longer training)."""
-    from .analysis import DATA_EXHAUSTED, LAST_STEP
-
     return UPPER_WINDOWS if stop_reason in (LAST_STEP, DATA_EXHAUSTED) else 0
 
 

@@ -201,7 +201,7 @@ def test_where_the_highest_candidate_does_best_windows_above_are_tried(linear_ta
     _assert_identical(before, _state(model))
     assert model.optimizer is optimizer
 
-    best[0] = 1000.0  # still best at the top: a second window (25.6-410, 51 and above diverge), no third
+    best[0] = 1000.0  # best at the top again: a second window (25.6-410); 51 and above diverge, so no third
     result = verify.verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, windows_above=3,
                                 batch_size=32, first_round_steps=3)
     assert len(result.trials) == 15 and result.learning_rate == pytest.approx(25.6)
@@ -215,8 +215,8 @@ def test_where_the_highest_candidate_does_best_windows_above_are_tried(linear_ta
 def test_windows_above_only_for_a_sweep_that_never_diverged():
     from tb_lrfinder import analysis, verify
 
-    assert verify.windows_above(analysis.LAST_STEP) == verify.windows_above(analysis.DATA_EXHAUSTED) == 2
-    assert verify.windows_above(analysis.DIVERGED) == verify.windows_above(analysis.NON_FINITE) == 0
+    assert verify.windows_above_for(analysis.LAST_STEP) == verify.windows_above_for(analysis.DATA_EXHAUSTED) == 2
+    assert verify.windows_above_for(analysis.DIVERGED) == verify.windows_above_for(analysis.NON_FINITE) == 0
 
 
 def test_find_lr_verify_looks_above_a_sweep_that_never_diverged(linear_task, tmp_path):

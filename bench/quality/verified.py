@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     raw, _ = paths(args.variant)
     index, count = start_worker(args.worker)
 
-    from tb_lrfinder.verify import verify_rate, windows_above
+    from tb_lrfinder.verify import verify_rate, windows_above_for
 
     done = {(r["task"], r["num_steps"], r["order"]) for r in _read_jsonl(raw)}
     for i, sweep in enumerate(score.load_sweeps()):
@@ -95,7 +95,7 @@ def main(argv=None) -> int:
         task = tasks.TASKS[sweep["task"]]
         (x, y), _ = tasks.data(sweep["task"])
         model = tasks.build(sweep["task"], 1e-3, seed=sweep["order"])
-        above = windows_above(analysis.stop.reason) if args.variant == "wide" else 0
+        above = windows_above_for(analysis.stop.reason) if args.variant == "wide" else 0
         result = verify_rate(model, x, y, learning_rate=recommended, max_rate=max_rate, windows_above=above,
                              batch_size=task.batch_size)
         _append(raw, {"task": key[0], "num_steps": key[1], "order": key[2], "recommended": recommended,
