@@ -165,8 +165,10 @@ def find_lr(
       verify: confirm the recommended rate by short trainings of 5 (or
         `verify`) candidates from a quarter of it to 4x it, successive
         halving on held-out loss
-        (`validation_data`, else a fifth of the array data held out): see
-        `verify.verify_rate`. Each trial is a run beside the sweep's;
+        (`validation_data`, else a fifth of the array data held out), with
+        windows above where the sweep never diverged and the highest did best
+        (`verify.windows_above_for`): see `verify.verify_rate`. Each trial is
+        a run beside the sweep's;
         `result.learning_rate` is then the winner's, and
         `result.verification.steps` what the trials cost.
 
