@@ -62,6 +62,9 @@ NON_FINITE = "non_finite"
 LAST_STEP = "last_step"
 DATA_EXHAUSTED = "data_exhausted"
 TOO_FEW_POINTS = "too_few_points"
+NEVER_DIVERGED = (LAST_STEP, DATA_EXHAUSTED)
+"""Stop reasons of a sweep that ran out of steps or data without diverging: the top of
+its good range is unknown."""
 
 
 @dataclass(frozen=True)
@@ -477,7 +480,7 @@ def analyze(
     stop = find_stop(steps, rates, losses, smoothed, stop_factor=stop_factor, planned_steps=planned_steps, beta=beta)
     swept = (float(rates[0]), float(rates[-1]))
     # The rules look at the curve up to the stop, the stop point excluded.
-    usable = int(np.searchsorted(steps, stop.step)) + (stop.reason in (LAST_STEP, DATA_EXHAUSTED))
+    usable = int(np.searchsorted(steps, stop.step)) + (stop.reason in NEVER_DIVERGED)
     u_steps, u_rates, u_losses, u_smoothed = steps[:usable], rates[:usable], losses[:usable], smoothed[:usable]
     finite = np.isfinite(u_smoothed)
     losses_summary = None
@@ -502,7 +505,7 @@ def analyze(
     safe, ceiling, median_minimum = safe_rate(u_rates, u_losses, u_steps, momentum_lag=momentum_lag) or (None,) * 3
     centered = centered_ema(u_losses, beta)
     caveats = []
-    if stop.reason in (LAST_STEP, DATA_EXHAUSTED):
+    if stop.reason in NEVER_DIVERGED:
         caveats.append("the loss never diverged, so the top of the good range is unknown")
     if median_minimum is not None:
         # Two zero-lag smoothers locate the minimum; where they disagree, it is not well defined.

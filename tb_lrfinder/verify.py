@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import tags
-from .analysis import DATA_EXHAUSTED, LAST_STEP
+from .analysis import NEVER_DIVERGED
 from ._data import batches_available, first_array, fit_steps, is_dataset, take_rows
 from ._validation import int_at_least, positive_float
 from .errors import LRFinderError
@@ -95,7 +95,7 @@ def windows_above_for(stop_reason: str) -> int:
     where the sweep ran out of steps or data without diverging (the good rates
     may lie above its top), else 0 (its cliff is known; a rate above the
     window that survives a short trial is past it in a longer training)."""
-    return UPPER_WINDOWS if stop_reason in (LAST_STEP, DATA_EXHAUSTED) else 0
+    return UPPER_WINDOWS if stop_reason in NEVER_DIVERGED else 0
 
 
 def candidate_rates(rate: float, *, candidates: int, spread: float, max_rate: float | None = None) -> np.ndarray:

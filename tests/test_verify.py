@@ -55,10 +55,8 @@ def test_the_cost_is_counted_exactly(linear_task):
     from tb_lrfinder.verify import verify_rate
 
     model, x, y = linear_task
-    result = verify_rate(model, x, y, learning_rate=0.01, candidates=5, spread=4.0, max_rate=0.04, batch_size=32,
-                         first_round_steps=6)
-    # Successive halving over 5 finite candidates (none above max_rate, so no window above):
-    # 5 train 6 steps, 3 go on for 12 more, 2 for 24 more.
+    result = verify_rate(model, x, y, learning_rate=0.01, candidates=5, spread=4.0, batch_size=32, first_round_steps=6)
+    # Successive halving over 5 finite candidates: 5 train 6 steps, 3 go on for 12 more, 2 for 24 more.
     assert sorted(t.steps for t in result.trials) == [6, 6, 18, 42, 42]
     assert sorted(len(t.losses) for t in result.trials) == [1, 1, 2, 3, 3]
     assert result.steps == 6 * 2 + 18 + 42 * 2 == sum(t.steps for t in result.trials)
