@@ -37,9 +37,9 @@ def _get(port, path, timeout=30):
         return response.read().decode()
 
 
-@pytest.fixture
-def logdir(tmp_path):
-    root = tmp_path / "logs"
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("logs")
     rates, losses = _curve()
     (root / "sweep").mkdir(parents=True)
     write_simple_log(root / "sweep" / "events.out.tfevents.1.h", zip(range(120), rates, losses),
@@ -54,8 +54,10 @@ def logdir(tmp_path):
     return root
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def tensorboard(logdir):
+    """One TensorBoard for this module's tests (each start costs seconds); only
+    `test_a_run_still_being_written_updates` changes its logs, by appending."""
     if not os.path.exists(TENSORBOARD):
         pytest.skip("no tensorboard executable beside this Python")
     port = _free_port()
