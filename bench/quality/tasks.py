@@ -71,6 +71,13 @@ best; DECISIONS.md), committed before they were recorded: concentric rings in no
 recurrent network, a CNN that counts squares (a regression)."""
 
 
+HELD_OUT_12 = ("blobs_adadelta", "xor_ftrl", "hinge_momentum")
+"""Added (session 12) as a held-out check of the rules as they stand (the curve's rate since choice
+10, verification since choice 12; no rule changed this session), committed before they were
+recorded: Adadelta on an MLP and FTRL, two optimizers whose sweeps may not diverge by 10 (where
+choice 12's windows above open), and a hinge loss."""
+
+
 @dataclass(frozen=True)
 class Task:
     """One benchmark task.
@@ -174,6 +181,12 @@ TASKS = {
         Task("count_cnn_adamw", "Conv16-pool-Conv32-global average-Dense32-1, AdamW, MSE, generated 16x16 noisy "
              "images of 0 to 5 bright squares, the count as target", "adamw", (1e-5, 1.0), epochs=3,
              batch_size=64, metric="r2"),
+        Task("blobs_adadelta", "MLP 20-64-64-5 (relu), Adadelta, generated Gaussian clusters", "adadelta",
+             (1e-3, 1000.0), epochs=3, batch_size=64),
+        Task("xor_ftrl", "MLP 30-32-1 (relu, sigmoid output), FTRL, binary cross-entropy, generated labels: the "
+             "XOR of two projections' signs, 5% flipped", "ftrl", (1e-4, 100.0), epochs=3, batch_size=32),
+        Task("hinge_momentum", "MLP 16-64-4 (relu, linear output), SGD momentum 0.9, Keras's categorical hinge "
+             "loss, generated Gaussian clusters", "momentum", (1e-5, 10.0), epochs=3, batch_size=64),
         Task("residual_layernorm_adafactor", "residual MLP (3 blocks of LayerNorm-Dense64 gelu) on generated "
              "10-class data, Adafactor", "adafactor", (1e-4, 10.0), epochs=3, batch_size=64),
     ]
@@ -183,7 +196,7 @@ TASKS = {
 MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adam": 0.9, "adamw": 0.9, "nadam": 0.9, "rmsprop": 0.0,
             "adagrad": 0.0, "adamax": 0.9, "lion": 0.9, "momentum5": 0.5, "lamb": 0.9, "rmsprop_momentum": 0.9,
             "adafactor": 0.0, "adadelta": 0.0, "momentum99": 0.99, "momentum95": 0.95, "nesterov99": 0.99,
-            "momentum98": 0.98}
+            "momentum98": 0.98, "ftrl": 0.0}
 """Each optimizer's momentum as built below (Keras's default beta_1 for Adam, AdamW, Adamax and Lion),
 as `finder.momentum_lag` reads it."""
 
@@ -447,6 +460,21 @@ def data(name: str):
         return draw(3000), draw(2000)
     if name == "focal_selu_sgd":
         return _clusters(rng, classes=6, features=20, spread=0.8, noise=1.4, sizes=(5000, 2000))
+    if name == "blobs_adadelta":
+        return _clusters(rng, classes=5, features=20, spread=0.8, noise=1.2, sizes=(4000, 2000))
+    if name == "xor_ftrl":
+        w = rng.normal(0, 1, (30, 2))
+
+        def draw(n):
+            x = rng.normal(0, 1, (n, 30))
+            h = x @ w
+            labels = (h[:, 0] > 0) != (h[:, 1] > 0)
+            labels = labels != (rng.rand(n) < 0.05)
+            return x.astype("float32"), labels.astype("float32")[:, None]
+
+        return draw(4000), draw(2000)
+    if name == "hinge_momentum":
+        return _clusters(rng, classes=4, features=16, spread=0.8, noise=1.2, sizes=(4000, 2000))
     raise KeyError(name)
 
 
@@ -613,6 +641,14 @@ def build(name: str, learning_rate, *, seed: int):
                   L.Conv2D(32, 3, activation="relu"), L.GlobalAveragePooling2D(), L.Dense(32, activation="relu"),
                   L.Dense(1)]
         loss, metrics = "mse", []
+    elif name == "blobs_adadelta":
+        layers = _two_relu_layers(keras, 20, 5, "softmax")
+    elif name == "xor_ftrl":
+        layers = [keras.Input((30,)), L.Dense(32, activation="relu"), L.Dense(1, activation="sigmoid")]
+        loss = "binary_crossentropy"
+    elif name == "hinge_momentum":
+        layers = [keras.Input((16,)), L.Dense(64, activation="relu"), L.Dense(4)]
+        loss = "categorical_hinge"
     elif name == "parity_tanh_adam":
         layers = [keras.Input((10,)), L.Dense(32, activation="tanh"), L.Dense(32, activation="tanh"),
                   L.Dense(2, activation="softmax")]
@@ -643,6 +679,7 @@ def build(name: str, learning_rate, *, seed: int):
         "momentum95": lambda: keras.optimizers.SGD(learning_rate, momentum=0.95),
         "nesterov99": lambda: keras.optimizers.SGD(learning_rate, momentum=0.99, nesterov=True),
         "momentum98": lambda: keras.optimizers.SGD(learning_rate, momentum=0.98),
+        "ftrl": lambda: keras.optimizers.Ftrl(learning_rate),
     }[task.optimizer]()
     if model is None:
         model = keras.Sequential(layers, name=name)
