@@ -246,6 +246,7 @@ def find_lr(
         if getattr(optimizer, "built", False):
             raise LRFinderError("optimizer must be a new, unbuilt optimizer for the sweep")
         optimizer.learning_rate = schedule
+    _warn_if_rate_is_not_a_step_size(sweep_optimizer)
     # A loss-scale optimizer's skipped updates do not advance the step: allow
     # extra attempts (the halvings from its initial scale down to 1, and as
     # many again as steps), and end at num_steps applied updates.
@@ -315,6 +316,21 @@ def find_lr(
             "optimizer": type(sweep_optimizer).__name__,
         })
     return result
+
+
+def _warn_if_rate_is_not_a_step_size(optimizer) -> None:
+    """Warn where a range test cannot show good rates: FTRL (see the warning)."""
+    inner = getattr(optimizer, "inner_optimizer", optimizer)
+    if isinstance(inner, keras.optimizers.Ftrl):
+        warnings.warn(
+            "Ftrl's learning_rate is not a step size: each step sets the weights to the rate times what its "
+            "accumulators hold, so a rate that grows during the sweep rescales every weight at once, and the "
+            "sweep's first, tiny rates leave a huge term in its accumulator. The curve does not show where "
+            "constant rates train well (on the quality benchmark's FTRL task every rule named 1e-7 to 1e-5; "
+            "constant rates trained best at 0.1). Compare constant rates instead: "
+            "tb_lrfinder.verify_rate(model, x, y, learning_rate=<a guess>, spread=<how far either side>).",
+            UserWarning, stacklevel=3,
+        )
 
 
 def _verify_candidates(verify, x, validation_data) -> int:

@@ -437,3 +437,23 @@ def test_combined_recommendation_flags_disagreeing_repeats():
     disagreeing = combine([Sweep(0.01), Sweep(0.1), Sweep(0.2)])
     assert not disagreeing.confident and "disagree by 20.0x" in disagreeing.caveats[0]
     assert disagreeing.high == pytest.approx(0.02)  # the lowest top: past it, one sweep saw trouble
+
+
+def test_ftrl_is_warned_about_and_other_optimizers_are_not(tmp_path, make_mlp, tiny_data):
+    """FTRL's rate scales its accumulated solution, not a step: a sweep's
+    curve cannot show its good constant rates (the quality benchmark's
+    round 12), so find_lr says so; an SGD twin sweeps without a warning."""
+    import warnings
+
+    import keras
+
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    options = dict(batch_size=32, min_lr=1e-4, max_lr=1e-2, num_steps=8, verbose=0, report=False)
+    with pytest.warns(UserWarning, match="Ftrl's learning_rate is not a step size.*verify_rate"):
+        result = find_lr(make_mlp(keras.optimizers.Ftrl(0.1)), x, y, log_dir=tmp_path / "ftrl", **options)
+    assert len(result.frame) == 8  # the sweep still runs and is analysed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        find_lr(make_mlp(), x, y, log_dir=tmp_path / "sgd", **options)
