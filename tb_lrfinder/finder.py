@@ -175,6 +175,10 @@ def find_lr(
     Returns:
       A `RangeTestResult` (frame, analysis, log_dir).
 
+    Warns:
+      UserWarning: the optimizer is `Ftrl`, whose rate is not a step size, so
+        a sweep's curve cannot show its good constant rates.
+
     Raises:
       LRFinderError: bad arguments, an uncompiled or unbuilt model, an
         unwritable log directory. An error of the model or the data during
