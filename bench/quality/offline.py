@@ -33,7 +33,6 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import score  # noqa: E402
-import tasks  # noqa: E402
 
 from tb_lrfinder.analysis import NEVER_DIVERGED  # noqa: E402
 
