@@ -78,6 +78,12 @@ recorded: Adadelta on an MLP and FTRL, two optimizers whose sweeps may not diver
 choice 12's windows above open), and a hinge loss."""
 
 
+HELD_OUT_13 = ("mnist_cnn_adadelta", "checker_deep_relu_sgd", "friedman_adagrad")
+"""Added (session 12) with choice 13 (verification: a plateau is tried again with trials 4x as long;
+DECISIONS.md), committed before they were recorded: Adadelta on a CNN, a deep ReLU MLP on a
+noisy checkerboard (plain SGD), Friedman's regression with Adagrad."""
+
+
 @dataclass(frozen=True)
 class Task:
     """One benchmark task.
@@ -187,6 +193,12 @@ TASKS = {
              "XOR of two projections' signs, 5% flipped", "ftrl", (1e-4, 100.0), epochs=3, batch_size=32),
         Task("hinge_momentum", "MLP 16-64-4 (relu, linear output), SGD momentum 0.9, Keras's categorical hinge "
              "loss, generated Gaussian clusters", "momentum", (1e-5, 10.0), epochs=3, batch_size=64),
+        Task("mnist_cnn_adadelta", "small CNN (Conv16-pool-Conv32-pool-Dense64), Adadelta, 4k MNIST images",
+             "adadelta", (1e-3, 1000.0), epochs=2, batch_size=64),
+        Task("checker_deep_relu_sgd", "MLP 2+8 noise inputs-(32 relu) x 8-2, plain SGD, generated 4x4 checkerboard "
+             "with 5% flipped labels", "sgd", (1e-4, 10.0), epochs=3, batch_size=32),
+        Task("friedman_adagrad", "MLP 10-64-64-1, Adagrad, MSE, Friedman's first regression (5 of 10 inputs "
+             "matter, noise std 1)", "adagrad", (1e-4, 100.0), epochs=3, batch_size=32, metric="r2"),
         Task("residual_layernorm_adafactor", "residual MLP (3 blocks of LayerNorm-Dense64 gelu) on generated "
              "10-class data, Adafactor", "adafactor", (1e-4, 10.0), epochs=3, batch_size=64),
     ]
@@ -460,6 +472,23 @@ def data(name: str):
         return draw(3000), draw(2000)
     if name == "focal_selu_sgd":
         return _clusters(rng, classes=6, features=20, spread=0.8, noise=1.4, sizes=(5000, 2000))
+    if name == "checker_deep_relu_sgd":
+        def draw(n):
+            xy = rng.uniform(0, 4, (n, 2))
+            labels = (np.floor(xy[:, 0]) + np.floor(xy[:, 1])) % 2
+            labels = np.where(rng.rand(n) < 0.05, 1 - labels, labels).astype(int)
+            x = np.concatenate([xy - 2.0, rng.normal(0, 1, (n, 8))], axis=1)
+            return x.astype("float32"), np.eye(2, dtype="float32")[labels]
+
+        return draw(6000), draw(2000)
+    if name == "friedman_adagrad":
+        def draw(n):
+            x = rng.uniform(0, 1, (n, 10))
+            y = (10 * np.sin(np.pi * x[:, 0] * x[:, 1]) + 20 * (x[:, 2] - 0.5) ** 2 + 10 * x[:, 3] + 5 * x[:, 4]
+                 + rng.normal(0, 1, n))
+            return x.astype("float32"), y.astype("float32")[:, None]
+
+        return draw(4000), draw(2000)
     if name == "blobs_adadelta":
         return _clusters(rng, classes=5, features=20, spread=0.8, noise=1.2, sizes=(4000, 2000))
     if name == "xor_ftrl":
@@ -640,6 +669,14 @@ def build(name: str, learning_rate, *, seed: int):
         layers = [keras.Input((16, 16, 1)), L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(2),
                   L.Conv2D(32, 3, activation="relu"), L.GlobalAveragePooling2D(), L.Dense(32, activation="relu"),
                   L.Dense(1)]
+        loss, metrics = "mse", []
+    elif name == "mnist_cnn_adadelta":
+        layers = _small_cnn(keras)
+    elif name == "checker_deep_relu_sgd":
+        layers = [keras.Input((10,))] + [L.Dense(32, activation="relu") for _ in range(8)] + [
+            L.Dense(2, activation="softmax")]
+    elif name == "friedman_adagrad":
+        layers = _two_relu_layers(keras, 10, 1)
         loss, metrics = "mse", []
     elif name == "blobs_adadelta":
         layers = _two_relu_layers(keras, 20, 5, "softmax")
