@@ -167,7 +167,8 @@ def find_lr(
         halving on held-out loss
         (`validation_data`, else a fifth of the array data held out), with
         windows above where the sweep never diverged and the highest did best
-        (`verify.windows_above_for`): see `verify.verify_rate`. Each trial is
+        (`verify.windows_above_for`), and a search again with 4x longer
+        trials where the first ends on a plateau: see `verify.verify_rate`. Each trial is
         a run beside the sweep's;
         `result.learning_rate` is then the winner's, and
         `result.verification.steps` what the trials cost.

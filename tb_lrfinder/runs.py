@@ -305,7 +305,8 @@ def _trial_runs(scalars: pd.DataFrame, directory_of) -> dict[str, tuple[Trial, f
         start = float(start.iloc[-1]) if len(start) else math.nan
         losses = tuple(float(v) if math.isfinite(v) else math.inf for v in rounds["value"])
         trials[run] = (Trial(float(rate["value"].iloc[-1]), losses, int(rounds["step"].iloc[-1]),
-                             directory_of(run), diverged_trial(losses[-1], start)), start)
+                             directory_of(run), diverged_trial(losses[-1], start),
+                             first_round_steps=int(rounds["step"].iloc[0])), start)
     return trials
 
 

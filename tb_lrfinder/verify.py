@@ -14,7 +14,9 @@ whose held-out loss is NaN, inf or above the starting model's (by more than
 candidate at a higher rate: training that breaks down at a rate is not
 trusted at a larger one, however well a short trial went there. Where no
 candidate got below the start's loss by that much, the trials cannot tell
-the rates apart (a plateau) and confirm nothing. Where every candidate
+the rates apart (a plateau): the whole search runs once more with first
+rounds `PLATEAU_LENGTHENING` times as long, and its verdict stands (a
+plateau again confirms nothing). Where every candidate
 diverges in its first round, the rate is too high: a window of as many
 candidates just below them is tried (up to `LOWER_WINDOWS` times), their
 spacing kept. Where asked to (`windows_above`; `find_lr` asks for a rate
@@ -61,26 +63,34 @@ PLATEAU = 0.01
 """Held-out losses within this fraction of the starting model's (of its
 absolute value) count as the start's: neither a divergence nor progress."""
 
+PLATEAU_LENGTHENING = 4
+"""Where the trials end on a plateau, the search runs once more with first
+rounds this many times as long (two of successive halving's doublings)."""
+
 
 @dataclass(frozen=True)
 class Trial:
     """One candidate rate: its held-out loss after each round it took part in
-    (inf where not finite), the optimizer steps it trained, its run, and
-    whether it diverged (ended above the starting model's held-out loss, see `diverged_trial`)."""
+    (inf where not finite), the optimizer steps it trained, its run, whether
+    it diverged (ended above the starting model's held-out loss, see
+    `diverged_trial`), and the steps of its first round (which search it
+    belongs to: the one with the longest first rounds decides)."""
 
     learning_rate: float
     losses: tuple[float, ...]
     steps: int
     log_dir: str | None
     diverged: bool
+    first_round_steps: int = 0
 
 
 @dataclass(frozen=True)
 class Verification:
     """The verified rate, every trial, the cost in optimizer steps (trials
     only; the starting loss is one evaluation), the starting model's
-    held-out loss the trials are judged against, and whether a trial
-    confirmed the rate (else `learning_rate` is the rate given, unconfirmed)."""
+    held-out loss the trials are judged against, whether a trial confirmed
+    the rate (else `learning_rate` is the rate given, unconfirmed), and
+    whether the deciding trials ended on a plateau."""
 
     learning_rate: float
     trials: tuple[Trial, ...]
@@ -88,6 +98,7 @@ class Verification:
     message: str
     initial_loss: float
     confirmed: bool = True
+    plateau: bool = False
 
 
 def windows_above_for(stop_reason: str) -> int:
@@ -139,6 +150,7 @@ def verify_rate(
     max_rate: float | None = None,
     windows_above: int = 0,
     first_round_steps: int | None = None,
+    longer_on_plateau: bool = True,
     batch_size: int | None = None,
     validation_data=None,
     validation_split: float = 0.2,
@@ -159,6 +171,8 @@ def verify_rate(
         round where the highest did best (see the module; 0: none).
       first_round_steps: steps each candidate trains in the first round
         (default: a quarter of one pass over the training data, at least 10).
+      longer_on_plateau: where the trials end on a plateau, search once more
+        with first rounds `PLATEAU_LENGTHENING` times as long.
       validation_data: (x_val, y_val) to judge on; by default `validation_split`
         of the array data is held out (a fixed random part) and not trained on.
       log_dir: where the trials' runs go, one folder each
@@ -192,30 +206,31 @@ def verify_rate(
 
     if max_rate is not None:
         max_rate = positive_float("max_rate", max_rate)
-    rates: list[float] = []
     saved = ModelState(model)
     start, user_optimizer = saved.weights, model.optimizer
-    weights, optimizers, losses, steps_done, writers = {}, {}, {}, {}, {}
+    writers = {}  # every trial's run writer, by index over all searches
     trial_writer = None
 
-    def add_candidates(window) -> list[int]:
-        """Register a window of candidate rates as trials from the start; their indices."""
-        added = []
-        for r in window:
-            i = len(rates)
-            rates.append(float(r))
-            weights[i], optimizers[i], losses[i], steps_done[i] = start, optimizer_copy(user_optimizer, float(r)), [], 0
-            if trial_writer is not None:
-                writers[i] = trial_writer(i, float(r))
-            added.append(i)
-        return added
-
-    try:
+    def search(first_round_steps: int, first_index: int) -> tuple[Trial, ...]:
+        """One successive-halving search from the start (see the module); its
+        trials, whose runs are numbered from `first_index`."""
         import keras
 
-        initial_loss = _held_out_loss(model, held_x, held_y, batch_size)
-        if log_dir is not None:
-            trial_writer = _trial_writers(os.fspath(log_dir), initial_loss)
+        rates: list[float] = []
+        weights, optimizers, losses, steps_done = {}, {}, {}, {}
+
+        def add_candidates(window) -> list[int]:
+            """Register a window of candidate rates as trials from the start; their indices."""
+            added = []
+            for r in window:
+                i = len(rates)
+                rates.append(float(r))
+                weights[i], optimizers[i], losses[i], steps_done[i] = start, optimizer_copy(user_optimizer, float(r)), [], 0
+                if trial_writer is not None:
+                    writers[first_index + i] = trial_writer(first_index + i, float(r))
+                added.append(i)
+            return added
+
         window = candidate_rates(rate, candidates=candidates, spread=spread, max_rate=max_rate)
         spacing = (window[-1] / window[0]) ** (1.0 / (len(window) - 1))
         survivors = training = add_candidates(window)
@@ -231,10 +246,11 @@ def verify_rate(
                 steps_done[i] = int(optimizers[i].iterations.numpy())
                 weights[i] = snapshot(model.variables)
                 losses[i].append(_held_out_loss(model, held_x, held_y, batch_size))
-                if i in writers:
-                    writers[i].scalars(steps_done[i], (tags.TRIAL_LOSS, tags.TRIAL_RATE),
-                                       (losses[i][-1], rates[i]), time.time())
-                    writers[i].flush()
+                writer = writers.get(first_index + i)
+                if writer is not None:
+                    writer.scalars(steps_done[i], (tags.TRIAL_LOSS, tags.TRIAL_RATE), (losses[i][-1], rates[i]),
+                                   time.time())
+                    writer.flush()
             for i in training:
                 if diverged_trial(losses[i][-1], initial_loss):
                     ceiling = min(ceiling, rates[i])
@@ -263,17 +279,27 @@ def verify_rate(
             if len(survivors) == 1:
                 break
             round_steps *= 2
+        return tuple(
+            Trial(r, tuple(losses[i]), steps_done[i],
+                  writers[first_index + i].log_dir if first_index + i in writers else None,
+                  diverged_trial(losses[i][-1], initial_loss), first_round_steps)
+            for i, r in enumerate(rates)
+        )
+
+    try:
+        initial_loss = _held_out_loss(model, held_x, held_y, batch_size)
+        if log_dir is not None:
+            trial_writer = _trial_writers(os.fspath(log_dir), initial_loss)
+        trials = search(first_round_steps, 0)
+        if longer_on_plateau and conclude(trials, initial_loss, rate).plateau:
+            # The trials were too short to tell the rates apart: once more, longer.
+            trials += search(first_round_steps * PLATEAU_LENGTHENING, len(trials))
     finally:
         try:
             for writer in writers.values():
                 writer.close()
         finally:
             saved.restore()
-    trials = tuple(
-        Trial(r, tuple(losses[i]), steps_done[i], writers[i].log_dir if i in writers else None,
-              diverged_trial(losses[i][-1], initial_loss))
-        for i, r in enumerate(rates)
-    )
     return conclude(trials, initial_loss, rate)
 
 
@@ -306,30 +332,40 @@ def _trial_writers(base: str, initial_loss: float):
 
 
 def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Verification:
-    """The verification the trials make: the eligible trials are those below
-    the lowest rate that diverged; the winner is the one with the lowest
-    held-out loss among the eligible that took part in the most rounds;
-    where none is eligible, or the winner did not improve on the start,
-    `rate` stays, unconfirmed."""
+    """The verification the trials make. The search with the longest first
+    rounds decides (an earlier, shorter one ended on a plateau; its trials
+    count in the cost): its eligible trials are those below the lowest rate
+    that diverged; the winner is the one with the lowest held-out loss among
+    the eligible that took part in the most rounds; where none is eligible,
+    or the winner did not improve on the start (a plateau), `rate` stays,
+    unconfirmed."""
     total = sum(t.steps for t in trials)
-    low, high = min(t.learning_rate for t in trials), max(t.learning_rate for t in trials)
-    ceiling = _lowest_diverged(trials)
-    eligible = [t for t in trials if t.learning_rate < ceiling and t.losses]
+    lengths = sorted({t.first_round_steps for t in trials})
+    before = ""
+    if len(lengths) > 1:
+        before = (f"the trials with first rounds of {lengths[0]} steps ended on a plateau; again with first rounds "
+                  f"of {lengths[-1]} steps: ")
+        deciding = tuple(t for t in trials if t.first_round_steps == lengths[-1])
+    else:
+        deciding = trials
+    low, high = min(t.learning_rate for t in deciding), max(t.learning_rate for t in deciding)
+    ceiling = _lowest_diverged(deciding)
+    eligible = [t for t in deciding if t.learning_rate < ceiling and t.losses]
     if not eligible:
-        return Verification(rate, trials, total, f"every candidate from {low:.3g} to {high:.3g} diverged "
+        return Verification(rate, trials, total, before + f"every candidate from {low:.3g} to {high:.3g} diverged "
                             f"(held-out loss above the start's {initial_loss:.4g}); the rate {rate:.3g} is "
                             "unconfirmed: lower it", initial_loss, confirmed=False)
     rounds = max(len(t.losses) for t in eligible)
     winner = min((t for t in eligible if len(t.losses) == rounds), key=lambda t: t.losses[-1])
     if not _improved(winner.losses[-1], initial_loss):
-        return Verification(rate, trials, total, f"no candidate from {low:.3g} to {high:.3g} moved the held-out "
-                            f"loss below the start's {initial_loss:.4g} by more than {PLATEAU:.0%} in its trials: "
-                            f"they cannot tell the rates apart (a plateau); the rate {rate:.3g} is unconfirmed",
-                            initial_loss, confirmed=False)
-    diverged = [f"{t.learning_rate:.3g}" for t in trials if t.diverged]
-    above = [f"{t.learning_rate:.3g}" for t in trials if not t.diverged and t.learning_rate >= ceiling]
-    message = (
-        f"{len(trials)} candidates from {low:.3g} to {high:.3g} trained from the model's start; "
+        return Verification(rate, trials, total, before + f"no candidate from {low:.3g} to {high:.3g} moved the "
+                            f"held-out loss below the start's {initial_loss:.4g} by more than {PLATEAU:.0%} in its "
+                            f"trials: they cannot tell the rates apart (a plateau); the rate {rate:.3g} is "
+                            "unconfirmed", initial_loss, confirmed=False, plateau=True)
+    diverged = [f"{t.learning_rate:.3g}" for t in deciding if t.diverged]
+    above = [f"{t.learning_rate:.3g}" for t in deciding if not t.diverged and t.learning_rate >= ceiling]
+    message = before + (
+        f"{len(deciding)} candidates from {low:.3g} to {high:.3g} trained from the model's start; "
         f"{winner.learning_rate:.3g} had the lowest held-out loss ({winner.losses[-1]:.4g} after {winner.steps} steps)"
         + (f"; diverged: {', '.join(diverged)}" if diverged else "")
         + (f"; not trusted above a diverged rate: {', '.join(above)}" if above else "")

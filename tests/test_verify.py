@@ -135,6 +135,54 @@ def test_a_plateau_is_neither_a_divergence_nor_a_confirmation(linear_task, monke
     assert verify.conclude(trials, start, 2.0).learning_rate == 1.0
 
 
+def test_a_plateau_is_tried_again_with_longer_trials(linear_task, monkeypatch, tmp_path):
+    """Trials too short to leave a plateau (the held-out loss moves only
+    after 20 steps): the search runs again with first rounds 4x as long; its
+    verdict stands, every trial of both counts in the cost, the model comes
+    back bit for bit, and the trials read back from their runs say the same."""
+    from eventlog import write_simple_log
+
+    from tb_lrfinder import verify
+
+    model, x, y = linear_task
+    before, optimizer = _state(model), model.optimizer
+    start = 1.0
+
+    def held_out_loss(model, x, y, batch_size):
+        if model.optimizer is optimizer:
+            return start
+        rate, steps = float(model.optimizer.learning_rate.numpy()), int(model.optimizer.iterations.numpy())
+        if steps < 20:  # on the plateau: within 0.1% of the start, a hair lower at higher rates
+            return start * (1 - 0.0002 * math.log2(rate / 0.01))
+        return 0.5 + 0.02 * abs(math.log2(rate / 0.3))  # learning at last, best near 0.3
+
+    monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
+    once = verify.verify_rate(model, x, y, learning_rate=0.1, batch_size=32, first_round_steps=2,
+                              longer_on_plateau=False)
+    assert once.plateau and not once.confirmed and once.learning_rate == 0.1
+    assert {t.first_round_steps for t in once.trials} == {2} and once.steps == 5 * 2 + 3 * 4 + 2 * 8
+
+    result = verify.verify_rate(model, x, y, learning_rate=0.1, batch_size=32, first_round_steps=2,
+                                log_dir=tmp_path / "sweep")
+    assert result.confirmed and not result.plateau and result.learning_rate == pytest.approx(0.4)
+    assert [t.first_round_steps for t in result.trials] == [2] * 5 + [2 * verify.PLATEAU_LENGTHENING] * 5
+    assert result.steps == sum(t.steps for t in result.trials) == once.steps + 5 * 8 + 3 * 16 + 2 * 32
+    assert result.message.startswith("the trials with first rounds of 2 steps ended on a plateau; again with "
+                                     "first rounds of 8 steps: 5 candidates from 0.025 to 0.4")
+    _assert_identical(before, _state(model))
+    assert model.optimizer is optimizer
+
+    rates = 1e-4 * 1e5 ** (np.arange(80) / 80)  # a sweep for the trials to sit beside
+    (tmp_path / "sweep").mkdir()
+    write_simple_log(tmp_path / "sweep" / "events.out.tfevents.1.h",
+                     [(i, r, 2.0 - 0.01 * i if i < 60 else 1.4 * 1.5 ** (i - 60)) for i, r in enumerate(rates)],
+                     lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)
+    (run,), _ = analyze_paths([tmp_path])
+    read = run.verification
+    assert read.learning_rate == pytest.approx(result.learning_rate) and read.steps == result.steps
+    assert read.message.startswith("the trials with first rounds of 2 steps ended on a plateau")
+
+
 def test_where_every_candidate_diverges_a_window_below_is_tried(linear_task, monkeypatch):
     from tb_lrfinder import verify
 

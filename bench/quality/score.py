@@ -191,8 +191,9 @@ def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
 
 
 VERIFIED = (("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4, none at or above a diverged one, "
-              "a plateau confirms nothing, a window below where all diverge, windows above where the highest did "
-              "best after a sweep that never diverged)", "verified_wide.json"),
+              "a window below where all diverge, windows above where the highest did best after a sweep that never "
+              "diverged, a plateau tried again with 4x longer trials)", "verified_wide.json"),
+            ("verified, choice 12 (as above, but a plateau confirms nothing)", "verified_wide_choice12.json"),
             ("verified, choice 10 (as above, without the windows above)", "verified_wide_choice10.json"),
             ("verified, choice 11 (rejected: windows above after every sweep)", "verified_wide_choice11.json"),
             ("verified, choice 7 (as above, but a noise-level rise on a plateau counted as divergence)",

@@ -5,7 +5,7 @@ For every recorded sweep (`sweeps.json`), the recommended rate is read from
 its curve as `find_lr` would, then `verify_rate` trains 5 candidates from
 rate/4 up to rate*4, with windows above or below where the first round
 ends at an edge (`--variant wide`, what `find_lr(verify=True)` does; choices
-7-12 in DECISIONS.md) or up to the top of the recommended range (`--variant
+7-13 in DECISIONS.md) or up to the top of the recommended range (`--variant
 capped`, before choice 7) on the task's model (the sweep's seed) with a
 fifth of the training data held out, by successive halving (first round: a
 quarter of one pass over the data). The records-only variants are the
@@ -13,7 +13,8 @@ results of earlier versions of `verify_rate`: `uncapped` the first design
 (up to rate*4, a rate above one that diverged still trusted),
 `wide_choice7` wide before choice 8, `wide_choice10` wide before choice 11
 (no windows above), `wide_choice11` the rejected choice 11 (windows above
-after every sweep).
+after every sweep), `wide_choice12` wide before choice 13 (a plateau
+confirms nothing).
 The winner and the optimizer steps spent are appended to
 `raw/verified_<variant>.jsonl` (resumable) and merged into
 `verified_<variant>.json` (`verified.json` for uncapped), which `score.py`
@@ -40,13 +41,15 @@ import tasks  # noqa: E402
 from remake import _append, _read_jsonl, start_worker  # noqa: E402
 
 VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a diverged one, windows above where the "
-                    "highest did best on a sweep that never diverged (what find_lr does)",
+                    "highest did best on a sweep that never diverged, a plateau tried again with 4x longer trials "
+                    "(what find_lr does)",
+            "wide_choice12": "as wide, but a plateau confirms nothing (choice 12)",
             "wide_choice10": "as wide, without windows above (choice 10)",
             "wide_choice11": "as wide, with windows above after every sweep (choice 11, rejected)",
             "capped": "candidates up to the top of the recommended range (find_lr before choice 7)",
             "wide_choice7": "as wide, before a plateau stopped counting as a divergence (choice 8)",
             "uncapped": "candidates up to 4x the rate (the first design, before the rule for diverged trials)"}
-RECORDS_ONLY = ("wide_choice7", "wide_choice10", "wide_choice11", "uncapped")
+RECORDS_ONLY = ("wide_choice7", "wide_choice10", "wide_choice11", "wide_choice12", "uncapped")
 """Variants whose data are the record of an earlier `verify_rate`: they cannot be rerun."""
 
 
@@ -99,9 +102,11 @@ def main(argv=None) -> int:
         result = verify_rate(model, x, y, learning_rate=recommended, max_rate=max_rate, windows_above=above,
                              batch_size=task.batch_size)
         _append(raw, {"task": key[0], "num_steps": key[1], "order": key[2], "recommended": recommended,
-                      "rate": result.learning_rate, "steps": result.steps,
+                      "rate": result.learning_rate, "steps": result.steps, "initial_loss": result.initial_loss,
+                      "confirmed": result.confirmed, "plateau": result.plateau,
                       "trials": [{"rate": t.learning_rate, "losses": [v if v < float("inf") else None for v in t.losses],
-                                  "steps": t.steps, "diverged": t.diverged} for t in result.trials]})
+                                  "steps": t.steps, "diverged": t.diverged, "first_round_steps": t.first_round_steps}
+                                 for t in result.trials]})
         print(f"{key}: {recommended:.3g} -> {result.learning_rate:.3g} ({result.steps} steps, "
               f"{time.perf_counter() - started:.1f} s)", flush=True)
     merge(args.variant)
