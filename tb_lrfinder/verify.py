@@ -225,7 +225,8 @@ def verify_rate(
             for r in window:
                 i = len(rates)
                 rates.append(float(r))
-                weights[i], optimizers[i], losses[i], steps_done[i] = start, optimizer_copy(user_optimizer, float(r)), [], 0
+                weights[i], losses[i], steps_done[i] = start, [], 0
+                optimizers[i] = optimizer_copy(user_optimizer, float(r))
                 if trial_writer is not None:
                     writers[first_index + i] = trial_writer(first_index + i, float(r))
                 added.append(i)

@@ -9,7 +9,8 @@ development data); the later rounds' tasks are left out.
 * `extend`: where a 100-step sweep ran to its last step without diverging,
   sweep again with 300 steps (its twin in `sweeps.json`: same task, data
   order and range) and verify the rate read from that sweep (its record in
-  `verified_wide.json`). Printed: regret of the verified rate without and
+  `verified_wide_choice12.json`, verification as it was when these policies
+  were scored, before choice 13). Printed: regret of the verified rate without and
   with the extension, per task where it differs, and its cost.
 * `backoff`: the verified rate divided by a constant factor (short trials
   favour higher rates than a training of the whole budget may survive).
@@ -42,7 +43,7 @@ BACKOFF_FACTORS = (1.0, 2**0.25, 2**0.5, 2**0.75, 2.0, 2**1.5, 4.0)
 def development_rows() -> pd.DataFrame:
     """One row per recorded sweep of rounds 1-10 with its verification record."""
     truth, sweeps = score.load_truth(), score.load_sweeps()
-    with open(os.path.join(HERE, "verified_wide.json")) as handle:
+    with open(os.path.join(HERE, "verified_wide_choice12.json")) as handle:  # verification when these were scored
         records = {(r["task"], r["num_steps"], r["order"]): r for r in json.load(handle)}
     rows = []
     for sweep in sweeps:
@@ -53,7 +54,8 @@ def development_rows() -> pd.DataFrame:
         rows.append({"task": sweep["task"], "num_steps": sweep["num_steps"], "order": sweep["order"],
                      "stop": score._analysis(sweep).stop.reason, "verified_rate": record["rate"],
                      "regret": t["best"] - score.score_at(t, record["rate"]),
-                     "sweep_steps": len(sweep["step"]), "steps": len(sweep["step"]) + record["steps"], "grid": t["trainings"] * t["steps"]})
+                     "sweep_steps": len(sweep["step"]), "steps": len(sweep["step"]) + record["steps"],
+                     "grid": t["trainings"] * t["steps"]})
     return pd.DataFrame(rows)
 
 
