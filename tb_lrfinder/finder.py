@@ -330,9 +330,8 @@ def _warn_if_rate_is_not_a_step_size(optimizer) -> None:
         warnings.warn(
             "Ftrl's learning_rate is not a step size: each step sets the weights to the rate times what its "
             "accumulators hold, so a rate that grows during the sweep rescales every weight at once, and the "
-            "sweep's first, tiny rates leave a huge term in its accumulator. The curve does not show where "
-            "constant rates train well (on the quality benchmark's FTRL task every rule named 1e-7 to 1e-5; "
-            "constant rates trained best at 0.1). Compare constant rates instead: "
+            "sweep's first, tiny rates leave a huge term in its accumulator: the curve does not show where "
+            "constant rates train well. Compare constant rates instead: "
             "tb_lrfinder.verify_rate(model, x, y, learning_rate=<a guess>, spread=<how far either side>).",
             UserWarning, stacklevel=3,
         )
