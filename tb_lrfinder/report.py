@@ -151,20 +151,27 @@ def format_markdown_table(analyses: dict[str, Analysis]) -> str:
 def trial_to_dict(trial) -> dict:
     """A verification trial (`verify.Trial`) as plain data."""
     return _clean({"run": trial.log_dir, "learning_rate": trial.learning_rate, "held_out_losses": list(trial.losses),
-                   "steps": trial.steps, "diverged": trial.diverged})
+                   "steps": trial.steps, "diverged": trial.diverged, "first_round_steps": trial.first_round_steps})
 
 
 def format_trials(result) -> str:
-    """The verification trials of a sweep (a `RangeTestResult`'s) and the rate they confirmed."""
+    """The verification trials of a sweep (a `RangeTestResult`'s) and the rate they confirmed,
+    each search apart where a plateau made it search again with longer first rounds."""
     verified = result.verified_rate
     trials = result.verification.trials
     winner = "none (every trial diverged)" if verified is None else f"{verified:.3g}"
     lines = [f"[{result.name}] verified rate: {winner}"]
-    for trial in sorted(trials, key=lambda t: t.learning_rate):
-        losses = ", ".join(f"{v:.4g}" for v in trial.losses)
-        mark = "  <- verified" if verified is not None and trial.learning_rate == verified else ""
-        lines.append(f"  trial {trial.learning_rate:<9.3g} held-out loss per round: {losses}  "
-                     f"({trial.steps} steps){mark}")
+    lengths = sorted({t.first_round_steps for t in trials})
+    for length in lengths:
+        if len(lengths) > 1:
+            deciding = length == lengths[-1]
+            lines.append(f"  first rounds of {length} steps" + ("" if deciding else " (ended on a plateau)") + ":")
+        for trial in sorted((t for t in trials if t.first_round_steps == length), key=lambda t: t.learning_rate):
+            losses = ", ".join(f"{v:.4g}" for v in trial.losses)
+            mark = ("  <- verified" if verified is not None and trial.learning_rate == verified
+                    and length == lengths[-1] else "")
+            lines.append(f"  trial {trial.learning_rate:<9.3g} held-out loss per round: {losses}  "
+                         f"({trial.steps} steps){mark}")
     lines.append(f"  trials cost {result.verification.steps} optimizer steps")
     return "\n".join(lines)
 
@@ -178,10 +185,11 @@ def _markdown(run) -> str:
     if verification is not None:
         lines.append(f"**Verified rate: {verification.learning_rate:.3g}** ({verification.message})")
         lines.append("")
-        lines.append("| trial rate | held-out loss per round | steps |")
-        lines.append("| --- | --- | --- |")
+        lines.append("| trial rate | held-out loss per round | steps | first round |")
+        lines.append("| --- | --- | --- | --- |")
         for trial in verification.trials:
-            lines.append(f"| {trial.learning_rate:.3g} | {', '.join(f'{v:.4g}' for v in trial.losses)} | {trial.steps} |")
+            losses = ", ".join(f"{v:.4g}" for v in trial.losses)
+            lines.append(f"| {trial.learning_rate:.3g} | {losses} | {trial.steps} | {trial.first_round_steps} |")
         lines.append("")
     lines.append(f"**Stop:** {result.stop.reason} at step {result.stop.step}: {result.stop.message}")
     lines.append("")

@@ -181,6 +181,11 @@ def test_a_plateau_is_tried_again_with_longer_trials(linear_task, monkeypatch, t
     read = run.verification
     assert read.learning_rate == pytest.approx(result.learning_rate) and read.steps == result.steps
     assert read.message.startswith("the trials with first rounds of 2 steps ended on a plateau")
+    from tb_lrfinder.report import format_trials
+
+    text = format_trials(run)  # what analyze.py prints: each search apart, the deciding winner marked once
+    assert "first rounds of 2 steps (ended on a plateau):" in text and "first rounds of 8 steps:" in text
+    assert text.count("<- verified") == 1 and text.index("<- verified") > text.index("first rounds of 8 steps:")
 
 
 def test_where_every_candidate_diverges_a_window_below_is_tried(linear_task, monkeypatch):
