@@ -28,7 +28,7 @@ from . import analysis as analysis_module
 from . import runs, tags
 from ._data import first_array, fit_steps, is_dataset, take_rows
 from ._validation import int_at_least, positive_float, rate_range
-from .callback import StepLogger, accumulation_steps
+from .callback import StepLogger, _updating, accumulation_steps
 from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy
 from .runs import RangeTestResult
@@ -92,7 +92,7 @@ def momentum_lag(optimizer) -> float:
     """Steps an optimizer's update lags its gradients: beta/(1-beta) of its
     momentum (SGD's `momentum`, RMSprop's `momentum`, the `beta_1` of Adam
     and its kin), 0 without; from its public config."""
-    config = getattr(optimizer, "inner_optimizer", optimizer).get_config()
+    config = _updating(optimizer).get_config()
     beta = config.get("beta_1", config.get("momentum", 0.0))
     try:
         beta = float(beta)
@@ -325,8 +325,7 @@ def find_lr(
 
 def _warn_if_rate_is_not_a_step_size(optimizer) -> None:
     """Warn where a range test cannot show good rates: FTRL (see the warning)."""
-    inner = getattr(optimizer, "inner_optimizer", optimizer)
-    if isinstance(inner, keras.optimizers.Ftrl):
+    if isinstance(_updating(optimizer), keras.optimizers.Ftrl):
         warnings.warn(
             "Ftrl's learning_rate is not a step size: each step sets the weights to the rate times what its "
             "accumulators hold, so a rate that grows during the sweep rescales every weight at once, and the "

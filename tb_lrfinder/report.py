@@ -33,6 +33,7 @@ from . import tags
 from .analysis import Analysis
 from .errors import LRFinderError
 from .events import frame_record
+from .verify import deciding_first_round
 
 
 def _clean(value):
@@ -162,14 +163,15 @@ def format_trials(result) -> str:
     winner = "none (every trial diverged)" if verified is None else f"{verified:.3g}"
     lines = [f"[{result.name}] verified rate: {winner}"]
     lengths = sorted({t.first_round_steps for t in trials})
+    deciding = deciding_first_round(trials)
     for length in lengths:
         if len(lengths) > 1:
-            deciding = length == lengths[-1]
-            lines.append(f"  first rounds of {length} steps" + ("" if deciding else " (ended on a plateau)") + ":")
+            lines.append(f"  first rounds of {length} steps" + ("" if length == deciding else " (ended on a plateau)")
+                         + ":")
         for trial in sorted((t for t in trials if t.first_round_steps == length), key=lambda t: t.learning_rate):
             losses = ", ".join(f"{v:.4g}" for v in trial.losses)
             mark = ("  <- verified" if verified is not None and trial.learning_rate == verified
-                    and length == lengths[-1] else "")
+                    and length == deciding else "")
             lines.append(f"  trial {trial.learning_rate:<9.3g} held-out loss per round: {losses}  "
                          f"({trial.steps} steps){mark}")
     lines.append(f"  trials cost {result.verification.steps} optimizer steps")

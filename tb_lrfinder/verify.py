@@ -292,16 +292,18 @@ def verify_rate(
         if log_dir is not None:
             trial_writer = _trial_writers(os.fspath(log_dir), initial_loss)
         trials = search(first_round_steps, 0)
-        if longer_on_plateau and conclude(trials, initial_loss, rate).plateau:
+        verification = conclude(trials, initial_loss, rate)
+        if longer_on_plateau and verification.plateau:
             # The trials were too short to tell the rates apart: once more, longer.
             trials += search(first_round_steps * PLATEAU_LENGTHENING, len(trials))
+            verification = conclude(trials, initial_loss, rate)
     finally:
         try:
             for writer in writers.values():
                 writer.close()
         finally:
             saved.restore()
-    return conclude(trials, initial_loss, rate)
+    return verification
 
 
 def _best_at_top(trials: list[int], rates: list[float], losses: dict, initial_loss: float) -> bool:
@@ -332,6 +334,12 @@ def _trial_writers(base: str, initial_loss: float):
     return writer_of
 
 
+def deciding_first_round(trials) -> int:
+    """The first-round steps of the search whose trials decide: the longest
+    (a shorter search ran first and ended on a plateau)."""
+    return max(t.first_round_steps for t in trials)
+
+
 def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Verification:
     """The verification the trials make. The search with the longest first
     rounds decides (an earlier, shorter one ended on a plateau; its trials
@@ -341,14 +349,11 @@ def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Ver
     or the winner did not improve on the start (a plateau), `rate` stays,
     unconfirmed."""
     total = sum(t.steps for t in trials)
-    lengths = sorted({t.first_round_steps for t in trials})
-    before = ""
-    if len(lengths) > 1:
-        before = (f"the trials with first rounds of {lengths[0]} steps ended on a plateau; again with first rounds "
-                  f"of {lengths[-1]} steps: ")
-        deciding = tuple(t for t in trials if t.first_round_steps == lengths[-1])
-    else:
-        deciding = trials
+    longest, shortest = deciding_first_round(trials), min(t.first_round_steps for t in trials)
+    deciding = tuple(t for t in trials if t.first_round_steps == longest)
+    before = "" if shortest == longest else (
+        f"the trials with first rounds of {shortest} steps ended on a plateau; again with first rounds "
+        f"of {longest} steps: ")
     low, high = min(t.learning_rate for t in deciding), max(t.learning_rate for t in deciding)
     ceiling = _lowest_diverged(deciding)
     eligible = [t for t in deciding if t.learning_rate < ceiling and t.losses]
