@@ -122,6 +122,7 @@ def find_lr(
     validation_samples: int = 256,
     repeats: int = 1,
     verify: bool | int = False,
+    train_steps: int | None = None,
 ) -> RangeTestResult:
     """Run a learning-rate range test on a compiled model and analyse it.
 
@@ -172,6 +173,11 @@ def find_lr(
         a run beside the sweep's;
         `result.learning_rate` is then the winner's, and
         `result.verification.steps` what the trials cost.
+      train_steps: with `verify`, the optimizer steps of the training the
+        rate is for (epochs x batches per epoch): the last two candidates
+        train exactly that long and the better there wins, so the rate is
+        judged at the length it will be used for (the trials then cost about
+        2.7x train_steps). None: rounds from a quarter of one pass, doubling.
 
     Returns:
       A `RangeTestResult` (frame, analysis, log_dir).
@@ -202,6 +208,10 @@ def find_lr(
     num_steps = int_at_least("num_steps", num_steps, 2)
     repeats = int_at_least("repeats", repeats, 1)
     verify = _verify_candidates(verify, x, validation_data)
+    if train_steps is not None:
+        train_steps = int_at_least("train_steps", train_steps, 1)
+        if not verify:
+            raise LRFinderError("train_steps is the length verification judges at: it needs verify=True")
     if repeats > 1:
         root = os.fspath(log_dir) if log_dir is not None else _default_log_dir()
         options = dict(batch_size=batch_size, min_lr=min_lr, max_lr=max_lr, num_steps=num_steps,
@@ -216,7 +226,7 @@ def find_lr(
         first = sweeps[0]
         result = dataclasses.replace(first, repeats=sweeps,
                                      combined=analysis_module.combine([r.analysis for r in sweeps]))
-        return _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, root)
+        return _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, root, train_steps)
     stop_factor = positive_float("stop_factor", stop_factor)
     if batch_size is not None:
         batch_size = int_at_least("batch_size", batch_size, 1)
@@ -309,7 +319,7 @@ def find_lr(
         runs.read_range_test_run(log_dir, smoothing=smoothing, stop_factor=stop_factor, planned_steps=num_steps),
         validation_cost=logger.validation_cost,
     )
-    result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, log_dir)
+    result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, log_dir, train_steps)
     if report:
         from .report import write_report
 
@@ -346,13 +356,15 @@ def _verify_candidates(verify, x, validation_data) -> int:
     return candidates
 
 
-def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validation_data, shuffle, log_dir):
+def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validation_data, shuffle, log_dir,
+              train_steps):
     """`result` with the verification of its rate, where `verify` asks for one and there is a rate."""
     if not verify or result.recommended is None:
         return result
     verification = verify_rate(model, x, y, learning_rate=result.recommended.learning_rate, candidates=verify,
                                windows_above=windows_above_for(result.analysis.stop.reason), batch_size=batch_size,
-                               validation_data=validation_data, shuffle=shuffle, log_dir=log_dir)
+                               validation_data=validation_data, shuffle=shuffle, log_dir=log_dir,
+                               train_steps=train_steps)
     return dataclasses.replace(result, verification=verification)
 
 

@@ -8,7 +8,11 @@ rate / spread up to the lower of rate * spread and `max_rate`,
 
 each from the model's starting state, and keeps the better half by the loss
 on held-out data after each round (successive halving): round k trains every
-survivor `first_round_steps * 2**k` more steps, until one is left. A trial
+survivor `first_round_steps * 2**k` more steps, until one is left. Given the
+length of the training the rate is for (`train_steps`), the rounds are
+scaled so the last pair trains exactly that long and is judged there: the
+first round is train_steps / (2**R - 1) for R rounds (a seventh for 5
+candidates), and the last takes what is left. A trial
 whose held-out loss is NaN, inf or above the starting model's (by more than
 `PLATEAU` of its size) has diverged and is out at once, and so is every
 candidate at a higher rate: training that breaks down at a rate is not
@@ -16,7 +20,8 @@ trusted at a larger one, however well a short trial went there. Where no
 candidate got below the start's loss by that much, the trials cannot tell
 the rates apart (a plateau): the whole search runs once more with first
 rounds `PLATEAU_LENGTHENING` times as long, and its verdict stands (a
-plateau again confirms nothing). Where every candidate
+plateau again confirms nothing; with `train_steps` there is no second
+search: no rate learned within the training the rate is for). Where every candidate
 diverges in its first round, the rate is too high: a window of as many
 candidates just below them is tried (up to `LOWER_WINDOWS` times), their
 spacing kept. Where asked to (`windows_above`; `find_lr` asks for a rate
@@ -150,6 +155,7 @@ def verify_rate(
     max_rate: float | None = None,
     windows_above: int = 0,
     first_round_steps: int | None = None,
+    train_steps: int | None = None,
     longer_on_plateau: bool = True,
     batch_size: int | None = None,
     validation_data=None,
@@ -171,6 +177,9 @@ def verify_rate(
         round where the highest did best (see the module; 0: none).
       first_round_steps: steps each candidate trains in the first round
         (default: a quarter of one pass over the training data, at least 10).
+      train_steps: the optimizer steps of the training the rate is for: the
+        rounds are scaled so the last pair trains exactly this long (see the
+        module). Not with `first_round_steps`.
       longer_on_plateau: where the trials end on a plateau, search once more
         with first rounds `PLATEAU_LENGTHENING` times as long.
       validation_data: (x_val, y_val) to judge on; by default `validation_split`
@@ -199,7 +208,12 @@ def verify_rate(
         x, y, held_x, held_y = _held_out_split(x, y, validation_split)
     else:
         held_x, held_y = (validation_data, None) if is_dataset(validation_data) else validation_data[:2]
-    if first_round_steps is None:
+    if train_steps is not None:
+        train_steps = int_at_least("train_steps", train_steps, 1)
+        if first_round_steps is not None:
+            raise LRFinderError("give first_round_steps or train_steps, not both")
+        first_round_steps = first_round_for(train_steps, candidates)
+    elif first_round_steps is None:
         per_pass = None if is_dataset(x) else batches_available(x, batch_size)
         first_round_steps = max(10, (per_pass or 40) // 4)
     first_round_steps = int_at_least("first_round_steps", first_round_steps, 1)
@@ -236,6 +250,7 @@ def verify_rate(
         spacing = (window[-1] / window[0]) ** (1.0 / (len(window) - 1))
         survivors = training = add_candidates(window)
         round_steps, lower_windows, upper_windows = first_round_steps, LOWER_WINDOWS, windows_above
+        trained = 0  # steps each survivor has trained before this round
         ceiling = math.inf  # the lowest rate that diverged
         while True:
             for i in training:
@@ -279,7 +294,10 @@ def verify_rate(
             survivors = training = sorted(survivors, key=lambda i: losses[i][-1])[:keep]
             if len(survivors) == 1:
                 break
+            trained += round_steps
             round_steps *= 2
+            if train_steps is not None and len(survivors) == 2:
+                round_steps = max(1, train_steps - trained)  # the last round ends at the training's length
         return tuple(
             Trial(r, tuple(losses[i]), steps_done[i],
                   writers[first_index + i].log_dir if first_index + i in writers else None,
@@ -293,7 +311,7 @@ def verify_rate(
             trial_writer = _trial_writers(os.fspath(log_dir), initial_loss)
         trials = search(first_round_steps, 0)
         verification = conclude(trials, initial_loss, rate)
-        if longer_on_plateau and verification.plateau:
+        if longer_on_plateau and verification.plateau and train_steps is None:
             # The trials were too short to tell the rates apart: once more, longer.
             trials += search(first_round_steps * PLATEAU_LENGTHENING, len(trials))
             verification = conclude(trials, initial_loss, rate)
@@ -304,6 +322,17 @@ def verify_rate(
         finally:
             saved.restore()
     return verification
+
+
+def first_round_for(train_steps: int, candidates: int) -> int:
+    """The first round's steps for the last pair to train `train_steps` in all:
+
+        train_steps // (2**R - 1),   R = ceil(log2(candidates)) rounds (at least 1 step)
+
+    (successive halving keeps ceil(n / 2) of n candidates; each round trains
+    twice as long as the one before)."""
+    rounds = max(1, math.ceil(math.log2(candidates)))
+    return max(1, train_steps // (2**rounds - 1))
 
 
 def _best_at_top(trials: list[int], rates: list[float], losses: dict, initial_loss: float) -> bool:

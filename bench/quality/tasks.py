@@ -83,6 +83,11 @@ HELD_OUT_13 = ("mnist_cnn_adadelta", "checker_deep_relu_sgd", "friedman_adagrad"
 DECISIONS.md), committed before they were recorded: Adadelta on a CNN, a deep ReLU MLP on a
 noisy checkerboard (plain SGD), Friedman's regression with Adagrad."""
 
+HELD_OUT_14 = ("spiral_tanh_momentum", "seqmax_conv1d_rmsprop", "mnist_mlp_dropout_rmsprop")
+"""Added (session 13) with choice 14 (verification told the training's length, `train_steps`;
+DECISIONS.md), committed before they were recorded: three noisy spiral arms, a sequence regression
+(the maximum of a noisy sequence), an MNIST MLP with dropout."""
+
 
 @dataclass(frozen=True)
 class Task:
@@ -199,6 +204,13 @@ TASKS = {
              "with 5% flipped labels", "sgd", (1e-4, 10.0), epochs=3, batch_size=32),
         Task("friedman_adagrad", "MLP 10-64-64-1, Adagrad, MSE, Friedman's first regression (5 of 10 inputs "
              "matter, noise std 1)", "adagrad", (1e-4, 100.0), epochs=3, batch_size=32, metric="r2"),
+        Task("spiral_tanh_momentum", "MLP 2-64-64-3 (tanh), SGD momentum 0.9, batch 32, three generated noisy "
+             "spiral arms", "momentum", (1e-4, 10.0), epochs=4, batch_size=32),
+        Task("seqmax_conv1d_rmsprop", "Conv1D16-Conv1D16-global max pooling-Dense16-1, RMSprop, MSE, generated "
+             "noisy sequences of 40 numbers, their largest clean value as target; score: R^2", "rmsprop",
+             (1e-5, 1.0), epochs=3, batch_size=64, metric="r2"),
+        Task("mnist_mlp_dropout_rmsprop", "MLP 784-256-256-10 (relu, dropout 0.3), RMSprop, batch 128, 4k MNIST "
+             "images", "rmsprop", (1e-6, 0.1), epochs=3, batch_size=128),
         Task("residual_layernorm_adafactor", "residual MLP (3 blocks of LayerNorm-Dense64 gelu) on generated "
              "10-class data, Adafactor", "adafactor", (1e-4, 10.0), epochs=3, batch_size=64),
     ]
@@ -235,7 +247,8 @@ def data(name: str):
         d = mnist.load_mnist(MNIST_DIR if os.path.isdir(MNIST_DIR) else None)
         x_train, y_train = mnist.prepare(d.x_train[:4000], d.y_train[:4000])
         x_test, y_test = mnist.prepare(d.x_test[:2000], d.y_test[:2000])
-        if name in ("mnist_mlp_adam", "mnist_mlp_lion", "mnist_poisson_nesterov", "mnist_mlp_momentum99"):
+        if name in ("mnist_mlp_adam", "mnist_mlp_lion", "mnist_poisson_nesterov", "mnist_mlp_momentum99",
+                    "mnist_mlp_dropout_rmsprop"):
             x_train, x_test = x_train.reshape(-1, 784), x_test.reshape(-1, 784)
         if name == "mnist_poisson_nesterov":  # the digit's value as a count
             y_train, y_test = (y.argmax(axis=1).astype("float32")[:, None] for y in (y_train, y_test))
@@ -504,6 +517,22 @@ def data(name: str):
         return draw(4000), draw(2000)
     if name == "hinge_momentum":
         return _clusters(rng, classes=4, features=16, spread=0.8, noise=1.2, sizes=(4000, 2000))
+    if name == "spiral_tanh_momentum":
+        def draw(n):
+            arm = rng.randint(0, 3, n)
+            radius = rng.uniform(0.1, 1.0, n)
+            angle = 2 * np.pi * arm / 3 + 4.0 * radius + rng.normal(0, 0.25, n)
+            xy = radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+            return xy.astype("float32"), np.eye(3, dtype="float32")[arm]
+
+        return draw(3000), draw(2000)
+    if name == "seqmax_conv1d_rmsprop":
+        def draw(n):
+            clean = rng.normal(0, 1, (n, 40))
+            x = clean + rng.normal(0, 0.3, (n, 40))
+            return x[..., None].astype("float32"), clean.max(axis=1).astype("float32")[:, None]
+
+        return draw(4000), draw(2000)
     raise KeyError(name)
 
 
@@ -686,6 +715,17 @@ def build(name: str, learning_rate, *, seed: int):
     elif name == "hinge_momentum":
         layers = [keras.Input((16,)), L.Dense(64, activation="relu"), L.Dense(4)]
         loss = "categorical_hinge"
+    elif name == "spiral_tanh_momentum":
+        layers = [keras.Input((2,)), L.Dense(64, activation="tanh"), L.Dense(64, activation="tanh"),
+                  L.Dense(3, activation="softmax")]
+    elif name == "seqmax_conv1d_rmsprop":
+        layers = [keras.Input((40, 1)), L.Conv1D(16, 5, activation="relu", padding="same"),
+                  L.Conv1D(16, 5, activation="relu", padding="same"), L.GlobalMaxPooling1D(),
+                  L.Dense(16, activation="relu"), L.Dense(1)]
+        loss, metrics = "mse", []
+    elif name == "mnist_mlp_dropout_rmsprop":
+        layers = [keras.Input((784,)), L.Dense(256, activation="relu"), L.Dropout(0.3),
+                  L.Dense(256, activation="relu"), L.Dropout(0.3), L.Dense(10, activation="softmax")]
     elif name == "parity_tanh_adam":
         layers = [keras.Input((10,)), L.Dense(32, activation="tanh"), L.Dense(32, activation="tanh"),
                   L.Dense(2, activation="softmax")]

@@ -5,7 +5,8 @@ For every recorded sweep (`sweeps.json`), the recommended rate is read from
 its curve as `find_lr` would, then `verify_rate` trains 5 candidates from
 rate/4 up to rate*4, with windows above or below where the first round
 ends at an edge (`--variant wide`, what `find_lr(verify=True)` does; choices
-7-13 in DECISIONS.md) or up to the top of the recommended range (`--variant
+7-13 in DECISIONS.md; `--variant budget` as wide, told the task's training
+length, `train_steps`, choice 14) or up to the top of the recommended range (`--variant
 capped`, before choice 7) on the task's model (the sweep's seed) with a
 fifth of the training data held out, by successive halving (first round: a
 quarter of one pass over the data). The records-only variants are the
@@ -43,6 +44,8 @@ from remake import _append, _read_jsonl, start_worker  # noqa: E402
 VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a diverged one, windows above where the "
                     "highest did best on a sweep that never diverged, a plateau tried again with 4x longer trials "
                     "(what find_lr does)",
+            "budget": "as wide, told the length of the training the rate is for (train_steps: the grid's steps per "
+                      "training), so the last pair trains that long (choice 14)",
             "wide_choice12": "as wide, but a plateau confirms nothing (choice 12)",
             "wide_choice10": "as wide, without windows above (choice 10)",
             "wide_choice11": "as wide, with windows above after every sweep (choice 11, rejected)",
@@ -85,6 +88,7 @@ def main(argv=None) -> int:
     from tb_lrfinder.verify import verify_rate, windows_above_for
 
     done = {(r["task"], r["num_steps"], r["order"]) for r in _read_jsonl(raw)}
+    steps_of = {task: truth["steps"] for task, truth in score.load_truth().items()}
     for i, sweep in enumerate(score.load_sweeps()):
         key = (sweep["task"], sweep["num_steps"], sweep["order"])
         if i % count != index or key in done or (args.tasks and sweep["task"] not in args.tasks):
@@ -98,9 +102,10 @@ def main(argv=None) -> int:
         task = tasks.TASKS[sweep["task"]]
         (x, y), _ = tasks.data(sweep["task"])
         model = tasks.build(sweep["task"], 1e-3, seed=sweep["order"])
-        above = windows_above_for(analysis.stop.reason) if args.variant == "wide" else 0
+        above = windows_above_for(analysis.stop.reason) if args.variant in ("wide", "budget") else 0
+        train_steps = steps_of[key[0]] if args.variant == "budget" else None
         result = verify_rate(model, x, y, learning_rate=recommended, max_rate=max_rate, windows_above=above,
-                             batch_size=task.batch_size)
+                             batch_size=task.batch_size, train_steps=train_steps)
         _append(raw, {"task": key[0], "num_steps": key[1], "order": key[2], "recommended": recommended,
                       "rate": result.learning_rate, "steps": result.steps, "initial_loss": result.initial_loss,
                       "confirmed": result.confirmed, "plateau": result.plateau,
