@@ -42,8 +42,8 @@ def parse_args(argv=None):
     parser.add_argument("--one-cycle", action="store_true",
                         help="also train with a 1cycle schedule over the recommended range (run one_cycle_<low>_<high>)")
     parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
-                        help="confirm the recommended rate by short trials of 5 candidates around it "
-                             "(default: on, off with --quick)")
+                        help="confirm the recommended rate by trials of 5 candidates around it, the last two "
+                             "trained as long as the training below (train_steps; default: on, off with --quick)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.verify is None:
@@ -76,17 +76,18 @@ def main(argv=None) -> int:
     for old in [sweep_dir, *glob.glob(sweep_dir + "_trial_*")]:
         shutil.rmtree(old, ignore_errors=True)
     print(f"\n== range test: {args.min_lr:g} -> {args.max_lr:g} over {args.num_steps} steps ==")
+    steps_per_epoch = -(-len(x_train) // args.batch_size)
     started = time.perf_counter()
     result = find_lr(
         simple_cnn(args.baseline_lr, seed=args.seed), x_train, y_train,
         batch_size=args.batch_size, min_lr=args.min_lr, max_lr=args.max_lr,
         num_steps=args.num_steps, log_dir=sweep_dir, verbose=2, verify=args.verify,
+        train_steps=args.epochs * steps_per_epoch if args.verify else None,
     )
     sweep_s = time.perf_counter() - started
     print(format_analysis(result.analysis))
     if result.verification is not None:
         verification = result.verification
-        steps_per_epoch = -(-len(x_train) // args.batch_size)
         print(f"verification: {verification.message}")
         print(f"  cost: {verification.steps} optimizer steps = {verification.steps / steps_per_epoch:.2f} epochs "
               f"(the sweep: {len(result.frame)} steps)")
@@ -98,8 +99,7 @@ def main(argv=None) -> int:
 
     plans = [(f"baseline_lr_{args.baseline_lr:g}", args.baseline_lr), (f"found_lr_{found:.3g}", found)]
     if args.one_cycle:
-        steps = args.epochs * -(-len(x_train) // args.batch_size)
-        schedule = one_cycle_from(result.analysis.recommended, steps)
+        schedule = one_cycle_from(result.analysis.recommended, args.epochs * steps_per_epoch)
         plans.append((f"one_cycle_{schedule.low:.3g}_{schedule.high:.3g}", schedule))
     runs = {}
     for name, rate in plans:

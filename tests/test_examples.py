@@ -115,3 +115,33 @@ def test_simple_cnn_matches_the_article():
     assert kinds == ["Conv2D", "Conv2D", "MaxPooling2D", "Dropout", "Flatten", "Dense", "Dropout", "Dense"]
     assert model.count_params() == 1_199_882
     assert type(model.optimizer).__name__ == "SGD" and float(model.optimizer.learning_rate.numpy()) == pytest.approx(0.01)
+
+
+def test_the_experiment_verifies_at_its_training_s_length(tmp_path, capsys):
+    """Full mode verifies the rate with trials whose last pair trains as long as the job's trainings."""
+    pytest.importorskip("tensorflow")
+    import mnist_experiment
+
+    from tb_lrfinder import analyze_paths
+
+    rng = np.random.default_rng(0)
+    labels = {"train": rng.integers(0, 10, 640), "test": rng.integers(0, 10, 64)}
+    images = {}
+    for part, y in labels.items():  # learnable: a bright row band per class, in noise
+        x = rng.integers(0, 60, (len(y), 28, 28))
+        for i, k in enumerate(y):
+            x[i, 2 + 2 * k: 4 + 2 * k] = 255
+        images[part] = x
+    for key, name in mnist.FILES.items():
+        part, kind = key.split("_")
+        _write_idx(tmp_path / name, images[part] if kind == "images" else labels[part],
+                   0x803 if kind == "images" else 0x801)
+    logs = tmp_path / "logs"
+    code = mnist_experiment.main(["--data-dir", str(tmp_path), "--logdir", str(logs), "--epochs", "2",
+                                  "--num-steps", "60", "--min-lr", "1e-4", "--verify"])
+    out = capsys.readouterr().out
+    assert code == 0 and "verification:" in out and "cost:" in out
+    (sweep,) = [run for run in analyze_paths([logs])[0] if run.verification is not None]
+    train_steps = 2 * 10  # 2 epochs of 640 images in batches of 64
+    assert {t.first_round_steps for t in sweep.verification.trials} == {train_steps // 7}
+    assert max(t.steps for t in sweep.verification.trials) <= train_steps

@@ -373,3 +373,68 @@ def test_find_lr_checks_verify_before_sweeping(linear_task, tmp_path):
     with pytest.raises(LRFinderError, match="needs validation_data"):
         find_lr(model, dataset, verify=True, verbose=0, log_dir=tmp_path / "b")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before any sweep
+
+
+@pytest.fixture
+def slow_cliff_task():
+    """Full-batch gradient descent on least squares with curvatures 18 and 2 (inputs exactly +-3 and +-1
+    in every sign pattern): at rate 0.1122 the steep direction grows by |1 - 18 r| = 1.02 per step from a
+    tiny error (1e-3) while the shallow one converges fastest. It wins after a dozen steps and loses by
+    280, where rate 0.0561 (steep direction stable) has converged: a rate that is fast early and breaks
+    down later, by construction."""
+    import keras
+
+    signs = np.array([[a, b] for a in (-1.0, 1.0) for b in (-1.0, 1.0)] * 16, dtype="float32")
+    x = signs * np.array([3.0, 1.0], dtype="float32")
+    y = (x @ np.array([[1e-3], [1.0]], dtype="float32")).astype("float32")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")])
+    model.compile(keras.optimizers.SGD(0.01), loss="mse")
+    return model, x, y
+
+
+def test_train_steps_judges_the_last_pair_at_the_training_s_length(slow_cliff_task):
+    from tb_lrfinder.verify import first_round_for, verify_rate
+
+    model, x, y = slow_cliff_task
+    before = _state(model)
+    options = dict(learning_rate=2.02 / 18.0, candidates=5, spread=4.0, batch_size=64, validation_data=(x, y),
+                   shuffle=False)
+    short = verify_rate(model, x, y, first_round_steps=4, **options)
+    assert short.learning_rate == pytest.approx(2.02 / 18.0)  # best after 12 steps
+    assert first_round_for(280, 5) == 40
+    judged = verify_rate(model, x, y, train_steps=280, **options)
+    assert judged.learning_rate == pytest.approx(2.02 / 36.0)  # best after 280
+    finalists = [t for t in judged.trials if len(t.losses) == max(len(u.losses) for u in judged.trials)]
+    assert [t.steps for t in finalists] == [280, 280]
+    others = [t for t in judged.trials if t not in finalists]  # 2 diverged (one to NaN, stopped early), 1 out
+    assert [t.steps for t in others if not t.diverged] == [40] and all(t.steps <= 40 for t in others)
+    assert judged.steps == sum(t.steps for t in judged.trials)
+    _assert_identical(before, _state(model))
+
+
+def test_train_steps_scales_every_round(linear_task):
+    from tb_lrfinder.verify import first_round_for, verify_rate
+
+    assert [first_round_for(70, n) for n in (2, 3, 4, 5, 8, 9)] == [70, 23, 23, 10, 10, 4]
+    assert first_round_for(3, 5) == 1
+    model, x, y = linear_task
+    result = verify_rate(model, x, y, learning_rate=0.01, batch_size=32, train_steps=75)
+    # 5 finite candidates: 5 train 10 steps, 3 go on for 20 more, 2 for the remaining 45.
+    assert sorted(t.steps for t in result.trials) == [10, 10, 30, 75, 75]
+    with pytest.raises(LRFinderError, match="first_round_steps or train_steps"):
+        verify_rate(model, x, y, learning_rate=0.01, train_steps=75, first_round_steps=5)
+    with pytest.raises(LRFinderError, match="train_steps"):
+        verify_rate(model, x, y, learning_rate=0.01, train_steps=0)
+
+
+def test_find_lr_passes_train_steps_to_verification(linear_task, tmp_path):
+    from tb_lrfinder import find_lr
+
+    model, x, y = linear_task
+    with pytest.raises(LRFinderError, match="needs verify=True"):
+        find_lr(model, x, y, train_steps=100, verbose=0, log_dir=tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+    result = find_lr(model, x, y, batch_size=32, min_lr=1e-4, max_lr=100.0, num_steps=60, verbose=0,
+                     log_dir=tmp_path / "b", verify=True, train_steps=49, report=False)
+    steps = sorted(t.steps for t in result.verification.trials)
+    assert steps[-1] == 49 and steps[0] == 7  # first round 49 // 7, the last pair at 49

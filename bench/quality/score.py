@@ -190,7 +190,9 @@ def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-VERIFIED = (("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4, none at or above a diverged one, "
+VERIFIED = (("verified, told the training's length (find_lr verify=True, train_steps=the budget: as below, the "
+              "last pair trained that long and judged there; choice 14)", "verified_budget.json"),
+            ("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4, none at or above a diverged one, "
               "a window below where all diverge, windows above where the highest did best after a sweep that never "
               "diverged, a plateau tried again with 4x longer trials)", "verified_wide.json"),
             ("verified, choice 12 (as above, but a plateau confirms nothing)", "verified_wide_choice12.json"),
