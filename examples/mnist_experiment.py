@@ -42,8 +42,11 @@ def parse_args(argv=None):
     parser.add_argument("--one-cycle", action="store_true",
                         help="also train with a 1cycle schedule over the recommended range (run one_cycle_<low>_<high>)")
     parser.add_argument("--verify", action=argparse.BooleanOptionalAction, default=None,
-                        help="confirm the recommended rate by trials of 5 candidates around it, the last two "
-                             "trained as long as the training below (train_steps; default: on, off with --quick)")
+                        help="confirm the recommended rate by short trials of 5 candidates around it "
+                             "(default: on, off with --quick)")
+    parser.add_argument("--verify-at-length", action="store_true",
+                        help="with --verify: train the last two candidates as long as the trainings below and judge "
+                             "them there (find_lr's train_steps; about 2.7 trainings' worth of steps)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.verify is None:
@@ -82,7 +85,7 @@ def main(argv=None) -> int:
         simple_cnn(args.baseline_lr, seed=args.seed), x_train, y_train,
         batch_size=args.batch_size, min_lr=args.min_lr, max_lr=args.max_lr,
         num_steps=args.num_steps, log_dir=sweep_dir, verbose=2, verify=args.verify,
-        train_steps=args.epochs * steps_per_epoch if args.verify else None,
+        train_steps=args.epochs * steps_per_epoch if args.verify and args.verify_at_length else None,
     )
     sweep_s = time.perf_counter() - started
     print(format_analysis(result.analysis))

@@ -118,7 +118,7 @@ def test_simple_cnn_matches_the_article():
 
 
 def test_the_experiment_verifies_at_its_training_s_length(tmp_path, capsys):
-    """Full mode verifies the rate with trials whose last pair trains as long as the job's trainings."""
+    """--verify-at-length: the trials' last pair trains as long as the job's trainings."""
     pytest.importorskip("tensorflow")
     import mnist_experiment
 
@@ -138,7 +138,7 @@ def test_the_experiment_verifies_at_its_training_s_length(tmp_path, capsys):
                    0x803 if kind == "images" else 0x801)
     logs = tmp_path / "logs"
     code = mnist_experiment.main(["--data-dir", str(tmp_path), "--logdir", str(logs), "--epochs", "2",
-                                  "--num-steps", "60", "--min-lr", "1e-4", "--verify"])
+                                  "--num-steps", "60", "--min-lr", "1e-4", "--verify", "--verify-at-length"])
     out = capsys.readouterr().out
     assert code == 0 and "verification:" in out and "cost:" in out
     (sweep,) = [run for run in analyze_paths([logs])[0] if run.verification is not None]
