@@ -190,12 +190,12 @@ def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-VERIFIED = (("verified, told the training's length (find_lr verify=True, train_steps=the budget: as below, the "
-              "last pair trained that long and judged there; choice 14)", "verified_budget.json"),
-            ("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4, none at or above a diverged one, "
+VERIFIED = (("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4, none at or above a diverged one, "
               "a window below where all diverge, windows above where the highest did best after a sweep that never "
               "diverged, a plateau tried again with 4x longer trials)", "verified_wide.json"),
-            ("verified, choice 12 (as above, but a plateau confirms nothing)", "verified_wide_choice12.json"),
+            ("verified, told the training's length (the option train_steps=the budget: as above, the last pair "
+             "trained that long and judged there; choice 14)", "verified_budget.json"),
+            ("verified, choice 12 (as the first, but a plateau confirms nothing)", "verified_wide_choice12.json"),
             ("verified, choice 10 (as above, without the windows above)", "verified_wide_choice10.json"),
             ("verified, choice 11 (rejected: windows above after every sweep)", "verified_wide_choice11.json"),
             ("verified, choice 7 (as above, but a noise-level rise on a plateau counted as divergence)",
