@@ -175,9 +175,10 @@ def find_lr(
         `result.verification.steps` what the trials cost.
       train_steps: with `verify`, the optimizer steps of the training the
         rate is for (epochs x batches per epoch): the last two candidates
-        (where two are left) train exactly that long and the better there wins, so the rate is
-        judged at the length it will be used for (the trials then cost about
-        2.7x train_steps). None: rounds from a quarter of one pass, doubling.
+        (where two are left) train exactly that long and the better there
+        wins, so the rate is judged at the length it will be used for (the
+        trials then cost about 2.7x train_steps). None: rounds from a quarter
+        of one pass, doubling.
 
     Returns:
       A `RangeTestResult` (frame, analysis, log_dir).

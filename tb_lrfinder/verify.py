@@ -251,7 +251,6 @@ def verify_rate(
         spacing = (window[-1] / window[0]) ** (1.0 / (len(window) - 1))
         survivors = training = add_candidates(window)
         round_steps, lower_windows, upper_windows = first_round_steps, LOWER_WINDOWS, windows_above
-        trained = 0  # steps each survivor has trained before this round
         ceiling = math.inf  # the lowest rate that diverged
         while True:
             for i in training:
@@ -295,10 +294,10 @@ def verify_rate(
             survivors = training = sorted(survivors, key=lambda i: losses[i][-1])[:keep]
             if len(survivors) == 1:
                 break
-            trained += round_steps
             round_steps *= 2
             if train_steps is not None and len(survivors) == 2:
-                round_steps = max(1, train_steps - trained)  # the last round ends at the training's length
+                # The last round ends at the training's length (the survivors have trained alike).
+                round_steps = max(1, train_steps - steps_done[survivors[0]])
         return tuple(
             Trial(r, tuple(losses[i]), steps_done[i],
                   writers[first_index + i].log_dir if first_index + i in writers else None,

@@ -23,9 +23,14 @@ def _write_dir(directory, n_train=6, n_test=4):
         "test_images": rng.integers(0, 256, (n_test, 28, 28)),
         "test_labels": rng.integers(0, 10, n_test),
     }
+    _write_arrays(directory, arrays)
+    return arrays
+
+
+def _write_arrays(directory, arrays):
+    """MNIST's four IDX files in `directory`, from arrays keyed as `mnist.FILES`."""
     for key, name in mnist.FILES.items():
         _write_idx(directory / name, arrays[key], 0x803 if key.endswith("images") else 0x801)
-    return arrays
 
 
 def test_reads_a_folder_of_idx_files(tmp_path):
@@ -125,17 +130,14 @@ def test_the_experiment_verifies_at_its_training_s_length(tmp_path, capsys):
     from tb_lrfinder import analyze_paths
 
     rng = np.random.default_rng(0)
-    labels = {"train": rng.integers(0, 10, 640), "test": rng.integers(0, 10, 64)}
-    images = {}
-    for part, y in labels.items():  # learnable: a bright row band per class, in noise
-        x = rng.integers(0, 60, (len(y), 28, 28))
+    arrays = {}
+    for part, n in (("train", 640), ("test", 64)):  # learnable: a bright row band per class, in noise
+        y = rng.integers(0, 10, n)
+        x = rng.integers(0, 60, (n, 28, 28))
         for i, k in enumerate(y):
             x[i, 2 + 2 * k: 4 + 2 * k] = 255
-        images[part] = x
-    for key, name in mnist.FILES.items():
-        part, kind = key.split("_")
-        _write_idx(tmp_path / name, images[part] if kind == "images" else labels[part],
-                   0x803 if kind == "images" else 0x801)
+        arrays[f"{part}_images"], arrays[f"{part}_labels"] = x, y
+    _write_arrays(tmp_path, arrays)
     logs = tmp_path / "logs"
     code = mnist_experiment.main(["--data-dir", str(tmp_path), "--logdir", str(logs), "--epochs", "2",
                                   "--num-steps", "60", "--min-lr", "1e-4", "--verify", "--verify-at-length"])
