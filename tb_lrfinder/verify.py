@@ -20,8 +20,10 @@ trusted at a larger one, however well a short trial went there. Where no
 candidate got below the start's loss by that much, the trials cannot tell
 the rates apart (a plateau): the whole search runs once more with first
 rounds `PLATEAU_LENGTHENING` times as long, and its verdict stands (a
-plateau again confirms nothing; with `train_steps` there is no second
-search: no rate learned within the training the rate is for). Where every candidate
+plateau again confirms nothing). With `train_steps` there is no second
+search; instead a first round in which no candidate got below the start's
+loss drops none (its ranking is noise): they all train the next round, twice
+as long, and the halving starts after it. Where every candidate
 diverges in its first round, the rate is too high: a window of as many
 candidates just below them is tried (up to `LOWER_WINDOWS` times), their
 spacing kept. Where asked to (`windows_above`; `find_lr` asks for a rate
@@ -290,6 +292,11 @@ def verify_rate(
                     continue
             if len(survivors) <= 1:
                 break
+            if (train_steps is not None and round_steps == first_round_steps
+                    and not any(_improved(losses[i][-1], initial_loss) for i in survivors)):
+                # A first round on a plateau ranks noise: every survivor trains the next round, none dropped.
+                training, round_steps = survivors, round_steps * 2
+                continue
             keep = math.ceil(min(len(survivors), candidates) / 2)
             survivors = training = sorted(survivors, key=lambda i: losses[i][-1])[:keep]
             if len(survivors) == 1:
@@ -297,7 +304,10 @@ def verify_rate(
             round_steps *= 2
             if train_steps is not None and len(survivors) == 2:
                 # The last round ends at the training's length (the survivors have trained alike).
-                round_steps = max(1, train_steps - steps_done[survivors[0]])
+                round_steps = train_steps - steps_done[survivors[0]]
+                if round_steps <= 0:  # reached already: the better of the pair wins there
+                    survivors = survivors[:1]
+                    break
         return tuple(
             Trial(r, tuple(losses[i]), steps_done[i],
                   writers[first_index + i].log_dir if first_index + i in writers else None,

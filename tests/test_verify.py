@@ -427,6 +427,34 @@ def test_train_steps_scales_every_round(linear_task):
         verify_rate(model, x, y, learning_rate=0.01, train_steps=0)
 
 
+def test_train_steps_drops_no_candidate_on_a_first_round_plateau(linear_task, monkeypatch):
+    """With train_steps there is no second search: a first round whose held-out
+    losses all sit on the start's plateau (a hair lower at lower rates) drops no
+    candidate; all train the next round, where the rates show, and halving
+    starts there, ending at train_steps."""
+    from tb_lrfinder import verify
+
+    model, x, y = linear_task
+    before, optimizer = _state(model), model.optimizer
+
+    def held_out_loss(model, x, y, batch_size):
+        if model.optimizer is optimizer:
+            return 1.0
+        rate, steps = float(model.optimizer.learning_rate.numpy()), int(model.optimizer.iterations.numpy())
+        if steps < 20:  # on the plateau: within 0.1% of the start, a hair lower at lower rates
+            return 1.0 + 0.0002 * math.log2(rate / 0.01)
+        return 0.5 + 0.02 * abs(math.log2(rate / 0.3))  # learning, best near 0.3
+
+    monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
+    result = verify.verify_rate(model, x, y, learning_rate=0.1, batch_size=32, train_steps=70)
+    assert result.confirmed and not result.plateau and result.learning_rate == pytest.approx(0.4)
+    # 5 train 10 steps (a plateau), all 5 go on for 20 (learning shows), the best 3 for the 40 left to 70.
+    assert sorted(t.steps for t in result.trials) == [30, 30, 70, 70, 70]
+    assert result.steps == 2 * 30 + 3 * 70
+    _assert_identical(before, _state(model))
+    assert model.optimizer is optimizer
+
+
 def test_find_lr_passes_train_steps_to_verification(linear_task, tmp_path):
     from tb_lrfinder import find_lr
 

@@ -88,6 +88,12 @@ HELD_OUT_14 = ("spiral_tanh_momentum", "seqmax_conv1d_rmsprop", "mnist_mlp_dropo
 DECISIONS.md), committed before they were recorded: three noisy spiral arms, a sequence regression
 (the maximum of a noisy sequence), an MNIST MLP with dropout."""
 
+HELD_OUT_15 = ("moons_sigmoid_adagrad", "denoise_conv_adam", "soft_targets_kld_nesterov")
+"""Added (session 14) with choice 15 (verification with `train_steps`: a first round on a plateau
+drops no candidate; DECISIONS.md), committed before they were recorded: two noisy moons through a
+deep sigmoid MLP with Adagrad, a convolutional denoiser (a regression), soft targets under the
+Kullback-Leibler divergence with SGD Nesterov momentum."""
+
 
 @dataclass(frozen=True)
 class Task:
@@ -211,6 +217,14 @@ TASKS = {
              (1e-5, 1.0), epochs=3, batch_size=64, metric="r2"),
         Task("mnist_mlp_dropout_rmsprop", "MLP 784-256-256-10 (relu, dropout 0.3), RMSprop, batch 128, 4k MNIST "
              "images", "rmsprop", (1e-6, 0.1), epochs=3, batch_size=128),
+        Task("moons_sigmoid_adagrad", "MLP 2+6 noise inputs-(32 sigmoid) x 4-2, Adagrad, batch 32, two generated "
+             "interleaved noisy moons", "adagrad", (1e-4, 100.0), epochs=3, batch_size=32),
+        Task("denoise_conv_adam", "Conv16-Conv16-Conv1 (same padding, linear output), Adam, MSE, generated 16x16 "
+             "images of bars in noise, the clean image as target; score: R^2", "adam", (1e-5, 1.0), epochs=3,
+             batch_size=64, metric="r2"),
+        Task("soft_targets_kld_nesterov", "MLP 16-64-6 (relu, softmax), SGD Nesterov momentum 0.9, Keras's KL "
+             "divergence to generated soft label distributions; score: accuracy of the most likely label",
+             "nesterov", (1e-4, 10.0), epochs=3, batch_size=64),
         Task("residual_layernorm_adafactor", "residual MLP (3 blocks of LayerNorm-Dense64 gelu) on generated "
              "10-class data, Adafactor", "adafactor", (1e-4, 10.0), epochs=3, batch_size=64),
     ]
@@ -533,6 +547,40 @@ def data(name: str):
             return x[..., None].astype("float32"), clean.max(axis=1).astype("float32")[:, None]
 
         return draw(4000), draw(2000)
+    if name == "moons_sigmoid_adagrad":
+        def draw(n):
+            labels = rng.randint(0, 2, n)
+            angle = rng.uniform(0, np.pi, n)
+            xy = np.stack([np.cos(angle) + labels * 1.0 - 0.5, np.sin(angle) * (1 - 2 * labels) + labels * 0.5 - 0.25],
+                          axis=1) + rng.normal(0, 0.15, (n, 2))
+            x = np.concatenate([xy, rng.normal(0, 1, (n, 6))], axis=1)
+            return x.astype("float32"), np.eye(2, dtype="float32")[labels]
+
+        return draw(4000), draw(2000)
+    if name == "denoise_conv_adam":
+        def draw(n):
+            clean = np.zeros((n, 16, 16))
+            for image in clean:
+                for _ in range(rng.randint(1, 4)):
+                    at = rng.randint(0, 16)
+                    if rng.rand() < 0.5:
+                        image[at, :] += 1.0
+                    else:
+                        image[:, at] += 1.0
+            noisy = clean + rng.normal(0, 0.5, clean.shape)
+            return noisy[..., None].astype("float32"), clean[..., None].reshape(n, -1).astype("float32")
+
+        return draw(3000), draw(1000)
+    if name == "soft_targets_kld_nesterov":
+        w = rng.normal(0, 1, (16, 6))
+
+        def draw(n):
+            x = rng.normal(0, 1, (n, 16))
+            logits = x @ w / 2.0
+            soft = np.exp(logits - logits.max(axis=1, keepdims=True))
+            return x.astype("float32"), (soft / soft.sum(axis=1, keepdims=True)).astype("float32")
+
+        return draw(4000), draw(2000)
     raise KeyError(name)
 
 
@@ -726,6 +774,16 @@ def build(name: str, learning_rate, *, seed: int):
     elif name == "mnist_mlp_dropout_rmsprop":
         layers = [keras.Input((784,)), L.Dense(256, activation="relu"), L.Dropout(0.3),
                   L.Dense(256, activation="relu"), L.Dropout(0.3), L.Dense(10, activation="softmax")]
+    elif name == "moons_sigmoid_adagrad":
+        layers = [keras.Input((8,))] + [L.Dense(32, activation="sigmoid") for _ in range(4)] + [
+            L.Dense(2, activation="softmax")]
+    elif name == "denoise_conv_adam":
+        layers = [keras.Input((16, 16, 1)), L.Conv2D(16, 3, activation="relu", padding="same"),
+                  L.Conv2D(16, 3, activation="relu", padding="same"), L.Conv2D(1, 3, padding="same"), L.Flatten()]
+        loss, metrics = "mse", []
+    elif name == "soft_targets_kld_nesterov":
+        layers = [keras.Input((16,)), L.Dense(64, activation="relu"), L.Dense(6, activation="softmax")]
+        loss = "kl_divergence"
     elif name == "parity_tanh_adam":
         layers = [keras.Input((10,)), L.Dense(32, activation="tanh"), L.Dense(32, activation="tanh"),
                   L.Dense(2, activation="softmax")]
