@@ -26,7 +26,7 @@ from tb_lrfinder.report import (  # noqa: E402
     format_analysis,
     format_table,
     format_trials,
-    trial_to_dict,
+    trials_to_dicts,
 )
 
 
@@ -66,7 +66,7 @@ def main(argv=None) -> int:
             {
                 "runs": [
                     {"run": r.name, "lr_tag": r.lr_tag, "loss_tag": r.loss_tag, **analysis_to_dict(r.analysis),
-                     **({"verified_rate": r.verified_rate, "trials": [trial_to_dict(t) for t in r.verification.trials]}
+                     **({"verified_rate": r.verified_rate, "trials": trials_to_dicts(r.verification)}
                         if r.verification else {})}
                     for r in analysed
                 ],

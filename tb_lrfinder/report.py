@@ -149,19 +149,22 @@ def format_markdown_table(analyses: dict[str, Analysis]) -> str:
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
-def trial_to_dict(trial) -> dict:
-    """A verification trial (`verify.Trial`) as plain data."""
-    return _clean({"run": trial.log_dir, "learning_rate": trial.learning_rate, "held_out_losses": list(trial.losses),
-                   "steps": trial.steps, "diverged": trial.diverged, "first_round_steps": trial.first_round_steps})
+def trials_to_dicts(verification) -> list[dict]:
+    """A verification's trials (`verify.Trial`) as plain data, the winner's marked `verified`."""
+    winner = verification.winner
+    return [_clean({"run": t.log_dir, "learning_rate": t.learning_rate, "held_out_losses": list(t.losses),
+                    "steps": t.steps, "diverged": t.diverged, "first_round_steps": t.first_round_steps,
+                    "verified": t is winner}) for t in verification.trials]
 
 
 def format_trials(result) -> str:
     """The verification trials of a sweep (a `RangeTestResult`'s) and the rate they confirmed,
     each search apart where a plateau made it search again with longer first rounds."""
-    verified = result.verified_rate
+    verified, winner = result.verified_rate, result.verification.winner
     trials = result.verification.trials
-    winner = "none (every trial diverged)" if verified is None else f"{verified:.3g}"
-    lines = [f"[{result.name}] verified rate: {winner}"]
+    lines = [f"[{result.name}] verified rate: "
+             + (f"{verified:.3g}" if verified is not None else "none (the trials ended on a plateau)"
+                if result.verification.plateau else "none (every trial diverged)")]
     lengths = sorted({t.first_round_steps for t in trials})
     deciding = deciding_first_round(trials)
     for length in lengths:
@@ -170,8 +173,7 @@ def format_trials(result) -> str:
                          + ":")
         for trial in sorted((t for t in trials if t.first_round_steps == length), key=lambda t: t.learning_rate):
             losses = ", ".join(f"{v:.4g}" for v in trial.losses)
-            mark = ("  <- verified" if verified is not None and trial.learning_rate == verified
-                    and length == deciding else "")
+            mark = "  <- verified" if trial is winner else ""
             lines.append(f"  trial {trial.learning_rate:<9.3g} held-out loss per round: {losses}  "
                          f"({trial.steps} steps){mark}")
     lines.append(f"  trials cost {result.verification.steps} optimizer steps")

@@ -107,6 +107,15 @@ class Verification:
     confirmed: bool = True
     plateau: bool = False
 
+    @property
+    def winner(self) -> Trial | None:
+        """The trial whose rate was confirmed (in the deciding search), or None where none was."""
+        if not self.confirmed:
+            return None
+        deciding = deciding_first_round(self.trials)
+        return next((t for t in self.trials if t.first_round_steps == deciding
+                     and t.learning_rate == self.learning_rate), None)
+
 
 def windows_above_for(stop_reason: str) -> int:
     """The windows above a sweep's rate that verification may try: `UPPER_WINDOWS`

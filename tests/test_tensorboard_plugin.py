@@ -37,6 +37,10 @@ def _get(port, path, timeout=30):
         return response.read().decode()
 
 
+TRIALS = ((1e-3, (1.5, 1.2)), (2e-3, (1.4, 1.1)), (4e-3, (1.6,)))
+"""Verification trials of the run "sweep": (rate, held-out loss after each round); 2e-3 wins."""
+
+
 @pytest.fixture(scope="module")
 def logdir(tmp_path_factory):
     root = tmp_path_factory.mktemp("logs")
@@ -44,6 +48,11 @@ def logdir(tmp_path_factory):
     (root / "sweep").mkdir(parents=True)
     write_simple_log(root / "sweep" / "events.out.tfevents.1.h", zip(range(120), rates, losses),
                      lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)
+    for i, (rate, losses_per_round) in enumerate(TRIALS):  # verification trials beside the sweep
+        (root / f"sweep_trial_{i}_{rate:.3g}").mkdir()
+        write_simple_log(root / f"sweep_trial_{i}_{rate:.3g}" / "events.out.tfevents.1.h",
+                         [(0, rate, 2.0)] + [(10 * (2 ** k - 1) + 10, rate, loss) for k, loss in enumerate(losses_per_round)],
+                         lr_tag=tags.TRIAL_RATE, loss_tag=tags.TRIAL_LOSS)
     (root / "foreign").mkdir()  # another tool's names (as torch's SummaryWriter would write them)
     write_simple_log(root / "foreign" / "events.out.tfevents.1.h", zip(range(120), rates, losses * 3),
                      lr_tag="Train/lr", loss_tag="Train/loss")
@@ -110,6 +119,10 @@ def test_runs_route_has_points_and_the_same_analysis_as_analyze_py(tensorboard):
         assert run["analysis"]["stop"]["reason"] == expected[name].analysis.stop.reason == "diverged"
         assert set(run["analysis"]["rules"]) == {"safe", "steepest", "min_loss_div10", "valley"}
     assert runs["foreign"]["lr_tag"] == "Train/lr" and runs["foreign"]["loss_tag"] == "Train/loss"
+    trials = runs["sweep"]["trials"]
+    assert sorted(t["learning_rate"] for t in trials) == pytest.approx([rate for rate, _ in TRIALS])
+    assert [t["learning_rate"] for t in trials if t["verified"]] == pytest.approx([2e-3])
+    assert runs["sweep"]["verified_rate"] == pytest.approx(2e-3) and runs["foreign"]["trials"] == []
 
 
 def test_a_run_still_being_written_updates(tensorboard):
@@ -149,3 +162,5 @@ def test_the_dashboard_renders_in_a_browser(tensorboard):
     assert 'class="recommended-line"' in dom and "marker-circle" in dom
     for run in ("sweep", "foreign", "growing"):
         assert f'data-run="{run}"' in dom
+    assert dom.count('class="trial"') == len(TRIALS)  # one tick per trial, the winner's alone marked
+    assert dom.count("(verified)</title>") == 1 and "trial 0.00200 (verified)</title>" in dom

@@ -186,6 +186,15 @@ def test_a_plateau_is_tried_again_with_longer_trials(linear_task, monkeypatch, t
     text = format_trials(run)  # what analyze.py prints: each search apart, the deciding winner marked once
     assert "first rounds of 2 steps (ended on a plateau):" in text and "first rounds of 8 steps:" in text
     assert text.count("<- verified") == 1 and text.index("<- verified") > text.index("first rounds of 8 steps:")
+    from tb_lrfinder.report import trials_to_dicts
+
+    marked = [trial for trial in trials_to_dicts(read) if trial["verified"]]  # what the JSON and the tab mark
+    assert len(marked) == 1 and marked[0]["first_round_steps"] == 8
+    assert marked[0]["learning_rate"] == pytest.approx(0.4) and read.winner.learning_rate == marked[0]["learning_rate"]
+    import dataclasses
+
+    unconfirmed = format_trials(dataclasses.replace(run, verification=once))
+    assert "verified rate: none (the trials ended on a plateau)" in unconfirmed and "<- verified" not in unconfirmed
 
 
 def test_where_every_candidate_diverges_a_window_below_is_tried(linear_task, monkeypatch):

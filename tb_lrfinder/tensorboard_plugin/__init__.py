@@ -84,7 +84,7 @@ def _number(value):
 def runs_payload(scalars: pd.DataFrame) -> dict:
     """What the dashboard draws: per range-test run its points and analysis; the runs skipped and why."""
     from ..runs import analyze_scalars
-    from ..report import analysis_to_dict, trial_to_dict
+    from ..report import analysis_to_dict, trials_to_dicts
 
     if scalars.empty:
         return {"runs": [], "skipped": []}
@@ -98,6 +98,6 @@ def runs_payload(scalars: pd.DataFrame) -> dict:
             "run": run.name, "lr_tag": run.lr_tag, "loss_tag": run.loss_tag, "points": points,
             "analysis": analysis_to_dict(run.analysis),
             "verified_rate": run.verified_rate,
-            "trials": [trial_to_dict(t) for t in run.verification.trials] if run.verification else [],
+            "trials": trials_to_dicts(run.verification) if run.verification else [],
         })
     return {"runs": runs, "skipped": [{"run": s.name, "reason": s.reason} for s in skipped]}

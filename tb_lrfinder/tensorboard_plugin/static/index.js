@@ -183,11 +183,8 @@ function drawPlot(visible, all) {
       const marker = drawMarker(layer, MARKERS[rule], x(suggestion.learning_rate), y(at), color);
       el("title", {}, marker).textContent = `${LABELS[rule]}: ${fmt(suggestion.learning_rate)}`;
     }
-    // Where a plateau made verification search again with longer first rounds, the longest search decides.
-    const deciding = Math.max(0, ...run.trials.map((t) => t.first_round_steps || 0));
     for (const trial of run.trials) {
-      const isWinner = run.verified_rate !== null && (trial.first_round_steps || 0) === deciding &&
-        Math.abs(trial.learning_rate - run.verified_rate) <= 1e-9 * trial.learning_rate;
+      const isWinner = trial.verified === true;
       const tick = el("line", {x1: x(trial.learning_rate), x2: x(trial.learning_rate), y1: MARGIN.top + innerH - (isWinner ? 18 : 10),
         y2: MARGIN.top + innerH, stroke: color, "stroke-width": isWinner ? 3 : 1.5, class: "trial"}, layer);
       el("title", {}, tick).textContent = `trial ${fmt(trial.learning_rate)}${isWinner ? " (verified)" : ""}`;
