@@ -195,7 +195,10 @@ VERIFIED = (("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4,
               "a window below where all diverge, windows above where the highest did best after a sweep that never "
               "diverged, a plateau tried again with 4x longer trials)", "verified_wide.json"),
             ("verified, told the training's length (the option train_steps=the budget: as above, the last pair "
-             "trained that long and judged there; choice 14)", "verified_budget.json"),
+             "trained that long and judged there, a first round on a plateau drops none; choice 15)",
+             "verified_budget.json"),
+            ("verified, choice 14 (train_steps, a first round on a plateau ranked like any other)",
+             "verified_budget_choice14.json"),
             ("verified, choice 12 (as the first, but a plateau confirms nothing)", "verified_wide_choice12.json"),
             ("verified, choice 10 (as above, without the windows above)", "verified_wide_choice10.json"),
             ("verified, choice 11 (rejected: windows above after every sweep)", "verified_wide_choice11.json"),

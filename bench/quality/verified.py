@@ -6,7 +6,7 @@ its curve as `find_lr` would, then `verify_rate` trains 5 candidates from
 rate/4 up to rate*4, with windows above or below where the first round
 ends at an edge (`--variant wide`, what `find_lr(verify=True)` does; choices
 7-13 in DECISIONS.md; `--variant budget` as wide, told the task's training
-length, `train_steps`, choice 14) or up to the top of the recommended range (`--variant
+length, `train_steps`, choice 15) or up to the top of the recommended range (`--variant
 capped`, before choice 7) on the task's model (the sweep's seed) with a
 fifth of the training data held out, by successive halving (first round: a
 quarter of one pass over the data). The records-only variants are the
@@ -15,7 +15,11 @@ results of earlier versions of `verify_rate`: `uncapped` the first design
 `wide_choice7` wide before choice 8, `wide_choice10` wide before choice 11
 (no windows above), `wide_choice11` the rejected choice 11 (windows above
 after every sweep), `wide_choice12` wide before choice 13 (a plateau
-confirms nothing).
+confirms nothing), `budget_choice14` budget before choice 15.
+`--reuse VARIANT` copies that variant's record of a sweep where the new one
+would train exactly the same trials (for budget from budget_choice14: where
+the first round did not end on a plateau, see `first_round_plateau`), marked
+`reused_from`, and runs the rest.
 The winner and the optimizer steps spent are appended to
 `raw/verified_<variant>.jsonl` (resumable) and merged into
 `verified_<variant>.json` (`verified.json` for uncapped), which `score.py`
@@ -45,14 +49,15 @@ VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a di
                     "highest did best on a sweep that never diverged, a plateau tried again with 4x longer trials "
                     "(what find_lr does)",
             "budget": "as wide, told the length of the training the rate is for (train_steps: the grid's steps per "
-                      "training), so the last pair trains that long (choice 14)",
+                      "training), so the last pair trains that long; a first round on a plateau drops none (choice 15)",
+            "budget_choice14": "as budget, but a first round on a plateau is ranked like any other (choice 14)",
             "wide_choice12": "as wide, but a plateau confirms nothing (choice 12)",
             "wide_choice10": "as wide, without windows above (choice 10)",
             "wide_choice11": "as wide, with windows above after every sweep (choice 11, rejected)",
             "capped": "candidates up to the top of the recommended range (find_lr before choice 7)",
             "wide_choice7": "as wide, before a plateau stopped counting as a divergence (choice 8)",
             "uncapped": "candidates up to 4x the rate (the first design, before the rule for diverged trials)"}
-RECORDS_ONLY = ("wide_choice7", "wide_choice10", "wide_choice11", "wide_choice12", "uncapped")
+RECORDS_ONLY = ("wide_choice7", "wide_choice10", "wide_choice11", "wide_choice12", "budget_choice14", "uncapped")
 """Variants whose data are the record of an earlier `verify_rate`: they cannot be rerun."""
 
 
@@ -60,6 +65,21 @@ def paths(variant: str) -> tuple[str, str]:
     """(raw results, merged file) of a variant."""
     suffix = "" if variant == "uncapped" else f"_{variant}"
     return os.path.join(HERE, "raw", f"verified{suffix}.jsonl"), os.path.join(HERE, f"verified{suffix}.json")
+
+
+def first_round_plateau(record: dict) -> bool:
+    """Whether a verification's first round (windows included) left no surviving
+    candidate below the start's held-out loss by `verify.PLATEAU` (as
+    `verify_rate` judges it then, from each trial's first loss)."""
+    from tb_lrfinder.verify import _improved, diverged_trial
+
+    first = [(t["rate"], float("inf") if t["losses"][0] is None else t["losses"][0]) for t in record["trials"]]
+    ceiling = min((rate for rate, loss in first if diverged_trial(loss, record["initial_loss"])), default=float("inf"))
+    return not any(_improved(loss, record["initial_loss"]) for rate, loss in first if rate < ceiling)
+
+
+REUSABLE = {("budget", "budget_choice14"): lambda record: not first_round_plateau(record)}
+"""(variant, earlier variant) -> which of the earlier variant's records the variant would repeat trial for trial."""
 
 
 def merge(variant: str) -> None:
@@ -76,6 +96,8 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", choices=list(VARIANTS), default="wide")
     parser.add_argument("--tasks", nargs="*", default=None, help="only these tasks' sweeps")
     parser.add_argument("--merge-only", action="store_true")
+    parser.add_argument("--reuse", default=None, help="an earlier variant whose records this one would repeat "
+                        "(see REUSABLE): copied, not run")
     args = parser.parse_args(argv)
     if args.merge_only:
         merge(args.variant)
@@ -85,9 +107,21 @@ def main(argv=None) -> int:
     raw, _ = paths(args.variant)
     index, count = start_worker(args.worker)
 
+    import keras
+
     from tb_lrfinder.verify import verify_rate, windows_above_for
 
+    if args.reuse is not None and (args.variant, args.reuse) not in REUSABLE:
+        parser.error(f"the {args.variant} variant cannot reuse {args.reuse}'s records")
     done = {(r["task"], r["num_steps"], r["order"]) for r in _read_jsonl(raw)}
+    reusable = {} if args.reuse is None else {
+        (r["task"], r["num_steps"], r["order"]): r for r in _read_jsonl(paths(args.reuse)[0])
+        if REUSABLE[args.variant, args.reuse](r)}
+    if index == 0:
+        for key, record in reusable.items():
+            if key not in done:
+                _append(raw, {**record, "reused_from": args.reuse})
+    done |= set(reusable)
     steps_of = {task: truth["steps"] for task, truth in score.load_truth().items()}
     for i, sweep in enumerate(score.load_sweeps()):
         key = (sweep["task"], sweep["num_steps"], sweep["order"])
@@ -114,6 +148,8 @@ def main(argv=None) -> int:
                                  for t in result.trials]})
         print(f"{key}: {recommended:.3g} -> {result.learning_rate:.3g} ({result.steps} steps, "
               f"{time.perf_counter() - started:.1f} s)", flush=True)
+        del model, result
+        keras.backend.clear_session()  # else a worker holds every sweep's models and grows without bound
     merge(args.variant)
     return 0
 
