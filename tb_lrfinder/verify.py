@@ -190,8 +190,9 @@ def verify_rate(
         (default: a quarter of one pass over the training data, at least 10).
       train_steps: the optimizer steps of the training the rate is for: the
         rounds are scaled so the last pair trains exactly this long (see the
-        module; a candidate left alone earlier, the rest having diverged, is
-        not trained further). Not with `first_round_steps`.
+        module; a first round on a plateau drops no candidate; one left alone
+        earlier, the rest having diverged, is not trained further). Not with
+        `first_round_steps`.
       longer_on_plateau: where the trials end on a plateau, search once more
         with first rounds `PLATEAU_LENGTHENING` times as long.
       validation_data: (x_val, y_val) to judge on; by default `validation_split`
