@@ -8,7 +8,10 @@ rate / spread up to the lower of rate * spread and `max_rate`,
 
 each from the model's starting state, and keeps the better half by the loss
 on held-out data after each round (successive halving): round k trains every
-survivor `first_round_steps * 2**k` more steps, until one is left. Given the
+survivor `first_round_steps * 2**k` more steps, until one is left. In the
+last comparison, held-out losses within `PLATEAU` (of the start's) of the
+lowest are a tie, and the lowest rate among them wins: one run shows nothing
+of how a rate fares on other seeds, and the lower rate is the safer. Given the
 length of the training the rate is for (`train_steps`), the rounds are
 scaled so the last pair trains exactly that long and is judged there: the
 first round is train_steps / (2**R - 1) for R rounds (a seventh for 5
@@ -68,7 +71,8 @@ last, get their first round in turn (see `windows_above_for`)."""
 
 PLATEAU = 0.01
 """Held-out losses within this fraction of the starting model's (of its
-absolute value) count as the start's: neither a divergence nor progress."""
+absolute value) count as the start's: neither a divergence nor progress; and
+two candidates' losses this close, in the last comparison, as a tie."""
 
 PLATEAU_LENGTHENING = 4
 """Where the trials end on a plateau, the search runs once more with first
@@ -393,8 +397,9 @@ def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Ver
     """The verification the trials make. The search with the longest first
     rounds decides (an earlier, shorter one ended on a plateau; its trials
     count in the cost): its eligible trials are those below the lowest rate
-    that diverged; the winner is the one with the lowest held-out loss among
-    the eligible that took part in the most rounds; where none is eligible,
+    that diverged; the winner is the lowest rate among the eligible that took
+    part in the most rounds whose held-out loss is within `PLATEAU` (of the
+    start's) of the lowest of them; where none is eligible,
     or the winner did not improve on the start (a plateau), `rate` stays,
     unconfirmed."""
     total = sum(t.steps for t in trials)
@@ -411,8 +416,11 @@ def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Ver
                             f"(held-out loss above the start's {initial_loss:.4g}); the rate {rate:.3g} is "
                             "unconfirmed: lower it", initial_loss, confirmed=False)
     rounds = max(len(t.losses) for t in eligible)
-    winner = min((t for t in eligible if len(t.losses) == rounds), key=lambda t: t.losses[-1])
-    if not _improved(winner.losses[-1], initial_loss):
+    finalists = [t for t in eligible if len(t.losses) == rounds]
+    best = min(finalists, key=lambda t: t.losses[-1])
+    tie = _margin(initial_loss) if math.isfinite(initial_loss) else 0.0
+    winner = min((t for t in finalists if t.losses[-1] <= best.losses[-1] + tie), key=lambda t: t.learning_rate)
+    if not _improved(best.losses[-1], initial_loss):
         return Verification(rate, trials, total, before + f"no candidate from {low:.3g} to {high:.3g} moved the "
                             f"held-out loss below the start's {initial_loss:.4g} by more than {PLATEAU:.0%} in its "
                             f"trials: they cannot tell the rates apart (a plateau); the rate {rate:.3g} is "
@@ -421,7 +429,11 @@ def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Ver
     above = [f"{t.learning_rate:.3g}" for t in deciding if not t.diverged and t.learning_rate >= ceiling]
     message = before + (
         f"{len(deciding)} candidates from {low:.3g} to {high:.3g} trained from the model's start; "
-        f"{winner.learning_rate:.3g} had the lowest held-out loss ({winner.losses[-1]:.4g} after {winner.steps} steps)"
+        + (f"{winner.learning_rate:.3g} had the lowest held-out loss ({winner.losses[-1]:.4g} after {winner.steps} steps)"
+           if winner is best else
+           f"{best.learning_rate:.3g} had the lowest held-out loss ({best.losses[-1]:.4g} after {best.steps} steps) "
+           f"and {winner.learning_rate:.3g} was within {PLATEAU:.0%} of the start's loss of it ({winner.losses[-1]:.4g}): "
+           "a tie, the lower rate wins")
         + (f"; diverged: {', '.join(diverged)}" if diverged else "")
         + (f"; not trusted above a diverged rate: {', '.join(above)}" if above else "")
         + f"; {total} optimizer steps in all"

@@ -109,6 +109,24 @@ def test_conclude_picks_below_the_lowest_diverged_rate():
     assert not conclude(trials, 1.0, 0.2).confirmed
 
 
+def test_a_tie_in_the_last_comparison_goes_to_the_lower_rate():
+    """Finalists whose held-out losses lie within `PLATEAU` of the start's loss
+    of the lowest are a tie, and the lowest rate of them wins (one run shows
+    nothing of a rate's risk on other seeds); a larger gap still decides, and
+    only the finalists tie."""
+    from tb_lrfinder.verify import Trial, conclude
+
+    start = 2.0  # ties within 0.02
+    dropped = Trial(0.05, (1.5,), 10, None, False)
+    close = (Trial(0.1, (1.2, 0.615), 30, None, False), Trial(0.2, (1.1, 0.6), 30, None, False))
+    result = conclude((dropped,) + close, start, 0.2)
+    assert result.learning_rate == 0.1 and result.winner is close[0] and result.confirmed
+    assert "0.2 had the lowest held-out loss" in result.message and "a tie, the lower rate wins" in result.message
+    apart = (Trial(0.1, (1.2, 0.625), 30, None, False), Trial(0.2, (1.1, 0.6), 30, None, False))
+    assert conclude((dropped,) + apart, start, 0.2).learning_rate == 0.2
+    assert conclude((dropped,) + close, math.nan, 0.2).learning_rate == 0.2  # no start's loss: no margin
+
+
 def test_a_plateau_is_neither_a_divergence_nor_a_confirmation(linear_task, monkeypatch):
     """Trials whose held-out loss stays at the start's (within `PLATEAU`, some
     a hair above it) tell the rates nothing: no candidate is ruled out as
@@ -154,7 +172,7 @@ def test_a_plateau_is_tried_again_with_longer_trials(linear_task, monkeypatch, t
         rate, steps = float(model.optimizer.learning_rate.numpy()), int(model.optimizer.iterations.numpy())
         if steps < 20:  # on the plateau: within 0.1% of the start, a hair lower at higher rates
             return start * (1 - 0.0002 * math.log2(rate / 0.01))
-        return 0.5 + 0.02 * abs(math.log2(rate / 0.3))  # learning at last, best near 0.3
+        return 0.5 + 0.1 * abs(math.log2(rate / 0.3))  # learning at last, best near 0.3
 
     monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
     once = verify.verify_rate(model, x, y, learning_rate=0.1, batch_size=32, first_round_steps=2,
@@ -452,7 +470,7 @@ def test_train_steps_drops_no_candidate_on_a_first_round_plateau(linear_task, mo
         rate, steps = float(model.optimizer.learning_rate.numpy()), int(model.optimizer.iterations.numpy())
         if steps < 20:  # on the plateau: within 0.1% of the start, a hair lower at lower rates
             return 1.0 + 0.0002 * math.log2(rate / 0.01)
-        return 0.5 + 0.02 * abs(math.log2(rate / 0.3))  # learning, best near 0.3
+        return 0.5 + 0.1 * abs(math.log2(rate / 0.3))  # learning, best near 0.3
 
     monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
     result = verify.verify_rate(model, x, y, learning_rate=0.1, batch_size=32, train_steps=70)

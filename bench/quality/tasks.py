@@ -94,6 +94,12 @@ drops no candidate; DECISIONS.md), committed before they were recorded: two nois
 deep sigmoid MLP with Adagrad, a convolutional denoiser (a regression), soft targets under the
 Kullback-Leibler divergence with SGD Nesterov momentum."""
 
+HELD_OUT_16 = ("color_squares_cnn_momentum", "tabular_embedding_adam", "heteroscedastic_sgd")
+"""Added (session 14) with choice 16 (verification: a tie in the last comparison goes to the lower
+rate; DECISIONS.md), committed before they were recorded: a CNN on coloured squares in noise with
+SGD momentum, embeddings of categorical columns beside numeric ones with Adam, a regression with
+noise that grows with the input, plain SGD at batch 16."""
+
 
 @dataclass(frozen=True)
 class Task:
@@ -225,6 +231,14 @@ TASKS = {
         Task("soft_targets_kld_nesterov", "MLP 16-64-6 (relu, softmax), SGD Nesterov momentum 0.9, Keras's KL "
              "divergence to generated soft label distributions; score: accuracy of the most likely label",
              "nesterov", (1e-4, 10.0), epochs=3, batch_size=64),
+        Task("color_squares_cnn_momentum", "Conv16-pool-Conv32-global average-4 on 16x16x3 images, SGD momentum "
+             "0.9, generated noisy images of a square whose colour (one of 4) is the class", "momentum",
+             (1e-4, 10.0), epochs=3, batch_size=64),
+        Task("tabular_embedding_adam", "3 categorical columns (20 values each, Embedding 4) beside 5 numeric ones, "
+             "Dense64-1 (sigmoid), Adam, binary cross-entropy, generated labels with 10% flipped", "adam",
+             (1e-5, 1.0), epochs=3, batch_size=64),
+        Task("heteroscedastic_sgd", "MLP 6-64-64-1, plain SGD, MSE, batch 16, generated regression whose noise "
+             "grows with the first input; score: R^2", "sgd", (1e-5, 1.0), epochs=2, batch_size=16, metric="r2"),
         Task("residual_layernorm_adafactor", "residual MLP (3 blocks of LayerNorm-Dense64 gelu) on generated "
              "10-class data, Adafactor", "adafactor", (1e-4, 10.0), epochs=3, batch_size=64),
     ]
@@ -581,6 +595,40 @@ def data(name: str):
             return x.astype("float32"), (soft / soft.sum(axis=1, keepdims=True)).astype("float32")
 
         return draw(4000), draw(2000)
+    if name == "color_squares_cnn_momentum":
+        colours = np.array([[1.0, 0.2, 0.2], [0.2, 1.0, 0.2], [0.2, 0.2, 1.0], [1.0, 1.0, 0.2]])
+
+        def draw(n):
+            images = rng.normal(0, 0.4, (n, 16, 16, 3))
+            labels = rng.randint(0, 4, n)
+            for image, label in zip(images, labels):
+                row, col = rng.randint(0, 12, 2)
+                image[row:row + 4, col:col + 4] += colours[label]
+            return images.astype("float32"), np.eye(4, dtype="float32")[labels]
+
+        return draw(3000), draw(2000)
+    if name == "tabular_embedding_adam":
+        effects = rng.normal(0, 1, (3, 20))
+        w = rng.normal(0, 1, 5)
+
+        def draw(n):
+            codes = rng.randint(0, 20, (n, 3))
+            numeric = rng.normal(0, 1, (n, 5))
+            logit = effects[np.arange(3), codes].sum(axis=1) + numeric @ w + numeric[:, 0] * numeric[:, 1]
+            labels = (logit > 0) != (rng.rand(n) < 0.1)
+            x = np.concatenate([codes, numeric], axis=1)
+            return x.astype("float32"), labels.astype("float32")[:, None]
+
+        return draw(4000), draw(2000)
+    if name == "heteroscedastic_sgd":
+        w = rng.normal(0, 1, 6)
+
+        def draw(n):
+            x = rng.normal(0, 1, (n, 6))
+            y = x @ w + np.sin(2 * x[:, 1]) + rng.normal(0, 1, n) * (0.3 + np.abs(x[:, 0]))
+            return x.astype("float32"), y.astype("float32")[:, None]
+
+        return draw(3000), draw(2000)
     raise KeyError(name)
 
 
@@ -784,6 +832,19 @@ def build(name: str, learning_rate, *, seed: int):
     elif name == "soft_targets_kld_nesterov":
         layers = [keras.Input((16,)), L.Dense(64, activation="relu"), L.Dense(6, activation="softmax")]
         loss = "kl_divergence"
+    elif name == "color_squares_cnn_momentum":
+        layers = [keras.Input((16, 16, 3)), L.Conv2D(16, 3, activation="relu"), L.MaxPooling2D(2),
+                  L.Conv2D(32, 3, activation="relu"), L.GlobalAveragePooling2D(), L.Dense(4, activation="softmax")]
+    elif name == "tabular_embedding_adam":
+        columns = keras.Input((8,))
+        codes = keras.ops.cast(columns[:, :3], "int32")
+        embedded = L.Flatten()(L.Embedding(60, 4)(codes + keras.ops.convert_to_tensor([0, 20, 40], dtype="int32")))
+        hidden = L.Dense(64, activation="relu")(L.Concatenate()([embedded, columns[:, 3:]]))
+        model = keras.Model(columns, L.Dense(1, activation="sigmoid")(hidden), name=name)
+        loss, metrics = "binary_crossentropy", []
+    elif name == "heteroscedastic_sgd":
+        layers = _two_relu_layers(keras, 6, 1)
+        loss, metrics = "mse", []
     elif name == "parity_tanh_adam":
         layers = [keras.Input((10,)), L.Dense(32, activation="tanh"), L.Dense(32, activation="tanh"),
                   L.Dense(2, activation="softmax")]
