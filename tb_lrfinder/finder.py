@@ -176,7 +176,8 @@ def find_lr(
       train_steps: with `verify`, the optimizer steps of the training the
         rate is for (epochs x batches per epoch): the last two candidates
         (where two are left) train exactly that long and the better there
-        wins, so the rate is judged at the length it will be used for (the
+        wins (within 1% of the start's loss of each other, the lower), so
+        the rate is judged at the length it will be used for (the
         trials then cost about 2.7x train_steps, 3.9x where the first round
         is a plateau). None: rounds from a quarter of one pass, doubling.
 

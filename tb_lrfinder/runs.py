@@ -282,18 +282,19 @@ def analyze_scalars(
             continue
         own = [trial for trial_run, trial in trials.items() if trial_run.startswith(f"{run}_trial_")]
         if own and result.recommended is not None:
-            starts = [start for _, start in own if math.isfinite(start)]
-            verification = conclude(tuple(trial for trial, _ in own), min(starts) if starts else math.nan,
-                                    result.recommended.learning_rate)
+            starts = [start for _, start, _ in own if math.isfinite(start)]
+            verification = conclude(tuple(trial for trial, _, _ in own), min(starts) if starts else math.nan,
+                                    result.recommended.learning_rate, tie=max(tie for _, _, tie in own))
             result = dataclasses.replace(result, verification=verification)
         analysed.append(result)
     return analysed, skipped
 
 
-def _trial_runs(scalars: pd.DataFrame, directory_of) -> dict[str, tuple[Trial, float]]:
+def _trial_runs(scalars: pd.DataFrame, directory_of) -> dict[str, tuple[Trial, float, float]]:
     """The verification trials among the runs of `scalars`, by run, each with
-    the starting model's held-out loss (its step 0; NaN where not logged)."""
-    rows = scalars[scalars["tag"].isin([tags.TRIAL_LOSS, tags.TRIAL_RATE])]
+    the starting model's held-out loss (its step 0; NaN where not logged) and
+    the last comparison's tie (`tags.TRIAL_TIE`; 0 where not logged)."""
+    rows = scalars[scalars["tag"].isin([tags.TRIAL_LOSS, tags.TRIAL_RATE, tags.TRIAL_TIE])]
     trials = {}
     for run, own in rows.groupby("run", sort=True, observed=True):
         loss = own[own["tag"] == tags.TRIAL_LOSS].sort_values("step")
@@ -304,9 +305,11 @@ def _trial_runs(scalars: pd.DataFrame, directory_of) -> dict[str, tuple[Trial, f
         start = loss.loc[loss["step"] == 0, "value"]
         start = float(start.iloc[-1]) if len(start) else math.nan
         losses = tuple(float(v) if math.isfinite(v) else math.inf for v in rounds["value"])
+        tie = own.loc[own["tag"] == tags.TRIAL_TIE, "value"]
         trials[run] = (Trial(float(rate["value"].iloc[-1]), losses, int(rounds["step"].iloc[-1]),
                              directory_of(run), diverged_trial(losses[-1], start),
-                             first_round_steps=int(rounds["step"].iloc[0])), start)
+                             first_round_steps=int(rounds["step"].iloc[0])), start,
+                       float(tie.iloc[-1]) if len(tie) else 0.0)
     return trials
 
 

@@ -77,4 +77,7 @@ TRIAL_LOSS = f"{PREFIX}/trial/held_out_loss"
 """A verification trial's loss on held-out data after each round (step: the steps it had trained)."""
 TRIAL_RATE = f"{PREFIX}/trial/learning_rate"
 """A verification trial's constant learning rate."""
+TRIAL_TIE = f"{PREFIX}/trial/tie"
+"""At step 0, where verification's last comparison takes near-equal held-out losses as a tie (with
+`train_steps`): the margin, a fraction of the start's held-out loss (absent: none)."""
 METRIC_VERIFIED_LR = f"{PREFIX}/metrics/verified_lr"

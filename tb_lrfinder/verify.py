@@ -8,14 +8,15 @@ rate / spread up to the lower of rate * spread and `max_rate`,
 
 each from the model's starting state, and keeps the better half by the loss
 on held-out data after each round (successive halving): round k trains every
-survivor `first_round_steps * 2**k` more steps, until one is left. In the
-last comparison, held-out losses within `PLATEAU` (of the start's) of the
-lowest are a tie, and the lowest rate among them wins: one run shows nothing
-of how a rate fares on other seeds, and the lower rate is the safer. Given the
+survivor `first_round_steps * 2**k` more steps, until one is left. Given the
 length of the training the rate is for (`train_steps`), the rounds are
 scaled so the last pair trains exactly that long and is judged there: the
 first round is train_steps / (2**R - 1) for R rounds (a seventh for 5
-candidates), and the last takes what is left. A trial
+candidates), and the last takes what is left; held-out losses there within
+`PLATEAU` (of the start's) of the lower are a tie, and the lower rate wins
+(at the training's length equal losses are an equal result, and one run
+shows nothing of how a rate fares on other seeds: the lower rate is the
+safer). A trial
 whose held-out loss is NaN, inf or above the starting model's (by more than
 `PLATEAU` of its size) has diverged and is out at once, and so is every
 candidate at a higher rate: training that breaks down at a rate is not
@@ -38,8 +39,9 @@ then goes on. The model and its optimizer are
 restored bit for bit afterwards, whatever happens (as `find_lr` does).
 
 Each trial is a TensorBoard run (its held-out loss after each round, at the
-steps it had trained then, tag `tags.TRIAL_LOSS`, and its rate,
-`tags.TRIAL_RATE`). The result counts the optimizer steps spent.
+steps it had trained then, tag `tags.TRIAL_LOSS`, its rate,
+`tags.TRIAL_RATE`, and with `train_steps` the tie, `tags.TRIAL_TIE`). The
+result counts the optimizer steps spent.
 """
 
 from __future__ import annotations
@@ -71,8 +73,12 @@ last, get their first round in turn (see `windows_above_for`)."""
 
 PLATEAU = 0.01
 """Held-out losses within this fraction of the starting model's (of its
-absolute value) count as the start's: neither a divergence nor progress; and
-two candidates' losses this close, in the last comparison, as a tie."""
+absolute value) count as the start's: neither a divergence nor progress; and,
+with `train_steps`, two finalists' losses this close as a tie."""
+
+FINAL_TIE = float(np.float32(PLATEAU))
+"""With `train_steps`, the last comparison's tie (see `conclude`): `PLATEAU`, as
+float32, the value the trial runs store (so a read-back concludes the same)."""
 
 PLATEAU_LENGTHENING = 4
 """Where the trials end on a plateau, the search runs once more with first
@@ -329,16 +335,17 @@ def verify_rate(
             for i, r in enumerate(rates)
         )
 
+    tie = 0.0 if train_steps is None else FINAL_TIE  # judged at the training's length, near-equal is equal
     try:
         initial_loss = _held_out_loss(model, held_x, held_y, batch_size)
         if log_dir is not None:
-            trial_writer = _trial_writers(os.fspath(log_dir), initial_loss)
+            trial_writer = _trial_writers(os.fspath(log_dir), initial_loss, tie)
         trials = search(first_round_steps, 0)
-        verification = conclude(trials, initial_loss, rate)
+        verification = conclude(trials, initial_loss, rate, tie=tie)
         if longer_on_plateau and verification.plateau and train_steps is None:
             # The trials were too short to tell the rates apart: once more, longer.
             trials += search(first_round_steps * PLATEAU_LENGTHENING, len(trials))
-            verification = conclude(trials, initial_loss, rate)
+            verification = conclude(trials, initial_loss, rate, tie=tie)
     finally:
         try:
             for writer in writers.values():
@@ -367,21 +374,23 @@ def _best_at_top(trials: list[int], rates: list[float], losses: dict, initial_lo
         _improved(losses[i][-1], initial_loss) for i in trials)
 
 
-def _trial_writers(base: str, initial_loss: float):
+def _trial_writers(base: str, initial_loss: float, tie: float):
     """A function (index, rate) -> the event writer of that trial's run, `<base>_trial_<i>_<rate>`,
-    which starts with the held-out loss after 0 steps."""
+    which starts with the held-out loss after 0 steps (and the last comparison's `tie`, where not 0)."""
     from tensorboard.plugins.scalar import metadata as scalar_metadata
 
     from .events import ScalarEventWriter
 
     descriptions = {tags.TRIAL_LOSS: "Loss on held-out data after each round of the trial",
-                    tags.TRIAL_RATE: "The trial's constant learning rate"}
+                    tags.TRIAL_RATE: "The trial's constant learning rate",
+                    tags.TRIAL_TIE: "Held-out losses this close (a fraction of the start's) tie in the last comparison"}
     metadata = {tag: scalar_metadata.create_summary_metadata(display_name="", description=text).SerializeToString()
                 for tag, text in descriptions.items()}
 
     def writer_of(i: int, rate: float):
         writer = ScalarEventWriter(f"{base}_trial_{i}_{rate:.3g}", metadata=metadata)
-        writer.scalars(0, (tags.TRIAL_LOSS, tags.TRIAL_RATE), (initial_loss, rate), time.time())
+        at_start = {tags.TRIAL_LOSS: initial_loss, tags.TRIAL_RATE: rate, **({tags.TRIAL_TIE: tie} if tie else {})}
+        writer.scalars(0, tuple(at_start), tuple(at_start.values()), time.time())
         return writer
 
     return writer_of
@@ -393,15 +402,16 @@ def deciding_first_round(trials) -> int:
     return max(t.first_round_steps for t in trials)
 
 
-def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Verification:
+def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float, *, tie: float = 0.0) -> Verification:
     """The verification the trials make. The search with the longest first
     rounds decides (an earlier, shorter one ended on a plateau; its trials
     count in the cost): its eligible trials are those below the lowest rate
     that diverged; the winner is the lowest rate among the eligible that took
-    part in the most rounds whose held-out loss is within `PLATEAU` (of the
-    start's) of the lowest of them; where none is eligible,
-    or the winner did not improve on the start (a plateau), `rate` stays,
-    unconfirmed."""
+    part in the most rounds whose held-out loss is within `tie` (a fraction
+    of the start's; 0: the lowest loss wins; `FINAL_TIE` with `train_steps`)
+    of the lowest of them; where
+    none is eligible, or the lowest did not improve on the start (a plateau),
+    `rate` stays, unconfirmed."""
     total = sum(t.steps for t in trials)
     longest, shortest = deciding_first_round(trials), min(t.first_round_steps for t in trials)
     deciding = tuple(t for t in trials if t.first_round_steps == longest)
@@ -418,8 +428,8 @@ def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Ver
     rounds = max(len(t.losses) for t in eligible)
     finalists = [t for t in eligible if len(t.losses) == rounds]
     best = min(finalists, key=lambda t: t.losses[-1])
-    tie = _margin(initial_loss) if math.isfinite(initial_loss) else 0.0
-    winner = min((t for t in finalists if t.losses[-1] <= best.losses[-1] + tie), key=lambda t: t.learning_rate)
+    within = tie * abs(initial_loss) if math.isfinite(initial_loss) else 0.0
+    winner = min((t for t in finalists if t.losses[-1] <= best.losses[-1] + within), key=lambda t: t.learning_rate)
     if not _improved(best.losses[-1], initial_loss):
         return Verification(rate, trials, total, before + f"no candidate from {low:.3g} to {high:.3g} moved the "
                             f"held-out loss below the start's {initial_loss:.4g} by more than {PLATEAU:.0%} in its "
@@ -432,7 +442,7 @@ def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float) -> Ver
         + (f"{winner.learning_rate:.3g} had the lowest held-out loss ({winner.losses[-1]:.4g} after {winner.steps} steps)"
            if winner is best else
            f"{best.learning_rate:.3g} had the lowest held-out loss ({best.losses[-1]:.4g} after {best.steps} steps) "
-           f"and {winner.learning_rate:.3g} was within {PLATEAU:.0%} of the start's loss of it ({winner.losses[-1]:.4g}): "
+           f"and {winner.learning_rate:.3g} was within {tie:.0%} of the start's loss of it ({winner.losses[-1]:.4g}): "
            "a tie, the lower rate wins")
         + (f"; diverged: {', '.join(diverged)}" if diverged else "")
         + (f"; not trusted above a diverged rate: {', '.join(above)}" if above else "")

@@ -110,21 +110,55 @@ def test_conclude_picks_below_the_lowest_diverged_rate():
 
 
 def test_a_tie_in_the_last_comparison_goes_to_the_lower_rate():
-    """Finalists whose held-out losses lie within `PLATEAU` of the start's loss
-    of the lowest are a tie, and the lowest rate of them wins (one run shows
-    nothing of a rate's risk on other seeds); a larger gap still decides, and
-    only the finalists tie."""
-    from tb_lrfinder.verify import Trial, conclude
+    """With a `tie`, finalists whose held-out losses lie within it (a fraction
+    of the start's) of the lowest are a tie, and the lowest rate of them wins;
+    a larger gap still decides, only the finalists tie, and without a tie
+    (the default) the lowest loss wins."""
+    from tb_lrfinder.verify import PLATEAU, Trial, conclude
 
     start = 2.0  # ties within 0.02
     dropped = Trial(0.05, (1.5,), 10, None, False)
     close = (Trial(0.1, (1.2, 0.615), 30, None, False), Trial(0.2, (1.1, 0.6), 30, None, False))
-    result = conclude((dropped,) + close, start, 0.2)
+    result = conclude((dropped,) + close, start, 0.2, tie=PLATEAU)
     assert result.learning_rate == 0.1 and result.winner is close[0] and result.confirmed
     assert "0.2 had the lowest held-out loss" in result.message and "a tie, the lower rate wins" in result.message
     apart = (Trial(0.1, (1.2, 0.625), 30, None, False), Trial(0.2, (1.1, 0.6), 30, None, False))
-    assert conclude((dropped,) + apart, start, 0.2).learning_rate == 0.2
-    assert conclude((dropped,) + close, math.nan, 0.2).learning_rate == 0.2  # no start's loss: no margin
+    assert conclude((dropped,) + apart, start, 0.2, tie=PLATEAU).learning_rate == 0.2
+    assert conclude((dropped,) + close, math.nan, 0.2, tie=PLATEAU).learning_rate == 0.2  # no start's loss
+    assert conclude((dropped,) + close, start, 0.2).learning_rate == 0.2
+
+
+def test_train_steps_breaks_a_final_tie_toward_the_lower_rate_and_analyze_agrees(linear_task, monkeypatch,
+                                                                                tmp_path):
+    """Judged at the training's length (`train_steps`), a final pair within
+    `PLATEAU` of the start's loss of each other is a tie and the lower rate
+    wins; the short trials of the default keep the lower loss. Read back from
+    the trial runs (the tie is in them), the verdict is the same."""
+    from eventlog import write_simple_log
+
+    from tb_lrfinder import verify
+
+    model, x, y = linear_task
+    optimizer = model.optimizer
+
+    def held_out_loss(model, x, y, batch_size):  # 0.4 a hair better than 0.2, the rest behind
+        if model.optimizer is optimizer:
+            return 1.0
+        return 0.5 + 0.004 * abs(math.log2(float(model.optimizer.learning_rate.numpy()) / 0.3))
+
+    monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
+    rates = 1e-4 * 1e5 ** (np.arange(80) / 80)  # a sweep for the trials to sit beside
+    for name, options, winner in (("judged", dict(train_steps=70), 0.2), ("short", dict(first_round_steps=2), 0.4)):
+        result = verify.verify_rate(model, x, y, learning_rate=0.1, batch_size=32, log_dir=tmp_path / name / "sweep",
+                                    **options)
+        finalists = sorted(t.learning_rate for t in result.trials if len(t.losses) == 3)
+        assert finalists == pytest.approx([0.2, 0.4]) and result.learning_rate == pytest.approx(winner)
+        (tmp_path / name / "sweep").mkdir()
+        write_simple_log(tmp_path / name / "sweep" / "events.out.tfevents.1.h",
+                         [(i, r, 2.0 - 0.01 * i if i < 60 else 1.4 * 1.5 ** (i - 60)) for i, r in enumerate(rates)],
+                         lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)
+        (run,), _ = analyze_paths([tmp_path / name])
+        assert run.verified_rate == pytest.approx(winner) and run.verification.message == result.message
 
 
 def test_a_plateau_is_neither_a_divergence_nor_a_confirmation(linear_task, monkeypatch):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import json
 import os
 import sys
@@ -45,6 +46,7 @@ import tasks  # noqa: E402
 from tasks import momentum_lag  # noqa: E402
 
 from tb_lrfinder import analysis  # noqa: E402
+from tb_lrfinder.verify import FINAL_TIE, Trial, conclude  # noqa: E402
 
 HELD_OUT_ROUNDS = {1: tasks.HELD_OUT, 2: tasks.HELD_OUT_2, 3: tasks.HELD_OUT_3, 4: tasks.HELD_OUT_4,
                    5: tasks.HELD_OUT_5, 6: tasks.HELD_OUT_6, 7: tasks.HELD_OUT_7, 8: tasks.HELD_OUT_8,
@@ -193,24 +195,40 @@ def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
 
 VERIFIED = (("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4, none at or above a diverged one, "
               "a window below where all diverge, windows above where the highest did best after a sweep that never "
-              "diverged, a plateau tried again with 4x longer trials)", "verified_wide.json"),
+              "diverged, a plateau tried again with 4x longer trials; choice 13)", "verified_wide.json", 0.0),
             ("verified, told the training's length (the option train_steps=the budget: as above, the last pair "
-             "trained that long and judged there, a first round on a plateau drops none; choice 15)",
-             "verified_budget.json"),
+             "trained that long and judged there, a first round on a plateau drops none, a tie in the last "
+             "comparison to the lower rate; choices 15 and 16)", "verified_budget.json", FINAL_TIE),
+            ("verified, train_steps, before choice 16 (choice 15: the lowest held-out loss wins)",
+             "verified_budget.json", 0.0),
+            ("verified, with choice 16's tie (not adopted without train_steps)", "verified_wide.json", FINAL_TIE),
             ("verified, choice 14 (train_steps, a first round on a plateau ranked like any other)",
-             "verified_budget_choice14.json"),
-            ("verified, choice 12 (as the first, but a plateau confirms nothing)", "verified_wide_choice12.json"),
-            ("verified, choice 10 (as above, without the windows above)", "verified_wide_choice10.json"),
-            ("verified, choice 11 (rejected: windows above after every sweep)", "verified_wide_choice11.json"),
+             "verified_budget_choice14.json", None),
+            ("verified, choice 12 (as choice 13, but a plateau confirms nothing)", "verified_wide_choice12.json", None),
+            ("verified, choice 10 (as above, without the windows above)", "verified_wide_choice10.json", None),
+            ("verified, choice 11 (rejected: windows above after every sweep)", "verified_wide_choice11.json", None),
             ("verified, choice 7 (as above, but a noise-level rise on a plateau counted as divergence)",
-             "verified_wide_choice7.json"),
-            ("verified, capped (5 trials up to the range's top; find_lr before choice 7)", "verified_capped.json"),
-            ("verified, rule 1 (the previous safe rule, r_min / 2; 70 sweeps)", "verified_capped_rule1.json"),
-            ("verified, uncapped (5 trials up to 4x; the first design; 70 sweeps)", "verified.json"))
+             "verified_wide_choice7.json", None),
+            ("verified, capped (5 trials up to the range's top; find_lr before choice 7)", "verified_capped.json", None),
+            ("verified, rule 1 (the previous safe rule, r_min / 2; 70 sweeps)", "verified_capped_rule1.json", None),
+            ("verified, uncapped (5 trials up to 4x; the first design; 70 sweeps)", "verified.json", None))
+"""(name, records, tie): `tie` None scores the rate each record holds; a number re-concludes the
+recorded trials with `verify.conclude(..., tie=tie)` (the rule of the last comparison is all that
+differs, so the trials are the same; round 16's records of the default were made while choice 16
+applied there too)."""
 
 
-def verified_regrets(truth, sweeps, path) -> pd.DataFrame | None:
-    """Regret of the rate verification confirmed (see `verified.py`), and the
+def verified_rate(record: dict, tie: float | None) -> float:
+    """The rate a recorded verification confirms: as recorded, or re-concluded from its trials with `tie`."""
+    if tie is None or "initial_loss" not in record:
+        return record["rate"]
+    trials = tuple(Trial(t["rate"], tuple(math.inf if v is None else v for v in t["losses"]), t["steps"], None,
+                         t["diverged"], t.get("first_round_steps", 0)) for t in record["trials"])
+    return conclude(trials, record["initial_loss"], record["recommended"], tie=tie).learning_rate
+
+
+def verified_regrets(truth, sweeps, path, tie=None) -> pd.DataFrame | None:
+    """Regret of the rate verification confirmed (see `verified.py`, `verified_rate`), and the
     compute of sweep + trials as a fraction of the grid's, per sweep."""
     if not os.path.exists(path):
         return None
@@ -222,8 +240,9 @@ def verified_regrets(truth, sweeps, path) -> pd.DataFrame | None:
         if record is None:
             continue
         t = truth[sweep["task"]]
+        rate = verified_rate(record, tie)
         rows.append({"task": sweep["task"], "order": sweep["order"], "num_steps": sweep["num_steps"],
-                     "rate": record["rate"], "regret": t["best"] - score_at(t, record["rate"]),
+                     "rate": rate, "regret": t["best"] - score_at(t, rate),
                      "held_out": sweep["task"] in HELD_OUT,
                      "compute": (len(sweep["step"]) + record["steps"]) / (t["trainings"] * t["steps"]),
                      "trainings": (len(sweep["step"]) + record["steps"]) / t["steps"]})
@@ -323,7 +342,7 @@ def main(argv=None) -> int:
     for k in args.repeats:
         frames += [(f"{name}, {k} sweeps", repeated_regrets(repeated(RULES[name], k), k, truth, sweeps))
                    for name in args.rules[:1]]
-    verified = [(name, verified_regrets(truth, sweeps, os.path.join(HERE, file))) for name, file in VERIFIED]
+    verified = [(name, verified_regrets(truth, sweeps, os.path.join(HERE, file), tie)) for name, file, tie in VERIFIED]
     verified = [(name, frame) for name, frame in verified if frame is not None]
     frames = verified + frames
     print_table(frames)

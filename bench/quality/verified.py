@@ -19,7 +19,10 @@ confirms nothing), `budget_choice14` budget before choice 15.
 `--reuse VARIANT` copies that variant's record of a sweep where the new one
 would train exactly the same trials (for budget from budget_choice14: where
 the first round did not end on a plateau, see `first_round_plateau`), marked
-`reused_from`, and runs the rest.
+`reused_from`, and runs the rest. `--add-initial-loss` writes the starting
+model's held-out loss into records made before it was recorded, so that
+`score.py` can conclude their trials again under a changed last comparison
+(choice 16).
 The winner and the optimizer steps spent are appended to
 `raw/verified_<variant>.jsonl` (resumable) and merged into
 `verified_<variant>.json` (`verified.json` for uncapped), which `score.py`
@@ -82,6 +85,26 @@ REUSABLE = {("budget", "budget_choice14"): lambda record: not first_round_platea
 """(variant, earlier variant) -> which of the earlier variant's records the variant would repeat trial for trial."""
 
 
+def add_initial_loss(variant: str) -> None:
+    """Add `initial_loss` to the records of `variant` that lack it: the held-out loss of the task's
+    model (the sweep's seed) before training, on the part `verify_rate` holds out (one process)."""
+    from tb_lrfinder.verify import _held_out_loss, _held_out_split
+
+    raw, _ = paths(variant)
+    records = _read_jsonl(raw)
+    for record in records:
+        if "initial_loss" not in record:
+            task = tasks.TASKS[record["task"]]
+            (x, y), _ = tasks.data(record["task"])
+            _, _, held_x, held_y = _held_out_split(x, y, 0.2)
+            model = tasks.build(record["task"], 1e-3, seed=record["order"])
+            record["initial_loss"] = _held_out_loss(model, held_x, held_y, task.batch_size)
+    with open(raw + ".tmp", "w") as handle:
+        handle.writelines(json.dumps(record) + "\n" for record in records)
+    os.replace(raw + ".tmp", raw)
+    merge(variant)
+
+
 def merge(variant: str) -> None:
     raw, merged = paths(variant)
     records = sorted(_read_jsonl(raw), key=lambda r: (r["task"], r["num_steps"], r["order"]))
@@ -96,6 +119,9 @@ def main(argv=None) -> int:
     parser.add_argument("--variant", choices=list(VARIANTS), default="wide")
     parser.add_argument("--tasks", nargs="*", default=None, help="only these tasks' sweeps")
     parser.add_argument("--merge-only", action="store_true")
+    parser.add_argument("--add-initial-loss", action="store_true",
+                        help="write into each record that lacks it the starting model's held-out loss, as verify_rate "
+                             "measures it (older records; score.py re-concludes trials with it)")
     parser.add_argument("--reuse", default=None, help="an earlier variant whose records this one would repeat "
                         "(see REUSABLE): copied, not run")
     args = parser.parse_args(argv)
@@ -106,6 +132,9 @@ def main(argv=None) -> int:
         parser.error(f"the {args.variant} variant is the record of an earlier verify_rate; it cannot be rerun")
     raw, _ = paths(args.variant)
     index, count = start_worker(args.worker)
+    if args.add_initial_loss:
+        add_initial_loss(args.variant)
+        return 0
 
     import keras
 
