@@ -406,12 +406,11 @@ def conclude(trials: tuple[Trial, ...], initial_loss: float, rate: float, *, tie
     """The verification the trials make. The search with the longest first
     rounds decides (an earlier, shorter one ended on a plateau; its trials
     count in the cost): its eligible trials are those below the lowest rate
-    that diverged; the winner is the lowest rate among the eligible that took
-    part in the most rounds whose held-out loss is within `tie` (a fraction
+    that diverged; among the eligible that took part in the most rounds, the
+    winner is the lowest rate whose held-out loss is within `tie` (a fraction
     of the start's; 0: the lowest loss wins; `FINAL_TIE` with `train_steps`)
-    of the lowest of them; where
-    none is eligible, or the lowest did not improve on the start (a plateau),
-    `rate` stays, unconfirmed."""
+    of the lowest of them; where none is eligible, or the lowest did not
+    improve on the start (a plateau), `rate` stays, unconfirmed."""
     total = sum(t.steps for t in trials)
     longest, shortest = deciding_first_round(trials), min(t.first_round_steps for t in trials)
     deciding = tuple(t for t in trials if t.first_round_steps == longest)
