@@ -6,7 +6,7 @@ its curve as `find_lr` would, then `verify_rate` trains 5 candidates from
 rate/4 up to rate*4, with windows above or below where the first round
 ends at an edge (`--variant wide`, what `find_lr(verify=True)` does; choices
 7-13 in DECISIONS.md; `--variant budget` as wide, told the task's training
-length, `train_steps`, choice 15) or up to the top of the recommended range (`--variant
+length, `train_steps`, choices 15 and 16) or up to the top of the recommended range (`--variant
 capped`, before choice 7) on the task's model (the sweep's seed) with a
 fifth of the training data held out, by successive halving (first round: a
 quarter of one pass over the data). The records-only variants are the
@@ -52,7 +52,9 @@ VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a di
                     "highest did best on a sweep that never diverged, a plateau tried again with 4x longer trials "
                     "(what find_lr does)",
             "budget": "as wide, told the length of the training the rate is for (train_steps: the grid's steps per "
-                      "training), so the last pair trains that long; a first round on a plateau drops none (choice 15)",
+                      "training), so the last pair trains that long; a first round on a plateau drops none (choice 15); "
+                      "a near tie in the last comparison goes to the lower rate (choice 16: records made before it "
+                      "hold the rate without it, and score.py concludes their trials again)",
             "budget_choice14": "as budget, but a first round on a plateau is ranked like any other (choice 14)",
             "wide_choice12": "as wide, but a plateau confirms nothing (choice 12)",
             "wide_choice10": "as wide, without windows above (choice 10)",
