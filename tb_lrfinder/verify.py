@@ -313,7 +313,7 @@ def verify_rate(
             if len(survivors) <= 1:
                 break
             if (train_steps is not None and round_steps == first_round_steps
-                    and not any(_improved(losses[i][-1], initial_loss) for i in survivors)):
+                    and not _any_improved(survivors, losses, initial_loss)):
                 # A first round on a plateau ranks noise: every survivor trains the next round, none dropped.
                 training, round_steps = survivors, round_steps * 2
                 continue
@@ -325,8 +325,7 @@ def verify_rate(
             if train_steps is not None and len(survivors) == 2:
                 # The last round ends at the training's length (the survivors have trained alike).
                 round_steps = train_steps - steps_done[survivors[0]]
-                if round_steps <= 0:  # reached already: the better of the pair wins there
-                    survivors = survivors[:1]
+                if round_steps <= 0:  # reached already: `conclude` judges the pair there
                     break
         return tuple(
             Trial(r, tuple(losses[i]), steps_done[i],
@@ -370,8 +369,12 @@ def _best_at_top(trials: list[int], rates: list[float], losses: dict, initial_lo
     """Whether the highest rate among `trials` has the lowest latest held-out
     loss, or none of them improved on the start (see `_improved`)."""
     best = min(trials, key=lambda i: losses[i][-1])
-    return rates[best] == max(rates[i] for i in trials) or not any(
-        _improved(losses[i][-1], initial_loss) for i in trials)
+    return rates[best] == max(rates[i] for i in trials) or not _any_improved(trials, losses, initial_loss)
+
+
+def _any_improved(trials: list[int], losses: dict, initial_loss: float) -> bool:
+    """Whether any of `trials` has a latest held-out loss below the start's (see `_improved`)."""
+    return any(_improved(losses[i][-1], initial_loss) for i in trials)
 
 
 def _trial_writers(base: str, initial_loss: float, tie: float):

@@ -220,7 +220,7 @@ applied there too)."""
 
 def verified_rate(record: dict, tie: float | None) -> float:
     """The rate a recorded verification confirms: as recorded, or re-concluded from its trials with `tie`."""
-    if tie is None or "initial_loss" not in record:
+    if tie is None:
         return record["rate"]
     trials = tuple(Trial(t["rate"], tuple(math.inf if v is None else v for v in t["losses"]), t["steps"], None,
                          t["diverged"], t.get("first_round_steps", 0)) for t in record["trials"])
