@@ -1,6 +1,7 @@
 """Suggestions and stop-point analysis of a range-test curve.
 
-Input: a frame with columns step, learning_rate, loss (see `reader`).
+Input: a curve with columns step, learning_rate, loss: a pandas DataFrame or
+any mapping of column names to arrays (see `runs.range_test_frame`).
 Output: an `Analysis`, a frozen dataclass; nothing here prints or plots.
 
 The rules, all applied to the smoothed loss before the stop point:
@@ -34,7 +35,6 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 
 from ._validation import fraction, int_at_least
 from ._validation import stop_factor as checked_stop_factor
@@ -144,15 +144,18 @@ class Analysis:
         return tuple(s for s in (self.safe, self.steepest, self.min_loss_div10, self.valley) if s is not None)
 
 
-def _validated_curve(frame: pd.DataFrame):
-    missing = {"step", "learning_rate", "loss"} - set(frame.columns)
+def _validated_curve(curve):
+    missing = {"step", "learning_rate", "loss"} - set(curve.keys())
     if missing:
         raise LRFinderError(f"range-test frame lacks column(s) {sorted(missing)}")
-    if len(frame) == 0:
+    steps = np.asarray(curve["step"], dtype=np.int64)
+    rates = np.asarray(curve["learning_rate"], dtype=np.float64)
+    losses = np.asarray(curve["loss"], dtype=np.float64)
+    if len(steps) == 0:
         raise LRFinderError("the range test has no points (no step has both a rate and a loss)")
-    steps = frame["step"].to_numpy(dtype=np.int64)
-    rates = frame["learning_rate"].to_numpy(dtype=np.float64)
-    losses = frame["loss"].to_numpy(dtype=np.float64)
+    if not len(steps) == len(rates) == len(losses):
+        raise LRFinderError(f"the curve's columns differ in length: step {len(steps)}, "
+                            f"learning_rate {len(rates)}, loss {len(losses)}")
     if np.any(np.diff(steps) <= 0):
         raise LRFinderError("steps must be strictly increasing (use runs.range_test_frame to merge restarts)")
     if not np.all(np.isfinite(rates)) or np.any(rates <= 0):
@@ -400,14 +403,16 @@ def safe_rate(rates, losses, steps, *, momentum_lag: float = 0.0) -> tuple[Sugge
         return None
     decades = np.log10(rates[-1] / rates[0])
     per_decade = (len(rates) - 1) / decades
-    median = rolling_median(losses, round(SAFE_WINDOW_DECADES * per_decade))
-    inside = rates >= rates[-1] / 10.0**SAFE_SEARCH_DECADES
-    lowest = int(np.nanargmin(np.where(inside & np.isfinite(median), median, np.inf)))
+    window = round(SAFE_WINDOW_DECADES * per_decade)
+    first = int(np.searchsorted(rates, rates[-1] / 10.0**SAFE_SEARCH_DECADES))  # rates ascend
+    median = rolling_median(losses, window, at=np.arange(first, len(rates)))
+    lowest = first + int(np.argmin(np.where(np.isfinite(median), median, np.inf)))
     growth = (rates[-1] / rates[0]) ** (1.0 / (len(rates) - 1)) if sweep_axis(rates) == "log" else 1.0
     corrected = float(rates[lowest]) / lag_shift(growth, momentum_lag)
     rate = corrected / SAFE_DIVISOR
     at = int(np.clip(np.searchsorted(rates, rate), 0, len(rates) - 1))
-    return Suggestion("safe", rate, int(steps[at]), float(median[at])), corrected, float(rates[lowest])
+    median_at = median[at - first] if at >= first else rolling_median(losses, window, at=[at])[0]
+    return Suggestion("safe", rate, int(steps[at]), float(median_at)), corrected, float(rates[lowest])
 
 
 def _noise(losses, smoothed_centered) -> float:
@@ -451,7 +456,7 @@ def recommend(
 
 
 def analyze(
-    frame: pd.DataFrame,
+    frame,
     *,
     smoothing: float = 0.9,
     stop_factor: float = 4.0,
@@ -461,7 +466,9 @@ def analyze(
     """Suggestions, recommended rate and stop point of one range-test curve.
 
     Args:
-      frame: columns step, learning_rate (> 0, increasing), loss (NaN allowed).
+      frame: columns step, learning_rate (> 0, increasing), loss (NaN allowed);
+        optional val_loss and skipped_updates (NaN where absent). A pandas
+        DataFrame or a mapping of column names to equally long arrays.
       smoothing: beta of the debiased EMA (the article's 0.9).
       stop_factor: divergence threshold on the smoothed loss (the article's 4).
       planned_steps: steps the sweep was meant to run; fewer means the data ran out.
@@ -525,13 +532,14 @@ def analyze(
     rules = [s for s in (safe, steepest, by_minimum, valley) if s is not None]
     recommended = recommend(rules, swept, extra_caveats=caveats, ceiling=ceiling)
     validation = None
-    if "val_loss" in frame.columns:
+    if "val_loss" in frame.keys():
         validation = validation_parting(
-            steps, rates, smoothed, frame["val_loss"].to_numpy(dtype=np.float64), stop.step
+            steps, rates, smoothed, np.asarray(frame["val_loss"], dtype=np.float64), stop.step
         )
     notes = []
-    if "skipped_updates" in frame.columns:
-        skipped = frame["skipped_updates"].fillna(0).to_numpy()
+    if "skipped_updates" in frame.keys():
+        skipped = np.asarray(frame["skipped_updates"], dtype=np.float64)
+        skipped = np.where(np.isnan(skipped), 0.0, skipped)
         if skipped.sum() > 0:
             where = steps[skipped > 0]
             notes.append(
@@ -594,8 +602,3 @@ def validation_parting(steps, rates, smoothed, val_losses, stop_step: int) -> Va
             f"rate {rate:.3g}; training minimum at step {train_lowest})"
         )
     return ValidationParting(step, rate, train_lowest, message)
-
-
-def with_smoothed(frame: pd.DataFrame, analysis: Analysis) -> pd.DataFrame:
-    """`frame` with the analysis's smoothed loss as column `smoothed_loss`."""
-    return frame.assign(smoothed_loss=analysis.smoothed)

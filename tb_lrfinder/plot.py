@@ -33,8 +33,8 @@ def _loss_limits(runs: Sequence[RangeTestResult]) -> tuple[float, float] | None:
     """Y range that shows every curve up to its stop, not the blow-up after it."""
     lows, highs = [], []
     for run in runs:
-        smoothed = run.frame["smoothed_loss"].to_numpy()
-        upto = run.frame["step"].to_numpy() <= run.analysis.stop.step
+        smoothed = run.curve["smoothed_loss"]
+        upto = run.curve["step"] <= run.analysis.stop.step
         finite = smoothed[upto & np.isfinite(smoothed)]
         if finite.size:
             lows.append(finite.min())
@@ -54,17 +54,18 @@ def draw(runs: Sequence[RangeTestResult], ax=None):
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, run in enumerate(runs):
         color = colors[i % len(colors)]
-        frame, result = run.frame, run.analysis
+        curve, result = run.curve, run.analysis
         label = run.name if len(runs) > 1 else "smoothed loss"
-        ax.plot(frame["learning_rate"], frame["loss"], color=color, alpha=0.25, linewidth=0.8)
-        ax.plot(frame["learning_rate"], frame["smoothed_loss"], color=color, linewidth=1.8, label=label)
-        if "val_loss" in frame.columns:
-            measured = frame[np.isfinite(frame["val_loss"])]
-            ax.plot(measured["learning_rate"], measured["val_loss"], color=color, linestyle="none", marker="o",
+        ax.plot(curve["learning_rate"], curve["loss"], color=color, alpha=0.25, linewidth=0.8)
+        ax.plot(curve["learning_rate"], curve["smoothed_loss"], color=color, linewidth=1.8, label=label)
+        if "val_loss" in curve:
+            measured = np.isfinite(curve["val_loss"])
+            ax.plot(curve["learning_rate"][measured], curve["val_loss"][measured], color=color, linestyle="none",
+                    marker="o",
                     markersize=3, label="validation loss" if len(runs) == 1 else None)
         for suggestion in result.suggestions:
             rate = suggestion.learning_rate
-            y = np.interp(np.log(rate), np.log(frame["learning_rate"]), frame["smoothed_loss"])
+            y = np.interp(np.log(rate), np.log(curve["learning_rate"]), curve["smoothed_loss"])
             ax.plot([rate], [y], marker=_MARKERS[suggestion.rule], color=color, markersize=8, linestyle="none",
                     markeredgecolor="black", label=f"{_LABELS[suggestion.rule]} {rate:.2g}" if len(runs) == 1 else None)
         if result.recommended is not None:

@@ -1,4 +1,7 @@
-"""Event files -> pandas: every scalar point of every run, as one tidy frame.
+"""Event files -> every scalar point of every run, as one tidy table.
+
+`read_table` returns it as numpy columns (`ScalarTable`: what the analysis
+reads, without importing pandas); `read_scalars` as a pandas DataFrame.
 
 Reads TF2 tensor scalars (`tensor_content` or `float_val`, any float/int dtype)
 and the `simple_value` scalars that TF1, tensorboardX and
@@ -9,13 +12,14 @@ later write winning. Needs no TensorFlow: the protos come from `tensorboard`.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import struct
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from tensorboard.compat.proto import event_pb2, types_pb2
 
 from .errors import LRFinderError
@@ -341,13 +345,15 @@ def _parse_batch(batch, first_index: int, templates: dict, columns: _Columns, on
     return n, errors
 
 
-def read_event_file(path: str | os.PathLike) -> pd.DataFrame:
+def read_event_file(path: str | os.PathLike):
     """Every scalar point in one event file, in the order written: columns tag
     (categorical), step, wall_time, value.
 
     Damage is reported as `LogReadWarning` and skipped. A file with no
     readable record at all raises `LRFinderError`.
     """
+    import pandas as pd
+
     names, codes, steps, times, values = _read_columns(path)
     tag = pd.Categorical.from_codes(codes, categories=names).reorder_categories(sorted(names))
     # copy=False: the columns are this call's own arrays; pandas need not join them into one block.
@@ -384,13 +390,98 @@ def _read_columns(path: str | os.PathLike):
     return columns.arrays()
 
 
-def read_scalars(path: str | os.PathLike) -> pd.DataFrame:
-    """Every scalar of every run under `path`, as a tidy DataFrame.
+@dataclass(frozen=True, eq=False)
+class ScalarTable:
+    """Scalar points as numpy columns: one row per (run, tag, step), sorted by
+    run, tag, step. A row's run is `run_names[run_codes[row]]`, its tag
+    `tag_names[tag_codes[row]]`; names are sorted."""
+
+    run_names: tuple[str, ...]
+    tag_names: tuple[str, ...]
+    run_codes: np.ndarray
+    tag_codes: np.ndarray
+    steps: np.ndarray
+    wall_times: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def rows(self, run: str, tag: str | None = None) -> slice:
+        """The rows of `run` (of `tag` only, if given), by step: one slice, as
+        the table is sorted (empty where there are none)."""
+        if run not in self.run_names or (tag is not None and tag not in self.tag_names):
+            return slice(0, 0)
+        code = self.run_names.index(run)
+        if tag is None:
+            start, stop = np.searchsorted(self.run_codes, [code, code + 1])
+        else:
+            code = code * len(self.tag_names) + self.tag_names.index(tag)
+            start, stop = np.searchsorted(self._run_tag_codes, [code, code + 1])
+        return slice(int(start), int(stop))
+
+    @functools.cached_property
+    def _run_tag_codes(self) -> np.ndarray:
+        """Each row's (run, tag) as one ascending code."""
+        return self.run_codes.astype(np.int64) * len(self.tag_names) + self.tag_codes
+
+    def tags_of(self, run: str) -> list[str]:
+        """The tags `run` has rows of, sorted."""
+        return [self.tag_names[code] for code in np.unique(self.tag_codes[self.rows(run)])]
+
+    def to_frame(self):
+        """The table as `read_scalars` returns it: a pandas DataFrame with
+        columns run, tag (categorical, categories sorted), step, wall_time, value."""
+        import pandas as pd
+
+        return pd.DataFrame({
+            "run": pd.Categorical.from_codes(self.run_codes, categories=list(self.run_names)),
+            "tag": pd.Categorical.from_codes(self.tag_codes, categories=list(self.tag_names)),
+            "step": self.steps, "wall_time": self.wall_times, "value": self.values,
+        }, copy=False)
+
+    @classmethod
+    def from_frame(cls, frame) -> ScalarTable:
+        """A tidy frame (columns run, tag, step, value; wall_time optional; any
+        row order, repeated steps allowed: the later row wins) as a table."""
+        missing = {"run", "tag", "step", "value"} - set(frame.keys())
+        if missing:
+            raise LRFinderError(f"the scalar frame lacks column(s) {sorted(missing)}")
+        run_names, run_codes = _codes(frame["run"])
+        tag_names, tag_codes = _codes(frame["tag"])
+        steps = np.asarray(frame["step"], dtype=np.int64)
+        times = (np.asarray(frame["wall_time"], dtype=np.float64) if "wall_time" in frame.keys()
+                 else np.full(len(steps), np.nan))
+        values = np.asarray(frame["value"], dtype=np.float64)
+        keep = last_of_each(steps, tag_codes, run_codes)
+        return cls(run_names, tag_names, run_codes[keep], tag_codes[keep], steps[keep], times[keep], values[keep])
+
+
+def _codes(column) -> tuple[tuple[str, ...], np.ndarray]:
+    """(sorted distinct names, each row's index among them) of a column of names."""
+    categories = getattr(getattr(column, "cat", None), "categories", None)
+    if categories is not None and not column.isna().any():  # a categorical column: its codes, no string sort
+        names = np.asarray(categories, dtype=str)
+        used, codes = np.unique(np.asarray(column.cat.codes), return_inverse=True)
+        names, order = np.unique(names[used], return_inverse=True)  # sorted, in case the categories were not
+        codes = order[codes]
+    else:
+        names, codes = np.unique(np.asarray(column, dtype=str), return_inverse=True)
+    return tuple(str(name) for name in names), codes.astype(np.int32).reshape(-1)
+
+
+def read_scalars(path: str | os.PathLike):
+    """Every scalar of every run under `path`, as a tidy pandas DataFrame.
 
     Columns: run, tag (both categorical, categories sorted), step, wall_time,
     value; sorted by run, tag, step, with one row per (run, tag, step): where
     a run's files repeat a step (a restarted writer), the later write wins.
     """
+    return read_table(path).to_frame()
+
+
+def read_table(path: str | os.PathLike) -> ScalarTable:
+    """`read_scalars` as numpy columns (no pandas)."""
     parts = []  # (run, tag names, tag codes, steps, wall times, values) of each file
     unreadable: list[str] = []
     for run, files in find_event_files(path).items():
@@ -411,11 +502,8 @@ def read_scalars(path: str | os.PathLike) -> pd.DataFrame:
     tag_codes = np.concatenate([np.array([tag_code[n] for n in part[1]] or [0], np.int32)[part[2]] for part in parts])
     steps, times, values = (np.concatenate([part[k] for part in parts]) for k in (3, 4, 5))
     keep = last_of_each(steps, tag_codes, runs)
-    return pd.DataFrame({
-        "run": pd.Categorical.from_codes(runs[keep], categories=run_names),
-        "tag": pd.Categorical.from_codes(tag_codes[keep], categories=tag_names),
-        "step": steps[keep], "wall_time": times[keep], "value": values[keep],
-    }, copy=False)
+    return ScalarTable(tuple(run_names), tuple(tag_names), runs[keep], tag_codes[keep], steps[keep], times[keep],
+                       values[keep])
 
 
 def _summarized(messages: list[str], shown: int = 3) -> str:

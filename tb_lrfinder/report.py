@@ -268,7 +268,7 @@ def report_summaries(run, *, hparams: Mapping[str, object] | None = None, includ
     for tag, value in metrics.items():
         summaries.append((0, scalar_summary.scalar_pb(tag, np.float32(value))))
     if include_smoothed:
-        for step, value in zip(run.frame["step"], run.frame["smoothed_loss"]):
+        for step, value in zip(run.curve["step"], run.curve["smoothed_loss"]):
             summaries.append((int(step), scalar_summary.scalar_pb(tags.SMOOTHED_LOSS, np.float32(value))))
     return summaries
 

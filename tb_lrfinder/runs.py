@@ -1,26 +1,28 @@
-"""A log's runs as range tests: each run's frame (step, rate, loss), its analysis, its trials.
+"""A log's runs as range tests: each run's curve (step, rate, loss), its analysis, its trials.
 
-The one place that strings reader -> range-test frame -> analysis together,
+The one place that strings reader -> range-test curve -> analysis together,
 for `find_lr`, `scripts/analyze.py`, the TensorBoard tab and anyone else with
-a log directory. `RangeTestResult` is what every one of them gets.
+a log directory. `RangeTestResult` is what every one of them gets. Works on
+numpy columns (`reader.ScalarTable`); pandas is imported only when a
+DataFrame is asked for (`range_test_frame`, `RangeTestResult.frame`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from . import analysis as analysis_module
 from . import tags
 from .errors import LRFinderError
-from .reader import last_of_each, read_scalars
+from .reader import ScalarTable, read_table
 from .verify import Trial, Verification, conclude, diverged_trial
 
 
@@ -29,9 +31,10 @@ class RangeTestResult:
     """One range test: a run read back from its log and analysed.
 
     Attributes:
-      frame: one row per logged step: step, learning_rate, loss (the batch's
-        true loss), smoothed_loss (debiased EMA); val_loss and
-        skipped_updates where the run has them.
+      curve: one array per column, one entry per logged step: step,
+        learning_rate, loss (the batch's true loss), smoothed_loss (debiased
+        EMA); val_loss and skipped_updates where the run has them. `frame`
+        is the same as a pandas DataFrame.
       analysis: suggestions, recommended rate and stop point.
       log_dir: the run's directory (where a report is written back).
       name: the run as reports name it (path and run).
@@ -41,12 +44,12 @@ class RangeTestResult:
       validation_cost: with a validation overlay run by `find_lr`, what it
         cost (see `StepLogger.validation_cost`), else None.
       repeats: with `find_lr(..., repeats=k)`, the k sweeps' own results
-        (frame, analysis and log_dir above are the first one's); else ().
+        (curve, analysis and log_dir above are the first one's); else ().
       combined: with repeats, the recommendation over all k sweeps (see
         `analysis.combine`); else None.
     """
 
-    frame: pd.DataFrame
+    curve: Mapping[str, np.ndarray]
     analysis: analysis_module.Analysis
     log_dir: str
     name: str = ""
@@ -57,6 +60,13 @@ class RangeTestResult:
     validation_cost: dict | None = None
     repeats: tuple[RangeTestResult, ...] = ()
     combined: analysis_module.Recommendation | None = None
+
+    @functools.cached_property
+    def frame(self):
+        """`curve` as a pandas DataFrame (built on first use)."""
+        import pandas as pd
+
+        return pd.DataFrame(dict(self.curve), copy=False)
 
     @property
     def recommended(self) -> analysis_module.Recommendation | None:
@@ -109,24 +119,50 @@ def _pick_tag(available: Sequence[str], requested: str | None, candidates: Itera
     )
 
 
+def _as_table(scalars) -> ScalarTable:
+    return scalars if isinstance(scalars, ScalarTable) else ScalarTable.from_frame(scalars)
+
+
+@dataclass(frozen=True, eq=False)
+class _RunCurve:
+    """One run's range-test columns and the tags they came from."""
+
+    run: str
+    lr_tag: str
+    loss_tag: str
+    columns: dict[str, np.ndarray]
+
+
 def range_test_frame(
-    scalars: pd.DataFrame,
+    scalars,
     *,
     run: str | None = None,
     lr_tag: str | None = None,
     loss_tag: str | None = None,
-) -> pd.DataFrame:
+):
     """The per-step range-test frame of one run: columns step, learning_rate, loss
     (and val_loss, NaN between evaluations, when the run has a validation overlay;
     skipped_updates, NaN where none, when a loss-scale optimizer skipped some).
+    Its `attrs` name the run, lr_tag and loss_tag.
 
-    Tags are found automatically (this project's, Keras's, common names) unless
-    given. Only steps that have both a rate and a loss are kept; where a tag
-    repeats a step, its later row wins (as in `read_scalars`). Rows may come
-    in any order. Non-finite losses are kept: they are data for the stop
+    `scalars`: a tidy frame as `read_scalars` returns (any row order), or a
+    `reader.ScalarTable`. Tags are found automatically (this project's,
+    Keras's, common names) unless given. Only steps that have both a rate and
+    a loss are kept; where a tag repeats a step, its later row wins (as in
+    `read_scalars`). Non-finite losses are kept: they are data for the stop
     analysis.
     """
-    runs = list(scalars["run"].unique())
+    import pandas as pd
+
+    curve = _run_curve(_as_table(scalars), run=run, lr_tag=lr_tag, loss_tag=loss_tag)
+    frame = pd.DataFrame(curve.columns, copy=False)
+    frame.attrs.update(run=curve.run, lr_tag=curve.lr_tag, loss_tag=curve.loss_tag)
+    return frame
+
+
+def _run_curve(table: ScalarTable, *, run: str | None, lr_tag: str | None, loss_tag: str | None) -> _RunCurve:
+    """`range_test_frame`'s columns, as numpy arrays."""
+    runs = [table.run_names[code] for code in np.unique(table.run_codes)]
     if not runs:
         raise LRFinderError("the log holds no scalars (nothing was logged yet?)")
     if run is None:
@@ -135,17 +171,13 @@ def range_test_frame(
         run = runs[0]
     elif run not in runs:
         raise LRFinderError(f"no run {run!r}; runs: {', '.join(runs)}")
-    own = scalars[scalars["run"] == run] if len(runs) > 1 else scalars
-    tag_codes, tag_names = pd.factorize(own["tag"])
-    available = list(tag_names)
+    available = table.tags_of(run)
     lr_name = _pick_tag(available, lr_tag, tags.LEARNING_RATE_CANDIDATES, r"^(lr|learning_rate)", "learning rate", run)
     loss_name = _pick_tag(available, loss_tag, tags.LOSS_CANDIDATES, r"loss$", "loss", run)
-    steps, values = own["step"].to_numpy(dtype=np.int64), own["value"].to_numpy(dtype=np.float64)
 
-    def series(tag):  # the tag's (steps, values), by step; a repeated step's later write wins
-        rows = np.flatnonzero(tag_codes == available.index(tag))
-        rows = rows[last_of_each(steps[rows])]
-        return steps[rows], values[rows]
+    def series(tag):  # the tag's (steps, values), by step (the table holds one row per step); copies, not views
+        rows = table.rows(run, tag)
+        return table.steps[rows].copy(), table.values[rows].copy()
 
     rate_steps, rates = series(lr_name)
     loss_steps, losses = series(loss_name)
@@ -154,14 +186,13 @@ def range_test_frame(
     else:
         common, at_rate, at_loss = np.intersect1d(rate_steps, loss_steps, assume_unique=True, return_indices=True)
         rates, losses = rates[at_rate], losses[at_loss]
-    frame = pd.DataFrame({"step": common, "learning_rate": rates, "loss": losses}, copy=False)
+    columns = {"step": common, "learning_rate": rates, "loss": losses}
     for tag, column in ((tags.VAL_LOSS, "val_loss"), (tags.SKIPPED_UPDATES, "skipped_updates")):
         if tag in available:
             extra_steps, extra = series(tag)  # not empty: the tag has rows
             at = np.minimum(np.searchsorted(extra_steps, common), len(extra_steps) - 1)
-            frame[column] = np.where(extra_steps[at] == common, extra[at], np.nan)
-    frame.attrs.update(run=run, lr_tag=lr_name, loss_tag=loss_name)
-    return frame
+            columns[column] = np.where(extra_steps[at] == common, extra[at], np.nan)
+    return _RunCurve(run, lr_name, loss_name, columns)
 
 
 def read_range_test(
@@ -170,9 +201,9 @@ def read_range_test(
     run: str | None = None,
     lr_tag: str | None = None,
     loss_tag: str | None = None,
-) -> pd.DataFrame:
+):
     """`range_test_frame(read_scalars(path), ...)`."""
-    return range_test_frame(read_scalars(path), run=run, lr_tag=lr_tag, loss_tag=loss_tag)
+    return range_test_frame(read_table(path), run=run, lr_tag=lr_tag, loss_tag=loss_tag)
 
 
 def _run_name(path: str, run: str) -> str:
@@ -185,7 +216,7 @@ def _run_directory(path: str, run: str) -> str:
 
 
 def analyze_run(
-    scalars: pd.DataFrame,
+    scalars,
     run: str,
     *,
     name: str | None = None,
@@ -196,34 +227,35 @@ def analyze_run(
     stop_factor: float = 4.0,
     planned_steps: int | None = None,
 ) -> RangeTestResult:
-    """Analyse one run of a tidy scalar frame (see `reader.read_scalars`).
+    """Analyse one run of a tidy scalar frame (see `reader.read_scalars`) or
+    `reader.ScalarTable`.
 
     `planned_steps` defaults to the plan the sweep wrote into the run
     (`tags.PLAN_STEPS`), if any.
     """
-    frame = range_test_frame(scalars, run=run, lr_tag=lr_tag, loss_tag=loss_tag)
+    table = _as_table(scalars)
+    curve = _run_curve(table, run=run, lr_tag=lr_tag, loss_tag=loss_tag)
     if planned_steps is None:
-        planned_steps = planned_steps_of(scalars, frame.attrs["run"])
+        planned_steps = planned_steps_of(table, curve.run)
     result = analysis_module.analyze(
-        frame, smoothing=smoothing, stop_factor=stop_factor, planned_steps=planned_steps,
-        momentum_lag=_plan_value(scalars, frame.attrs["run"], tags.PLAN_MOMENTUM_LAG) or 0.0,
+        curve.columns, smoothing=smoothing, stop_factor=stop_factor, planned_steps=planned_steps,
+        momentum_lag=_plan_value(table, curve.run, tags.PLAN_MOMENTUM_LAG) or 0.0,
     )
-    columns = [c for c in ("step", "learning_rate", "loss", "val_loss", "skipped_updates") if c in frame.columns]
     return RangeTestResult(
-        analysis_module.with_smoothed(frame[columns], result), result, log_dir, name=name or run,
-        lr_tag=frame.attrs["lr_tag"], loss_tag=frame.attrs["loss_tag"], planned_steps=planned_steps,
+        {**curve.columns, "smoothed_loss": result.smoothed}, result, log_dir, name=name or run,
+        lr_tag=curve.lr_tag, loss_tag=curve.loss_tag, planned_steps=planned_steps,
     )
 
 
-def _plan_value(scalars: pd.DataFrame, run: str, tag: str) -> float | None:
+def _plan_value(table: ScalarTable, run: str, tag: str) -> float | None:
     """The value the run's sweep plan gives `tag` (see `tags.PLAN_*`), or None."""
-    rows = scalars[(scalars["run"] == run) & (scalars["tag"] == tag)]
-    return None if rows.empty else float(rows["value"].iloc[-1])
+    rows = table.rows(run, tag)
+    return float(table.values[rows.stop - 1]) if rows.stop > rows.start else None
 
 
-def planned_steps_of(scalars: pd.DataFrame, run: str) -> int | None:
+def planned_steps_of(scalars, run: str) -> int | None:
     """The steps the run's sweep was planned for (`tags.PLAN_STEPS`), or None."""
-    value = _plan_value(scalars, run, tags.PLAN_STEPS)
+    value = _plan_value(_as_table(scalars), run, tags.PLAN_STEPS)
     return int(value) if value is not None and value >= 1 and value.is_integer() else None
 
 
@@ -242,11 +274,11 @@ def analyze_paths(
     """
     analysed, skipped = [], []
     for path in map(os.fspath, paths):
-        scalars = read_scalars(path)
-        if scalars.empty:
+        table = read_table(path)
+        if len(table) == 0:
             raise LRFinderError(f"{path!r}: the event files hold no scalars (nothing was logged yet?)")
         more, less = analyze_scalars(
-            scalars, name_of=lambda run, path=path: _run_name(path, run),
+            table, name_of=lambda run, path=path: _run_name(path, run),
             directory_of=lambda run, path=path: _run_directory(path, run),
             lr_tag=lr_tag, loss_tag=loss_tag, smoothing=smoothing, stop_factor=stop_factor,
         )
@@ -256,7 +288,7 @@ def analyze_paths(
 
 
 def analyze_scalars(
-    scalars: pd.DataFrame,
+    scalars,
     *,
     name_of=lambda run: run,
     directory_of=lambda run: ".",
@@ -265,17 +297,18 @@ def analyze_scalars(
     smoothing: float = 0.9,
     stop_factor: float = 4.0,
 ) -> tuple[list[RangeTestResult], list[SkippedRun]]:
-    """Analyse every run of a tidy scalar frame (see `reader.read_scalars`),
-    with its verification trials (runs `<run>_trial_*`) attached; runs
-    without a range test are skipped with the reason."""
+    """Analyse every run of a tidy scalar frame (see `reader.read_scalars`) or
+    `reader.ScalarTable`, with its verification trials (runs `<run>_trial_*`)
+    attached; runs without a range test are skipped with the reason."""
+    table = _as_table(scalars)
     analysed, skipped = [], []
-    trials = _trial_runs(scalars, directory_of)
-    for run in scalars["run"].unique():
+    trials = _trial_runs(table, directory_of)
+    for run in (table.run_names[code] for code in np.unique(table.run_codes)):
         if run in trials:
             continue
         name = name_of(run)
         try:
-            result = analyze_run(scalars, run, name=name, log_dir=directory_of(run), lr_tag=lr_tag,
+            result = analyze_run(table, run, name=name, log_dir=directory_of(run), lr_tag=lr_tag,
                                  loss_tag=loss_tag, smoothing=smoothing, stop_factor=stop_factor)
         except LRFinderError as exc:
             skipped.append(SkippedRun(name, str(exc)))
@@ -290,26 +323,24 @@ def analyze_scalars(
     return analysed, skipped
 
 
-def _trial_runs(scalars: pd.DataFrame, directory_of) -> dict[str, tuple[Trial, float, float]]:
-    """The verification trials among the runs of `scalars`, by run, each with
+def _trial_runs(table: ScalarTable, directory_of) -> dict[str, tuple[Trial, float, float]]:
+    """The verification trials among the runs of `table`, by run, each with
     the starting model's held-out loss (its step 0; NaN where not logged) and
     the last comparison's tie (`tags.TRIAL_TIE`; 0 where not logged)."""
-    rows = scalars[scalars["tag"].isin([tags.TRIAL_LOSS, tags.TRIAL_RATE, tags.TRIAL_TIE])]
     trials = {}
-    for run, own in rows.groupby("run", sort=True, observed=True):
-        loss = own[own["tag"] == tags.TRIAL_LOSS].sort_values("step")
-        rate = own[own["tag"] == tags.TRIAL_RATE]
-        rounds = loss[loss["step"] > 0]
-        if rounds.empty or rate.empty:
+    for run in table.run_names:
+        loss_rows, rate_rows = table.rows(run, tags.TRIAL_LOSS), table.rows(run, tags.TRIAL_RATE)
+        steps, values = table.steps[loss_rows], table.values[loss_rows]  # by step: the table is sorted
+        rounds = steps > 0
+        if not rounds.any() or rate_rows.stop == rate_rows.start:
             continue
-        start = loss.loc[loss["step"] == 0, "value"]
-        start = float(start.iloc[-1]) if len(start) else math.nan
-        losses = tuple(float(v) if math.isfinite(v) else math.inf for v in rounds["value"])
-        tie = own.loc[own["tag"] == tags.TRIAL_TIE, "value"]
-        trials[run] = (Trial(float(rate["value"].iloc[-1]), losses, int(rounds["step"].iloc[-1]),
+        start = float(values[steps == 0][-1]) if (steps == 0).any() else math.nan
+        losses = tuple(float(v) if math.isfinite(v) else math.inf for v in values[rounds])
+        tie = _plan_value(table, run, tags.TRIAL_TIE)
+        trials[run] = (Trial(float(table.values[rate_rows.stop - 1]), losses, int(steps[rounds][-1]),
                              directory_of(run), diverged_trial(losses[-1], start),
-                             first_round_steps=int(rounds["step"].iloc[0])), start,
-                       float(tie.iloc[-1]) if len(tie) else 0.0)
+                             first_round_steps=int(steps[rounds][0])), start,
+                       0.0 if tie is None else tie)
     return trials
 
 
@@ -317,6 +348,6 @@ def read_range_test_run(log_dir: str | os.PathLike, *, smoothing: float = 0.9, s
                         planned_steps: int | None = None) -> RangeTestResult:
     """The range test this project's writer put in the run `log_dir`, analysed."""
     log_dir = os.fspath(log_dir)
-    return analyze_run(read_scalars(log_dir), ".", name=log_dir, log_dir=log_dir, lr_tag=tags.LEARNING_RATE,
+    return analyze_run(read_table(log_dir), ".", name=log_dir, log_dir=log_dir, lr_tag=tags.LEARNING_RATE,
                        loss_tag=tags.LOSS, smoothing=smoothing, stop_factor=stop_factor,
                        planned_steps=planned_steps)

@@ -133,6 +133,49 @@ def test_reading_does_not_import_tensorflow(tmp_path):
     assert out.stdout.strip() == "3"
 
 
+def _dip_points(n=120):
+    """A range test's (step, rate, loss): the loss falls, bottoms out, climbs."""
+    rates = 1e-5 * 10.0 ** (5 * np.arange(n) / n)
+    losses = 2.0 - np.exp(-((np.log10(rates) + 2.0) ** 2)) + np.where(rates > 0.1, 10 * rates, 0.0)
+    return [(i, float(rates[i]), float(losses[i])) for i in range(n)]
+
+
+def test_analysing_a_log_imports_neither_pandas_nor_tensorflow(tmp_path):
+    """`scripts/analyze.py`'s path (read, analyse, report) runs on numpy columns;
+    pandas is imported only when a DataFrame is asked for."""
+    write_simple_log(tmp_path / "events.out.tfevents.1.h", _dip_points())
+    code = (
+        "import sys; from tb_lrfinder.runs import analyze_paths; from tb_lrfinder import report\n"
+        "(run,), _ = analyze_paths([sys.argv[1]]); text = report.format_analysis(run.analysis)\n"
+        "assert 'pandas' not in sys.modules and 'tensorflow' not in sys.modules, 'imported'\n"
+        "frame = run.frame; assert 'pandas' in sys.modules\n"
+        "assert list(frame.columns) == list(run.curve) and frame['loss'].tolist() == run.curve['loss'].tolist()\n"
+        "print(len(frame), run.recommended.learning_rate)"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "120" and float(out.stdout.split()[1]) > 0
+
+
+def test_a_tidy_frame_in_any_order_analyses_as_its_log(tmp_path):
+    """`analyze_scalars` takes `read_scalars`'s frame, or any tidy frame: names
+    as plain strings, rows shuffled, a step written twice (the later row wins)."""
+    import pandas as pd
+
+    from tb_lrfinder.runs import analyze_paths, analyze_scalars
+
+    write_simple_log(tmp_path / "events.out.tfevents.1.h", _dip_points())
+    (expected,), _ = analyze_paths([tmp_path])
+    frame = read_scalars(tmp_path).astype({"run": str, "tag": str})
+    stale = frame[frame["step"] == 30].assign(value=99.0)  # an earlier write of step 30, overwritten below
+    shuffled = pd.concat([stale, frame.sample(frac=1.0, random_state=0)])
+    (result,), skipped = analyze_scalars(shuffled)
+    assert not skipped
+    for column in expected.curve:
+        np.testing.assert_array_equal(result.curve[column], expected.curve[column])
+    assert result.recommended == expected.recommended
+
+
 def test_fast_path_matches_a_plain_protobuf_parse(tmp_path):
     """The template fast path gives exactly what parsing every event gives."""
     from tensorboard.compat.proto import event_pb2

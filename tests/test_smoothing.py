@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tb_lrfinder import LRFinderError
-from tb_lrfinder.smoothing import centered_ema, debiased_ema
+from tb_lrfinder.smoothing import centered_ema, debiased_ema, rolling_median
 
 
 def test_debiased_ema_matches_the_article_formula():
@@ -51,3 +51,40 @@ def test_centered_smoother_has_no_lag():
 def test_beta_is_validated():
     with pytest.raises(LRFinderError, match="smoothing"):
         debiased_ema([1.0], 1.0)
+
+
+def _naive_rolling_median(x, window):
+    """pandas' centered rolling median with min_periods=1, NaN ignored, written out."""
+    half = (max(1, int(window)) | 1) // 2
+    out = np.full(len(x), np.nan)
+    for i in range(len(x)):
+        inside = x[max(0, i - half): i + half + 1]
+        inside = inside[np.isfinite(inside)]
+        if len(inside):
+            out[i] = np.median(inside)
+    return out
+
+
+def test_rolling_median_equals_the_window_by_window_median():
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(0, 120))
+        x = rng.normal(size=n) * 10.0 ** rng.uniform(-3, 3) + rng.uniform(-5, 5)
+        if rng.random() < 0.3:
+            x = np.round(x)  # ties
+        if n and rng.random() < 0.5:  # gaps, some windows with no finite point, even counts
+            x[rng.random(n) < rng.uniform(0.0, 0.9)] = rng.choice([np.nan, np.inf, -np.inf])
+        window = int(rng.integers(1, 2 * n + 3))
+        expected = _naive_rolling_median(x, window)
+        np.testing.assert_array_equal(rolling_median(x, window), expected)
+        at = rng.integers(0, max(n, 1), size=7) if n else np.arange(0)
+        np.testing.assert_array_equal(rolling_median(x, window, at=at), expected[at])
+
+
+def test_rolling_median_ignores_spikes_and_keeps_steps():
+    x = np.r_[np.full(50, 2.0), np.full(50, 1.0)]
+    x[[10, 70]] = 100.0
+    median = rolling_median(x, 11)
+    assert median[10] == 2.0 and median[70] == 1.0  # single spikes vanish
+    assert median[45] == 2.0 and median[54] == 1.0  # the step is not smeared
+    assert np.isnan(rolling_median([np.nan, np.nan], 3)).all()

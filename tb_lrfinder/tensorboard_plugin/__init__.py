@@ -21,7 +21,6 @@ import math
 import os
 
 import numpy as np
-import pandas as pd
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
@@ -64,16 +63,18 @@ class LRFinderPlugin(base_plugin.TBPlugin):
         experiment = plugin_util.experiment_id(request.environ)
         series = self._provider.read_scalars(ctx, experiment_id=experiment, plugin_name="scalars",
                                              downsample=_MAX_POINTS)
-        body = json.dumps(runs_payload(scalar_frame(series)), allow_nan=False)
+        body = json.dumps(runs_payload(scalar_table(series)), allow_nan=False)
         return wrappers.Response(body, content_type="application/json")
 
 
-def scalar_frame(series) -> pd.DataFrame:
-    """A data provider's `read_scalars` answer ({run: {tag: [ScalarDatum]}}) as `reader.read_scalars`'s tidy frame."""
+def scalar_table(series):
+    """A data provider's `read_scalars` answer ({run: {tag: [ScalarDatum]}}) as `reader.read_table`'s table."""
+    from ..reader import ScalarTable
+
     rows = [(run, tag, d.step, d.wall_time, d.value) for run, by_tag in series.items()
             for tag, data in by_tag.items() for d in data]
-    frame = pd.DataFrame(rows, columns=["run", "tag", "step", "wall_time", "value"])
-    return frame.sort_values(["run", "tag", "step"], kind="stable").reset_index(drop=True)
+    names = ("run", "tag", "step", "wall_time", "value")
+    return ScalarTable.from_frame({name: [row[i] for row in rows] for i, name in enumerate(names)})
 
 
 def _number(value):
@@ -81,19 +82,18 @@ def _number(value):
     return value if math.isfinite(value) else None
 
 
-def runs_payload(scalars: pd.DataFrame) -> dict:
+def runs_payload(scalars) -> dict:
     """What the dashboard draws: per range-test run its points and analysis; the runs skipped and why."""
     from ..runs import analyze_scalars
     from ..report import analysis_to_dict, trials_to_dicts
 
-    if scalars.empty:
+    if len(scalars) == 0:
         return {"runs": [], "skipped": []}
     analysed, skipped = analyze_scalars(scalars)
     runs = []
     for run in analysed:
-        frame = run.frame
-        points = {column: [_number(v) for v in frame[column].to_numpy(dtype=np.float64)]
-                  for column in ("step", "learning_rate", "loss", "smoothed_loss", "val_loss") if column in frame}
+        points = {column: [_number(v) for v in np.asarray(run.curve[column], dtype=np.float64)]
+                  for column in ("step", "learning_rate", "loss", "smoothed_loss", "val_loss") if column in run.curve}
         runs.append({
             "run": run.name, "lr_tag": run.lr_tag, "loss_tag": run.loss_tag, "points": points,
             "analysis": analysis_to_dict(run.analysis),
