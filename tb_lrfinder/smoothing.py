@@ -25,9 +25,12 @@ def debiased_ema(values, beta: float = 0.9) -> np.ndarray:
     finite = np.isfinite(x)
     smoothed = np.full(x.shape, np.nan)
     if finite.any():
-        count = np.arange(1, int(finite.sum()) + 1)
-        # avg_n / (1 - beta**n) = sum_k beta**(n-k) x_k / sum_k beta**(n-k)
-        smoothed[finite] = _discounted_sums(x[finite], beta) / ((1.0 - beta**count) / (1.0 - beta))
+        # avg_n / (1 - beta**n) = sum_k beta**(n-k) x_k / sum_k beta**(n-k), the weights' sum
+        # (1 - beta**n) / (1 - beta); past 54 / -log2(beta) points, beta**n no longer changes it.
+        weights = np.full(int(finite.sum()), 1.0 / (1.0 - beta))
+        changing = weights[: int(54.0 / -np.log2(beta)) + 1] if beta > 0.0 else weights[:0]
+        changing[:] = (1.0 - beta ** np.arange(1, len(changing) + 1)) / (1.0 - beta)
+        smoothed[finite] = _discounted_sums(x[finite], beta) / weights
     return smoothed
 
 
