@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from .errors import LRFinderError
 
 
@@ -54,3 +56,14 @@ def fraction(name: str, value: object) -> float:
     if not 0.0 <= value < 1.0:
         raise LRFinderError(f"{name} must be in [0, 1), got {value!r}")
     return value
+
+
+def numeric_column(name: str, values: object, dtype) -> np.ndarray:
+    """Return a column of numbers as a 1-D array of `dtype`, or raise naming the column."""
+    try:
+        array = np.asarray(values, dtype=dtype)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise LRFinderError(f"column {name!r} must hold numbers: {exc}") from None
+    if array.ndim != 1:
+        raise LRFinderError(f"column {name!r} must be one-dimensional, got shape {array.shape}")
+    return array

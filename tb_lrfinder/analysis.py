@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._validation import fraction, int_at_least
+from ._validation import fraction, int_at_least, numeric_column
 from ._validation import stop_factor as checked_stop_factor
 from .errors import LRFinderError
 from .smoothing import centered_ema, debiased_ema, rolling_median, time_constant
@@ -148,9 +148,9 @@ def _validated_curve(curve):
     missing = {"step", "learning_rate", "loss"} - set(curve.keys())
     if missing:
         raise LRFinderError(f"range-test frame lacks column(s) {sorted(missing)}")
-    steps = np.asarray(curve["step"], dtype=np.int64)
-    rates = np.asarray(curve["learning_rate"], dtype=np.float64)
-    losses = np.asarray(curve["loss"], dtype=np.float64)
+    steps = numeric_column("step", curve["step"], np.int64)
+    rates = numeric_column("learning_rate", curve["learning_rate"], np.float64)
+    losses = numeric_column("loss", curve["loss"], np.float64)
     if len(steps) == 0:
         raise LRFinderError("the range test has no points (no step has both a rate and a loss)")
     if not len(steps) == len(rates) == len(losses):
@@ -534,11 +534,11 @@ def analyze(
     validation = None
     if "val_loss" in frame.keys():
         validation = validation_parting(
-            steps, rates, smoothed, np.asarray(frame["val_loss"], dtype=np.float64), stop.step
+            steps, rates, smoothed, numeric_column("val_loss", frame["val_loss"], np.float64), stop.step
         )
     notes = []
     if "skipped_updates" in frame.keys():
-        skipped = np.asarray(frame["skipped_updates"], dtype=np.float64)
+        skipped = numeric_column("skipped_updates", frame["skipped_updates"], np.float64)
         skipped = np.where(np.isnan(skipped), 0.0, skipped)
         if skipped.sum() > 0:
             where = steps[skipped > 0]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 from tensorboard.compat.proto import event_pb2, types_pb2
 
+from ._validation import numeric_column
 from .errors import LRFinderError
 from .events import Problem, first_record, iter_record_batches, values_at
 
@@ -449,10 +450,12 @@ class ScalarTable:
             raise LRFinderError(f"the scalar frame lacks column(s) {sorted(missing)}")
         run_names, run_codes = _codes(frame["run"])
         tag_names, tag_codes = _codes(frame["tag"])
-        steps = np.asarray(frame["step"], dtype=np.int64)
-        times = (np.asarray(frame["wall_time"], dtype=np.float64) if "wall_time" in frame.keys()
+        steps = numeric_column("step", frame["step"], np.int64)
+        times = (numeric_column("wall_time", frame["wall_time"], np.float64) if "wall_time" in frame.keys()
                  else np.full(len(steps), np.nan))
-        values = np.asarray(frame["value"], dtype=np.float64)
+        values = numeric_column("value", frame["value"], np.float64)
+        if not len(run_codes) == len(tag_codes) == len(steps) == len(times) == len(values):
+            raise LRFinderError("the scalar frame's columns differ in length")
         keep = last_of_each(steps, tag_codes, run_codes)
         return cls(run_names, tag_names, run_codes[keep], tag_codes[keep], steps[keep], times[keep], values[keep])
 

@@ -39,8 +39,8 @@ def _discounted_sums(x: np.ndarray, beta: float) -> np.ndarray:
 
     Within a block, y_i = beta**i * cumsum(x_k / beta**k) plus the carry
     from the blocks before; a block is short enough that 1 / beta**k stays
-    below 2**500 (no overflow). Rounding matches the recurrence's: each
-    partial sum's error is scaled down by the same beta**i.
+    below 2**500 (no overflow). The rounding error is of the recurrence's
+    order: each partial sum's error is scaled down by the same beta**i.
     """
     n = len(x)
     if n == 0 or beta == 0.0:

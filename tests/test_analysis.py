@@ -282,3 +282,11 @@ def test_a_staircase_rate_is_read_by_its_steps_not_as_zero_slopes():
     result = analyze(frame, smoothing=0.0)
     assert result.steepest is not None and result.steepest.step > 0
     assert result.recommended.learning_rate > rates[0] * 10
+
+
+def test_a_curve_of_non_numbers_is_refused_naming_the_column():
+    curve = {"step": [0, 1, 2], "learning_rate": [1e-3, 1e-2, "fast"], "loss": [1.0, 0.5, 0.4]}
+    with pytest.raises(LRFinderError, match="'learning_rate' must hold numbers"):
+        analyze(curve)
+    with pytest.raises(LRFinderError, match="differ in length"):
+        analyze({"step": [0, 1, 2], "learning_rate": [1e-3, 1e-2, 1e-1], "loss": [1.0, 0.5]})

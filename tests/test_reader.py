@@ -403,3 +403,13 @@ def test_fast_path_engages_on_float_val_tensors(tmp_path, protobuf_parses):
     got = reader_module.read_event_file(tmp_path / "events.out.tfevents.1.h")
     assert list(zip(got["tag"], got["step"], got["value"])) == expected
     assert len(calls) <= 10, f"{len(calls)} of 501 records went through protobuf"
+
+
+def test_a_tidy_frame_with_a_bad_column_is_refused_naming_it():
+    from tb_lrfinder.runs import analyze_scalars
+
+    frame = {"run": ["a", "a"], "tag": ["lr", "loss"], "step": [0, "zero"], "value": [0.1, 2.0]}
+    with pytest.raises(LRFinderError, match="'step' must hold numbers"):
+        analyze_scalars(frame)
+    with pytest.raises(LRFinderError, match=r"lacks column\(s\) \['value'\]"):
+        analyze_scalars({"run": ["a"], "tag": ["lr"], "step": [0]})
