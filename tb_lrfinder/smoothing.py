@@ -83,7 +83,8 @@ def rolling_median(values, window: int, *, at=None) -> np.ndarray:
     of its two middle values.
 
     `at`: the positions to compute (default all); the result has one value
-    per position. O(n log n) whatever the window (`_kth_smallest`).
+    per position. O(m log m) whatever the window, for the m points the
+    positions' windows span (`_kth_smallest`).
     """
     x = np.asarray(values, dtype=np.float64)
     half = (max(1, int(window)) | 1) // 2
@@ -97,9 +98,11 @@ def rolling_median(values, window: int, *, at=None) -> np.ndarray:
     some = np.flatnonzero(counts > 0)
     if len(some):
         starts, stops, counts = starts[some], stops[some], counts[some]
+        span = slice(int(starts.min()), int(stops.max()))  # the finite points the windows reach
+        starts, stops = starts - span.start, stops - span.start
         even = np.flatnonzero(counts % 2 == 0)
         middles = _kth_smallest(
-            x[finite],
+            x[finite][span],
             np.concatenate([starts, starts[even]]),
             np.concatenate([stops, stops[even]]),
             np.concatenate([counts // 2, counts[even] // 2 - 1]),
