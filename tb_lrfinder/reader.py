@@ -426,6 +426,11 @@ class ScalarTable:
         """Each row's (run, tag) as one ascending code."""
         return self.run_codes.astype(np.int64) * len(self.tag_names) + self.tag_codes
 
+    @functools.cached_property
+    def runs(self) -> tuple[str, ...]:
+        """The runs that have rows, sorted (`run_names` may name a run whose files held no scalar)."""
+        return tuple(self.run_names[code] for code in np.unique(self.run_codes))
+
     def tags_of(self, run: str) -> list[str]:
         """The tags `run` has rows of, sorted."""
         return [self.tag_names[code] for code in np.unique(self.tag_codes[self.rows(run)])]

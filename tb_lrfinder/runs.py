@@ -162,7 +162,7 @@ def range_test_frame(
 
 def _run_curve(table: ScalarTable, *, run: str | None, lr_tag: str | None, loss_tag: str | None) -> _RunCurve:
     """`range_test_frame`'s columns, as numpy arrays."""
-    runs = [table.run_names[code] for code in np.unique(table.run_codes)]
+    runs = table.runs
     if not runs:
         raise LRFinderError("the log holds no scalars (nothing was logged yet?)")
     if run is None:
@@ -239,7 +239,7 @@ def analyze_run(
         planned_steps = planned_steps_of(table, curve.run)
     result = analysis_module.analyze(
         curve.columns, smoothing=smoothing, stop_factor=stop_factor, planned_steps=planned_steps,
-        momentum_lag=_plan_value(table, curve.run, tags.PLAN_MOMENTUM_LAG) or 0.0,
+        momentum_lag=_last_value(table, curve.run, tags.PLAN_MOMENTUM_LAG) or 0.0,
     )
     return RangeTestResult(
         {**curve.columns, "smoothed_loss": result.smoothed}, result, log_dir, name=name or run,
@@ -247,15 +247,16 @@ def analyze_run(
     )
 
 
-def _plan_value(table: ScalarTable, run: str, tag: str) -> float | None:
-    """The value the run's sweep plan gives `tag` (see `tags.PLAN_*`), or None."""
+def _last_value(table: ScalarTable, run: str, tag: str) -> float | None:
+    """The value `run` logged last (by step) under `tag`, or None: a sweep's plan
+    (`tags.PLAN_*`), a trial's rate or tie."""
     rows = table.rows(run, tag)
     return float(table.values[rows.stop - 1]) if rows.stop > rows.start else None
 
 
 def planned_steps_of(scalars, run: str) -> int | None:
     """The steps the run's sweep was planned for (`tags.PLAN_STEPS`), or None."""
-    value = _plan_value(_as_table(scalars), run, tags.PLAN_STEPS)
+    value = _last_value(_as_table(scalars), run, tags.PLAN_STEPS)
     return int(value) if value is not None and value >= 1 and value.is_integer() else None
 
 
@@ -303,7 +304,7 @@ def analyze_scalars(
     table = _as_table(scalars)
     analysed, skipped = [], []
     trials = _trial_runs(table, directory_of)
-    for run in (table.run_names[code] for code in np.unique(table.run_codes)):
+    for run in table.runs:
         if run in trials:
             continue
         name = name_of(run)
@@ -328,16 +329,16 @@ def _trial_runs(table: ScalarTable, directory_of) -> dict[str, tuple[Trial, floa
     the starting model's held-out loss (its step 0; NaN where not logged) and
     the last comparison's tie (`tags.TRIAL_TIE`; 0 where not logged)."""
     trials = {}
-    for run in table.run_names:
-        loss_rows, rate_rows = table.rows(run, tags.TRIAL_LOSS), table.rows(run, tags.TRIAL_RATE)
+    for run in table.runs:
+        loss_rows, rate = table.rows(run, tags.TRIAL_LOSS), _last_value(table, run, tags.TRIAL_RATE)
         steps, values = table.steps[loss_rows], table.values[loss_rows]  # by step: the table is sorted
         rounds = steps > 0
-        if not rounds.any() or rate_rows.stop == rate_rows.start:
+        if not rounds.any() or rate is None:
             continue
         start = float(values[steps == 0][-1]) if (steps == 0).any() else math.nan
         losses = tuple(float(v) if math.isfinite(v) else math.inf for v in values[rounds])
-        tie = _plan_value(table, run, tags.TRIAL_TIE)
-        trials[run] = (Trial(float(table.values[rate_rows.stop - 1]), losses, int(steps[rounds][-1]),
+        tie = _last_value(table, run, tags.TRIAL_TIE)
+        trials[run] = (Trial(rate, losses, int(steps[rounds][-1]),
                              directory_of(run), diverged_trial(losses[-1], start),
                              first_round_steps=int(steps[rounds][0])), start,
                        0.0 if tie is None else tie)
