@@ -4,28 +4,15 @@ Input: a curve with columns step, learning_rate, loss: a pandas DataFrame or
 any mapping of column names to arrays (see `runs.range_test_frame`).
 Output: an `Analysis`, a frozen dataclass; nothing here prints or plots.
 
-The rules, all applied to the smoothed loss before the stop point:
-
-* steepest: the rate where the loss falls fastest, i.e. the most negative
-  d(smoothed loss)/d(log10 rate) before the minimum (the source article's
-  minimum rate);
-* min_loss_div10: the rate at the minimum smoothed loss, divided by 10 (the
-  article's maximum rate: the minimum itself sits too close to divergence);
-* valley: fastai's longest-valley rule: the longest stretch over which the
-  loss keeps falling, and a rate about halfway down it.
-
-* safe (the recommended rate): the rate at the minimum of the raw loss
-  after a centered running median over half a decade of rate, searched
-  within the 3 decades below the stop, divided by SAFE_DIVISOR (1.5) and by
-  the optimizer's momentum lag (growth per step ** lag steps; see `safe_rate`).
-
-The recommended rate is the safe rule's (the README's "How a rate is
-chosen" gives its regret against a grid search, task by task). Its range (low, high) is
-the span of the rules' rates, capped at the lag-corrected minimum; it is
-flagged as not confident when the loss's minimum is unclear (a running
-median and a centered EMA put it more than 3x apart in rate), the curve is
-noisy or short, the loss never fell, or the sweep did not reach the rate
-where the loss rises.
+`find_stop` says where and why the sweep ended. Up to there, four rules read
+the curve: `safe_rate` (the recommended rate: the minimum of a running median
+of the raw loss, divided by SAFE_DIVISOR and by the optimizer's momentum
+lag), `steepest_descent` and `min_loss_div10` (the source article's minimum
+and maximum rates) and `longest_valley` (fastai's). `recommend` turns them
+into a rate, a range and caveats (the curve noisy or short, its minimum
+unclear, the loss never falling or never diverging); `combine` does so over
+repeated sweeps. The README's "How a rate is chosen" gives the rules' regret
+against a grid search, task by task.
 """
 
 from __future__ import annotations

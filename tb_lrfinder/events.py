@@ -40,6 +40,7 @@ from ._crc import masked_crc32c, masked_crc32c_rows
 from .errors import LRFinderError
 
 _HEADER = struct.Struct("<QI")
+_CRC = struct.Struct("<I")
 _HEADER_SIZE = _HEADER.size  # 12
 _FOOTER_SIZE = 4
 _CHUNK_SIZE = 1 << 22  # bytes read at a time
@@ -56,41 +57,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message} at byte offset {self.offset}"
-
-
-class _Buffer:
-    """A window over a binary file, read forward in chunks (used on the slow paths)."""
-
-    def __init__(self, handle, data: bytes = b"", start: int = 0):
-        self._handle = handle
-        self._data = data
-        self._start = start  # file offset of self._data[0]
-        self._floor = start  # bytes before this offset may be dropped
-        self._eof = False
-
-    def release(self, offset: int) -> None:
-        """Bytes before `offset` will not be asked for again (dropped at the next read)."""
-        self._floor = max(self._floor, offset)
-
-    def get(self, offset: int, size: int) -> bytes | None:
-        """`size` bytes at file `offset`, or None if the file ends sooner."""
-        data = self.get_upto(offset, size)
-        return data if len(data) == size else None
-
-    def get_upto(self, offset: int, size: int) -> bytes:
-        """Up to `size` bytes at file `offset` (fewer where the file ends)."""
-        end = offset + size
-        while self._start + len(self._data) < end and not self._eof:
-            chunk = self._handle.read(max(_CHUNK_SIZE, size))
-            if chunk:
-                # Invariant: the handle is at file offset start + len(data).
-                drop = min(self._floor - self._start, len(self._data))
-                self._data = self._data[drop:] + chunk
-                self._start += drop
-            else:
-                self._eof = True
-        begin = offset - self._start
-        return self._data[begin : begin + size]
 
 
 @dataclass(frozen=True)
@@ -142,18 +108,10 @@ def values_at(raw: np.ndarray, offsets: np.ndarray, dtype: str) -> np.ndarray:
     return every[np.minimum(offsets, count - 1)]
 
 
-def _u64_at(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    return values_at(raw, offsets, "<u8")
-
-
-def _u32_at(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    return values_at(raw, offsets, "<u4")
-
-
 def _length_crcs_hold(raw: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Whether the header at each of `offsets` in `raw` holds its length's masked CRC-32C."""
     length_fields = np.lib.stride_tricks.sliding_window_view(raw, 8)[offsets]
-    return masked_crc32c_rows(length_fields) == _u32_at(raw, offsets + 8)
+    return masked_crc32c_rows(length_fields) == values_at(raw, offsets + 8, "<u4")
 
 
 def _predict(raw: np.ndarray, offsets: list[int], lengths: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -167,7 +125,7 @@ def _predict(raw: np.ndarray, offsets: list[int], lengths: list[int]) -> tuple[n
         return np.empty(0, np.int64), np.empty(0, np.int64)
     predicted = (np.asarray(offsets, np.int64) + stride * np.arange(1, repeats + 1, dtype=np.int64)[:, None]).ravel()
     expected = np.tile(np.asarray(lengths, np.int64), repeats)
-    wrong = np.flatnonzero(_u64_at(raw, predicted) != expected.astype(np.uint64))
+    wrong = np.flatnonzero(values_at(raw, predicted, "<u8") != expected.astype(np.uint64))
     keep = int(wrong[0]) if wrong.size else len(predicted)
     return predicted[:keep], expected[:keep]
 
@@ -220,7 +178,7 @@ def _walk(data: bytes, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 def _data_crcs_hold(data: bytes, raw: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Whether each record's data matches its stored CRC: records of one length
     together (`masked_crc32c_rows`), rare lengths and long records one by one."""
-    stored = _u32_at(raw, starts + lengths)
+    stored = values_at(raw, starts + lengths, "<u4")
     good = np.empty(len(starts), dtype=bool)
     order = np.argsort(lengths, kind="stable")
     for members in np.split(order, np.flatnonzero(np.diff(lengths[order])) + 1):
@@ -277,8 +235,7 @@ def iter_record_batches(
                 yield RecordBatch(data, starts[good], lengths[good], base)
             if resync_at >= 0:
                 on_problem(Problem(path, base + resync_at, "corrupt record length (CRC mismatch); searching for the next record"))
-                handle.seek(base + resync_at)
-                offset = _resync(_Buffer(handle, start=base + resync_at), base + resync_at + 1)
+                offset = _resync(handle, base + resync_at + 1)
                 if offset < 0:
                     return
                 handle.seek(offset)
@@ -338,22 +295,25 @@ def _plausible_headers(window: bytes) -> np.ndarray:
     return candidates[_length_crcs_hold(raw, candidates)]
 
 
-def _resync(buffer: _Buffer, offset: int) -> int:
-    """The offset of the next fully valid record at or after `offset`, or -1.
+def _resync(handle, offset: int) -> int:
+    """The offset of the next fully valid record at or after `offset` in the
+    open file `handle`, or -1.
 
     Scans a chunk at a time for plausible headers (`_plausible_headers`) and
     checks each one's data CRC; tens of MB/s over garbage or zeros."""
     while True:
-        buffer.release(offset)
-        window = buffer.get_upto(offset, _CHUNK_SIZE + _HEADER_SIZE - 1)
+        handle.seek(offset)
+        window = handle.read(_CHUNK_SIZE + _HEADER_SIZE - 1)
         if len(window) < _HEADER_SIZE:
             return -1
         for position in _plausible_headers(window):
-            start = offset + int(position)
             length = int.from_bytes(window[position : position + 8], "little")
-            body = buffer.get(start + _HEADER_SIZE, length + _FOOTER_SIZE)
-            if body is not None and struct.unpack_from("<I", body, length)[0] == masked_crc32c(body[:length]):
-                return start
+            body = window[position + _HEADER_SIZE : position + _HEADER_SIZE + length + _FOOTER_SIZE]
+            if len(body) < length + _FOOTER_SIZE:  # the record runs past the window
+                handle.seek(offset + int(position) + _HEADER_SIZE)
+                body = handle.read(length + _FOOTER_SIZE)
+            if len(body) == length + _FOOTER_SIZE and body[length:] == _CRC.pack(masked_crc32c(body[:length])):
+                return offset + int(position)
         offset += len(window) - _HEADER_SIZE + 1
 
 
@@ -377,7 +337,6 @@ def walk_frames(path: str | os.PathLike) -> int:
 _WALL_TIME = struct.Struct("<d")
 _FLOAT32 = struct.Struct("<f")
 _LENGTH = struct.Struct("<Q")
-_CRC = struct.Struct("<I")
 
 
 def _frame_header(length: int) -> bytes:

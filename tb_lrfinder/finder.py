@@ -165,21 +165,16 @@ def find_lr(
         where they disagree by more than 3x (`result.recommended`).
       verify: confirm the recommended rate by short trainings of 5 (or
         `verify`) candidates from a quarter of it to 4x it, successive
-        halving on held-out loss
-        (`validation_data`, else a fifth of the array data held out), with
-        windows above where the sweep never diverged and the highest did best
-        (`verify.windows_above_for`), and a search again with 4x longer
-        trials where the first ends on a plateau: see `verify.verify_rate`. Each trial is
-        a run beside the sweep's;
-        `result.learning_rate` is then the winner's, and
+        halving on held-out loss (`validation_data`, else a fifth of the
+        array data held out): see `verify.verify_rate`. Each trial is a run
+        beside the sweep's; `result.learning_rate` is then the winner's, and
         `result.verification.steps` what the trials cost.
       train_steps: with `verify`, the optimizer steps of the training the
         rate is for (epochs x batches per epoch): the last two candidates
-        (where two are left) train exactly that long and the better there
-        wins (within 1% of the start's loss of each other, the lower), so
-        the rate is judged at the length it will be used for (the
-        trials then cost about 2.7x train_steps, 3.9x where the first round
-        is a plateau). None: rounds from a quarter of one pass, doubling.
+        train exactly that long and the better there wins (within 1% of the
+        start's loss, the lower); the trials then cost about 2.7x
+        train_steps (3.9x where the first round is a plateau). None: rounds
+        from a quarter of one pass, doubling.
 
     Returns:
       A `RangeTestResult` (frame, analysis, log_dir).

@@ -31,12 +31,12 @@ class LogReadWarning(UserWarning):
     """Part of a log could not be read; what could be read was kept."""
 
 
-_DTYPE_FORMATS = {
-    types_pb2.DT_FLOAT: "<f",
-    types_pb2.DT_DOUBLE: "<d",
-    types_pb2.DT_HALF: "<e",
-    types_pb2.DT_INT32: "<i",
-    types_pb2.DT_INT64: "<q",
+_DTYPES = {  # a numeric dtype -> (its struct format in tensor_content, its repeated field)
+    types_pb2.DT_FLOAT: ("<f", "float_val"),
+    types_pb2.DT_DOUBLE: ("<d", "double_val"),
+    types_pb2.DT_HALF: ("<e", "half_val"),
+    types_pb2.DT_INT32: ("<i", "int_val"),
+    types_pb2.DT_INT64: ("<q", "int64_val"),
 }
 
 
@@ -49,30 +49,21 @@ def _tensor_scalar(tensor) -> float | None:
 
     Raises `_Undecodable` for a numeric scalar whose content has the wrong
     size or whose value is out of its type's range."""
-    if tensor.tensor_shape.dim:
+    if tensor.tensor_shape.dim or tensor.dtype not in _DTYPES:
         return None
-    dtype = tensor.dtype
-    fmt = _DTYPE_FORMATS.get(dtype)
-    if fmt is None:
-        return None
+    fmt, field = _DTYPES[tensor.dtype]
     if tensor.tensor_content:
         if len(tensor.tensor_content) != struct.calcsize(fmt):
             raise _Undecodable(f"{len(tensor.tensor_content)} bytes for a {struct.calcsize(fmt)}-byte value")
         return float(struct.unpack(fmt, tensor.tensor_content)[0])
-    if dtype == types_pb2.DT_FLOAT and tensor.float_val:
-        return float(tensor.float_val[0])
-    if dtype == types_pb2.DT_DOUBLE and tensor.double_val:
-        return float(tensor.double_val[0])
-    if dtype == types_pb2.DT_HALF and tensor.half_val:
-        bits = tensor.half_val[0]
-        if not 0 <= bits <= 0xFFFF:
-            raise _Undecodable(f"half_val {bits} is not a 16-bit pattern")
-        return float(np.array(bits, np.uint16).view(np.float16))
-    if dtype == types_pb2.DT_INT32 and tensor.int_val:
-        return float(tensor.int_val[0])
-    if dtype == types_pb2.DT_INT64 and tensor.int64_val:
-        return float(tensor.int64_val[0])
-    return None
+    values = getattr(tensor, field)
+    if not values:
+        return None
+    if tensor.dtype == types_pb2.DT_HALF:  # float16 bit patterns, held in int32s
+        if not 0 <= values[0] <= 0xFFFF:
+            raise _Undecodable(f"half_val {values[0]} is not a 16-bit pattern")
+        return float(np.array(values[0], np.uint16).view(np.float16))
+    return float(values[0])
 
 
 def _is_event_file(name: str) -> bool:
@@ -236,7 +227,7 @@ class _Columns:
     def arrays(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(tag names, tag codes, steps, wall times, values), in record order."""
         if not self.order:
-            return [], np.array([], np.int32), np.array([], np.int64), np.array([], np.float64), np.array([], np.float64)
+            self.add([], [], [], [], [])
         columns = [np.concatenate(part) for part in (self.codes, self.steps, self.times, self.values)]
         index = np.concatenate(self.order)
         if np.any(index[1:] < index[:-1]):  # points parsed out of record order (fast path, then protobuf)

@@ -123,9 +123,6 @@ def lr_range_schedule(
     )
 
 
-
-
-
 _PACKAGE = "tb_lrfinder"
 
 
@@ -235,21 +232,20 @@ class Cyclical(keras.optimizers.schedules.LearningRateSchedule):
                 "gamma": self.gamma, "name": self.name}
 
 
-def one_cycle_from(recommendation, total_steps: int, **kwargs) -> OneCycle:
-    """A 1cycle schedule over the recommended range (low -> high -> low)."""
+def _schedule_range(recommendation) -> tuple[float, float]:
+    """A recommendation's (low, high); where the rules agreed exactly, low is the
+    article's factor of 10 below the peak."""
     if recommendation is None:
         raise LRFinderError("no recommendation to build a schedule from (see the stop reason)")
     low, high = recommendation.low, recommendation.high
-    if high <= low:  # the rules agreed exactly: use the article's factor of 10 below the peak
-        low = high / 10
-    return OneCycle(low, high, total_steps, **kwargs)
+    return (high / 10 if high <= low else low), high
+
+
+def one_cycle_from(recommendation, total_steps: int, **kwargs) -> OneCycle:
+    """A 1cycle schedule over the recommended range (low -> high -> low)."""
+    return OneCycle(*_schedule_range(recommendation), total_steps, **kwargs)
 
 
 def cyclical_from(recommendation, step_size: int, **kwargs) -> Cyclical:
     """A cyclical schedule over the recommended range."""
-    if recommendation is None:
-        raise LRFinderError("no recommendation to build a schedule from (see the stop reason)")
-    low, high = recommendation.low, recommendation.high
-    if high <= low:
-        low = high / 10
-    return Cyclical(low, high, step_size, **kwargs)
+    return Cyclical(*_schedule_range(recommendation), step_size, **kwargs)

@@ -1,47 +1,26 @@
 """Verification: short trainings that confirm a recommended rate.
 
 A rate read from one curve is a guess; a few short trainings check it.
-`verify_rate` trains `candidates` constant rates spread geometrically from
-rate / spread up to the lower of rate * spread and `max_rate`,
+`verify_rate` trains `candidates` constant rates spread evenly in log(rate)
+around it (`candidate_rates`), each from the model's starting state, and
+keeps the better half by the loss on held-out data after each round
+(successive halving): each round trains the survivors twice as long as the
+one before, until one is left (`conclude` picks the winner). With
+`train_steps` the rounds are scaled so that the last pair trains exactly that
+long (`first_round_for`) and is judged there.
 
-    rate_i = low * (high / low) ** (i / (candidates - 1)),   i = 0 .. candidates-1
+No rate at or above one whose trial diverged (held-out loss non-finite or
+above the start's, `diverged_trial`) is trusted. Where every candidate
+diverges in its first round, windows just below are tried (`LOWER_WINDOWS`);
+where asked (`windows_above_for`), and the highest rate did best, windows
+just above (`UPPER_WINDOWS`). Where the trials cannot tell the rates apart
+(`PLATEAU`), the search runs again with longer rounds (`PLATEAU_LENGTHENING`).
+The model and its optimizer are restored bit for bit afterwards, whatever
+happens (as `find_lr` does).
 
-each from the model's starting state, and keeps the better half by the loss
-on held-out data after each round (successive halving): round k trains every
-survivor `first_round_steps * 2**k` more steps, until one is left. Given the
-length of the training the rate is for (`train_steps`), the rounds are
-scaled so the last pair trains exactly that long and is judged there: the
-first round is train_steps / (2**R - 1) for R rounds (a seventh for 5
-candidates), and the last takes what is left; held-out losses there within
-`PLATEAU` (of the start's) of the lower are a tie, and the lower rate wins
-(at the training's length equal losses are an equal result, and one run
-shows nothing of how a rate fares on other seeds: the lower rate is the
-safer). A trial
-whose held-out loss is NaN, inf or above the starting model's (by more than
-`PLATEAU` of its size) has diverged and is out at once, and so is every
-candidate at a higher rate: training that breaks down at a rate is not
-trusted at a larger one, however well a short trial went there. Where no
-candidate got below the start's loss by that much, the trials cannot tell
-the rates apart (a plateau): the whole search runs once more with first
-rounds `PLATEAU_LENGTHENING` times as long, and its verdict stands (a
-plateau again confirms nothing). With `train_steps` there is no second
-search; instead a first round in which no candidate got below the start's
-loss drops none (its ranking is noise): they all train the next round, twice
-as long, and the halving starts after it. Where every candidate
-diverges in its first round, the rate is too high: a window of as many
-candidates just below them is tried (up to `LOWER_WINDOWS` times), their
-spacing kept. Where asked to (`windows_above`; `find_lr` asks for a rate
-read from a sweep that never diverged, see `windows_above_for`), and none diverged
-and the highest rate did best (or none improved on the start), the rates may
-be too low: a window just above gets its first round (up to `windows_above`
-times, never above `max_rate`); the better half of the first window's size
-then goes on. The model and its optimizer are
-restored bit for bit afterwards, whatever happens (as `find_lr` does).
-
-Each trial is a TensorBoard run (its held-out loss after each round, at the
-steps it had trained then, tag `tags.TRIAL_LOSS`, its rate,
-`tags.TRIAL_RATE`, and with `train_steps` the tie, `tags.TRIAL_TIE`). The
-result counts the optimizer steps spent.
+Each trial is a TensorBoard run (tags `tags.TRIAL_LOSS` after each round,
+`tags.TRIAL_RATE`, and with `train_steps` `tags.TRIAL_TIE`); the result
+counts the optimizer steps spent.
 """
 
 from __future__ import annotations
@@ -69,7 +48,8 @@ UPPER_WINDOWS = 2
 """For a rate read from a sweep that never diverged: where no candidate diverged
 in the first round and the highest rate did best (or none improved on the
 start), up to this many windows of as many candidates, each just above the
-last, get their first round in turn (see `windows_above_for`)."""
+last, get their first round in turn (see `windows_above_for`); the better
+half of a window's size then goes on."""
 
 PLATEAU = 0.01
 """Held-out losses within this fraction of the starting model's (of its
@@ -204,7 +184,8 @@ def verify_rate(
         earlier, the rest having diverged, is not trained further). Not with
         `first_round_steps`.
       longer_on_plateau: where the trials end on a plateau, search once more
-        with first rounds `PLATEAU_LENGTHENING` times as long.
+        with first rounds `PLATEAU_LENGTHENING` times as long (not with
+        `train_steps`: there a first round on a plateau drops none).
       validation_data: (x_val, y_val) to judge on; by default `validation_split`
         of the array data is held out (a fixed random part) and not trained on.
       log_dir: where the trials' runs go, one folder each
@@ -460,13 +441,12 @@ def _lowest_diverged(trials) -> float:
 
 def diverged_trial(loss: float, initial_loss: float) -> bool:
     """Non-finite, or worse than the model before training (by more than `PLATEAU` of its size)."""
-    return not math.isfinite(loss) or (math.isfinite(initial_loss) and loss > initial_loss + _margin(initial_loss))
+    margin = PLATEAU * abs(initial_loss)
+    return not math.isfinite(loss) or (math.isfinite(initial_loss) and loss > initial_loss + margin)
 
 
 def _improved(loss: float, initial_loss: float) -> bool:
     """Better than the model before training (by more than `PLATEAU` of its size)."""
-    return math.isfinite(loss) and (not math.isfinite(initial_loss) or loss < initial_loss - _margin(initial_loss))
+    margin = PLATEAU * abs(initial_loss)
+    return math.isfinite(loss) and (not math.isfinite(initial_loss) or loss < initial_loss - margin)
 
-
-def _margin(initial_loss: float) -> float:
-    return PLATEAU * abs(initial_loss)
