@@ -180,8 +180,10 @@ def test_fast_path_matches_a_plain_protobuf_parse(tmp_path):
     """The template fast path gives exactly what parsing every event gives."""
     from tensorboard.compat.proto import event_pb2
 
-    from tb_lrfinder.reader import _tensor_scalar, read_event_file
+    from tensorboard.util import tensor_util
+
     from tb_lrfinder.events import iter_records
+    from tb_lrfinder.reader import read_event_file
 
     _tf_log(tmp_path / "tf", 300)
     write_simple_log(tmp_path / "events.out.tfevents.2.h",
@@ -191,9 +193,11 @@ def test_fast_path_matches_a_plain_protobuf_parse(tmp_path):
         for data in iter_records(path, lambda problem: None):
             event = event_pb2.Event.FromString(data)
             for value in event.summary.value:
-                number = value.simple_value if value.WhichOneof("value") == "simple_value" else _tensor_scalar(value.tensor)
-                if number is not None:
-                    expected.append((value.tag, event.step, event.wall_time, number))
+                if value.WhichOneof("value") == "simple_value":
+                    expected.append((value.tag, event.step, event.wall_time, value.simple_value))
+                elif value.WhichOneof("value") == "tensor" and not value.tensor.tensor_shape.dim:
+                    expected.append((value.tag, event.step, event.wall_time,
+                                     float(tensor_util.make_ndarray(value.tensor))))
         got = read_event_file(path)
         assert len(got) == len(expected) == 600
         assert list(got["tag"]) == [e[0] for e in expected]
