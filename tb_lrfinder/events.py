@@ -285,7 +285,7 @@ def _plausible_headers(window: bytes) -> np.ndarray:
     if count <= 0:
         return np.empty(0, dtype=np.int64)
     raw = np.frombuffer(window, dtype=np.uint8)
-    nonzero = np.concatenate([[0], np.cumsum(raw != 0, dtype=np.int64)])
+    nonzero = np.concatenate([[0], np.cumsum(raw != 0, dtype=np.int32)])  # a window is far below 2**31 bytes
     live = nonzero[_HEADER_SIZE : _HEADER_SIZE + count] > nonzero[:count]
     small = (raw[4 : 4 + count] | raw[5 : 5 + count] | raw[6 : 6 + count] | raw[7 : 7 + count]) == 0
     small &= raw[3 : 3 + count] < 0x80
