@@ -57,7 +57,8 @@ def analysis_to_dict(analysis: Analysis) -> dict:
     return _clean(
         {
             "recommended": as_dict(analysis.recommended),
-            "rules": {rule: as_dict(getattr(analysis, rule)) for rule in ("safe", "steepest", "min_loss_div10", "valley")},
+            "rules": {rule: as_dict(getattr(analysis, rule))
+                      for rule in ("safe", "steepest", "min_loss_div10", "valley")},
             "stop": as_dict(analysis.stop),
             "losses": as_dict(analysis.losses),
             "validation": as_dict(analysis.validation),
