@@ -20,17 +20,20 @@ from .runs import RangeTestResult, analyze_paths, range_test_frame, read_range_t
 
 __version__ = "0.1.0"
 
-_LAZY = {  # the writing side, imported on first use: name -> module
-    name: module
-    for module, names in {
-        "schedules": ("lr_range_schedule", "sweep_rates", "OneCycle", "Cyclical", "one_cycle_from", "cyclical_from"),
-        "callback": ("StepLogger",),
-        "finder": ("find_lr", "RangeTestCallback"),
-        "custom_loop": ("sweep_custom_loop",),
-        "recorder": ("StepRecorder",),
-        "verify": ("verify_rate", "Verification"),
-    }.items()
-    for name in names
+_LAZY = {
+    "lr_range_schedule": "schedules",
+    "sweep_rates": "schedules",
+    "OneCycle": "schedules",
+    "Cyclical": "schedules",
+    "one_cycle_from": "schedules",
+    "cyclical_from": "schedules",
+    "StepLogger": "callback",
+    "find_lr": "finder",
+    "RangeTestCallback": "finder",
+    "sweep_custom_loop": "custom_loop",
+    "StepRecorder": "recorder",
+    "verify_rate": "verify",
+    "Verification": "verify",
 }
 
 

@@ -39,7 +39,8 @@ from tensorboard.compat.proto import event_pb2, summary_pb2, types_pb2
 from ._crc import masked_crc32c, masked_crc32c_rows
 from .errors import LRFinderError
 
-_HEADER = struct.Struct("<QI")
+_HEADER = struct.Struct("<QI")  # a frame's length and its CRC
+_LENGTH = struct.Struct("<Q")
 _CRC = struct.Struct("<I")
 _HEADER_SIZE = _HEADER.size  # 12
 _FOOTER_SIZE = 4
@@ -80,7 +81,6 @@ class RecordBatch:
         return self.data[start : start + int(self.lengths[i])]
 
 
-_LENGTH_FIELD = struct.Struct("<Q")
 _PROBE = 32  # records walked one by one before the lengths' period is looked for
 _MAX_PERIOD = 16  # records per repeating unit (one event per tag of a step)
 _VECTOR_MIN_RECORDS = 16  # fewer records of one length are checksummed one by one
@@ -142,7 +142,7 @@ def _walk(data: bytes, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     walked one by one.
     """
     size = len(data)
-    unpack_length = _LENGTH_FIELD.unpack_from
+    unpack_length = _LENGTH.unpack_from
     parts_offsets: list[np.ndarray] = []
     parts_lengths: list[np.ndarray] = []
     offsets: list[int] = []
@@ -259,7 +259,7 @@ def first_record(head: bytes) -> bytes | None:
     if length_crc != masked_crc32c(head[:8]) or _HEADER_SIZE + length + _FOOTER_SIZE > len(head):
         return None
     data = head[_HEADER_SIZE : _HEADER_SIZE + length]
-    if struct.unpack_from("<I", head, _HEADER_SIZE + length)[0] != masked_crc32c(data):
+    if _CRC.unpack_from(head, _HEADER_SIZE + length)[0] != masked_crc32c(data):
         return None
     return data
 
@@ -307,12 +307,14 @@ def _resync(handle, offset: int) -> int:
         if len(window) < _HEADER_SIZE:
             return -1
         for position in _plausible_headers(window):
-            length = int.from_bytes(window[position : position + 8], "little")
+            (length,) = _LENGTH.unpack_from(window, position)
             body = window[position + _HEADER_SIZE : position + _HEADER_SIZE + length + _FOOTER_SIZE]
             if len(body) < length + _FOOTER_SIZE:  # the record runs past the window
                 handle.seek(offset + int(position) + _HEADER_SIZE)
                 body = handle.read(length + _FOOTER_SIZE)
-            if len(body) == length + _FOOTER_SIZE and body[length:] == _CRC.pack(masked_crc32c(body[:length])):
+            if len(body) < length + _FOOTER_SIZE:  # the file ends inside it
+                continue
+            if _CRC.unpack_from(body, length)[0] == masked_crc32c(body[:length]):
                 return offset + int(position)
         offset += len(window) - _HEADER_SIZE + 1
 
@@ -336,7 +338,6 @@ def walk_frames(path: str | os.PathLike) -> int:
 
 _WALL_TIME = struct.Struct("<d")
 _FLOAT32 = struct.Struct("<f")
-_LENGTH = struct.Struct("<Q")
 
 
 def _frame_header(length: int) -> bytes:

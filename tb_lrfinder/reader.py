@@ -227,7 +227,7 @@ class _Columns:
     def arrays(self) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(tag names, tag codes, steps, wall times, values), in record order."""
         if not self.order:
-            self.add([], [], [], [], [])
+            return [], np.array([], np.int32), np.array([], np.int64), np.array([], np.float64), np.array([], np.float64)
         columns = [np.concatenate(part) for part in (self.codes, self.steps, self.times, self.values)]
         index = np.concatenate(self.order)
         if np.any(index[1:] < index[:-1]):  # points parsed out of record order (fast path, then protobuf)
