@@ -33,7 +33,7 @@ from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy
 from .runs import RangeTestResult
 from .schedules import lr_range_schedule
-from .verify import verify_rate, windows_above_for
+from .verify import search_for, verify_rate
 
 
 def _default_log_dir() -> str:
@@ -166,7 +166,9 @@ def find_lr(
       verify: confirm the recommended rate by short trainings of 5 (or
         `verify`) candidates from a quarter of it to 4x it, successive
         halving on held-out loss (`validation_data`, else a fifth of the
-        array data held out): see `verify.verify_rate`. Each trial is a run
+        array data held out): see `verify.verify_rate`. With FTRL, whose
+        sweep cannot show good constant rates, the candidates span
+        [min_lr, max_lr] instead, one per decade at least. Each trial is a run
         beside the sweep's; `result.learning_rate` is then the winner's, and
         `result.verification.steps` what the trials cost.
       train_steps: with `verify`, the optimizer steps of the training the
@@ -181,7 +183,8 @@ def find_lr(
 
     Warns:
       UserWarning: the optimizer is `Ftrl`, whose rate is not a step size, so
-        a sweep's curve cannot show its good constant rates.
+        a sweep's curve cannot show its good constant rates (`verify` then
+        searches the whole swept range).
 
     Raises:
       LRFinderError: bad arguments, an uncompiled or unbuilt model, an
@@ -223,7 +226,8 @@ def find_lr(
         first = sweeps[0]
         result = dataclasses.replace(first, repeats=sweeps,
                                      combined=analysis_module.combine([r.analysis for r in sweeps]))
-        return _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, root, train_steps)
+        return _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, root, train_steps,
+                         swept=(min_lr, max_lr))
     stop_factor = positive_float("stop_factor", stop_factor)
     if batch_size is not None:
         batch_size = int_at_least("batch_size", batch_size, 1)
@@ -316,7 +320,8 @@ def find_lr(
         runs.read_range_test_run(log_dir, smoothing=smoothing, stop_factor=stop_factor, planned_steps=num_steps),
         validation_cost=logger.validation_cost,
     )
-    result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, log_dir, train_steps)
+    result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, log_dir, train_steps,
+                       swept=(min_lr, max_lr))
     if report:
         from .report import write_report
 
@@ -330,15 +335,21 @@ def find_lr(
     return result
 
 
+def _rate_is_a_step_size(optimizer) -> bool:
+    """False for FTRL, whose rate scales the weights it sets (see the warning below)."""
+    return not isinstance(_updating(optimizer), keras.optimizers.Ftrl)
+
+
 def _warn_if_rate_is_not_a_step_size(optimizer) -> None:
     """Warn where a range test cannot show good rates: FTRL (see the warning)."""
-    if isinstance(_updating(optimizer), keras.optimizers.Ftrl):
+    if not _rate_is_a_step_size(optimizer):
         warnings.warn(
             "Ftrl's learning_rate is not a step size: each step sets the weights to the rate times what its "
             "accumulators hold, so a rate that grows during the sweep rescales every weight at once, and the "
             "sweep's first, tiny rates leave a huge term in its accumulator: the curve does not show where "
-            "constant rates train well. Compare constant rates instead: "
-            "tb_lrfinder.verify_rate(model, x, y, learning_rate=<a guess>, spread=<how far either side>).",
+            "constant rates train well. Compare constant rates instead: verify=True tries one per decade of "
+            "[min_lr, max_lr], or tb_lrfinder.verify_rate(model, x, y, learning_rate=<a guess>, "
+            "spread=<how far either side>).",
             UserWarning, stacklevel=3,
         )
 
@@ -354,14 +365,16 @@ def _verify_candidates(verify, x, validation_data) -> int:
 
 
 def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validation_data, shuffle, log_dir,
-              train_steps):
-    """`result` with the verification of its rate, where `verify` asks for one and there is a rate."""
-    if not verify or result.recommended is None:
+              train_steps, *, swept: tuple[float, float]):
+    """`result` with the verification of its rate, where `verify` asks for one and there is a rate
+    (searched over the whole `swept` range where the rate is not a step size: `search_for`)."""
+    swept = None if _rate_is_a_step_size(model.optimizer) else swept
+    if not verify or (result.recommended is None and swept is None):
         return result
-    verification = verify_rate(model, x, y, learning_rate=result.recommended.learning_rate, candidates=verify,
-                               windows_above=windows_above_for(result.analysis.stop.reason), batch_size=batch_size,
-                               validation_data=validation_data, shuffle=shuffle, log_dir=log_dir,
-                               train_steps=train_steps)
+    rate = None if result.recommended is None else result.recommended.learning_rate
+    search = search_for(rate, result.analysis.stop.reason, candidates=verify, swept=swept)
+    verification = verify_rate(model, x, y, **search, batch_size=batch_size, validation_data=validation_data,
+                               shuffle=shuffle, log_dir=log_dir, train_steps=train_steps)
     return dataclasses.replace(result, verification=verification)
 
 

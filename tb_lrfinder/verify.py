@@ -115,6 +115,22 @@ def windows_above_for(stop_reason: str) -> int:
     return UPPER_WINDOWS if stop_reason in NEVER_DIVERGED else 0
 
 
+def search_for(rate: float | None, stop_reason: str, *, candidates: int,
+               swept: tuple[float, float] | None = None) -> dict:
+    """`verify_rate`'s search arguments for the rate read from a sweep:
+    `candidates` around `rate`, with `windows_above_for(stop_reason)` windows
+    above; or, where the sweep's curve cannot show good constant rates
+    (`swept`, its (min_lr, max_lr), given for an optimizer whose rate is not
+    a step size: FTRL), over that whole range, evenly in log(rate), at least
+    one candidate per decade, with no window above (`rate` unused, may be None)."""
+    if swept is None:
+        return {"learning_rate": rate, "candidates": candidates, "windows_above": windows_above_for(stop_reason)}
+    low, high = swept
+    decades = math.log10(high / low)
+    return {"learning_rate": math.sqrt(low * high), "spread": math.sqrt(high / low),
+            "candidates": max(candidates, math.ceil(decades) + 1), "windows_above": 0}
+
+
 def candidate_rates(rate: float, *, candidates: int, spread: float, max_rate: float | None = None) -> np.ndarray:
     """`candidates` rates from rate/spread to min(rate*spread, max_rate), evenly in log(rate)."""
     low, high = rate / spread, rate * spread

@@ -457,3 +457,26 @@ def test_ftrl_is_warned_about_and_other_optimizers_are_not(tmp_path, make_mlp, t
     with warnings.catch_warnings():
         warnings.simplefilter("error", UserWarning)
         find_lr(make_mlp(), x, y, log_dir=tmp_path / "sgd", **options)
+
+
+def test_ftrl_verification_spans_the_swept_range(tmp_path, make_mlp, tiny_data):
+    """With FTRL the curve's rate says nothing of constant rates, so verify=True
+    tries one rate per decade of [min_lr, max_lr] (its first search), where
+    an SGD twin tries rates around the curve's rate."""
+    import keras
+
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    options = dict(batch_size=32, min_lr=1e-6, max_lr=1.0, num_steps=8, verbose=0, report=False, verify=True)
+    with pytest.warns(UserWarning, match="Ftrl"):
+        result = find_lr(make_mlp(keras.optimizers.Ftrl(0.1)), x, y, log_dir=tmp_path / "ftrl", **options)
+    first = min(t.first_round_steps for t in result.verification.trials)
+    rates = sorted(t.learning_rate for t in result.verification.trials if t.first_round_steps == first)
+    np.testing.assert_allclose(rates, 10.0 ** np.arange(-6, 1), rtol=1e-9)
+
+    result = find_lr(make_mlp(), x, y, log_dir=tmp_path / "sgd", **options)
+    first = min(t.first_round_steps for t in result.verification.trials)
+    rates = sorted(t.learning_rate for t in result.verification.trials if t.first_round_steps == first)
+    around = result.recommended.learning_rate * 2.0 ** np.arange(-2, 3)
+    assert all(np.isclose(rates, rate, rtol=1e-9).any() for rate in around) and min(rates) > 1e-6

@@ -331,6 +331,23 @@ def test_windows_above_only_for_a_sweep_that_never_diverged():
     assert verify.windows_above_for(analysis.DIVERGED) == verify.windows_above_for(analysis.NON_FINITE) == 0
 
 
+def test_search_for_a_sweep_rate_or_over_the_swept_range():
+    """Around the curve's rate (windows above after a sweep that never
+    diverged); where the curve cannot show good rates (FTRL), over the whole
+    swept range, a candidate per decade at least and no window above."""
+    from tb_lrfinder import analysis, verify
+
+    assert verify.search_for(0.3, analysis.DIVERGED, candidates=5) == {
+        "learning_rate": 0.3, "candidates": 5, "windows_above": 0}
+    assert verify.search_for(0.3, analysis.LAST_STEP, candidates=5)["windows_above"] == 2
+    search = verify.search_for(0.3, analysis.LAST_STEP, candidates=5, swept=(1e-7, 10.0))
+    assert search["windows_above"] == 0 and search["candidates"] == 9
+    rates = verify.candidate_rates(search["learning_rate"], candidates=search["candidates"], spread=search["spread"])
+    np.testing.assert_allclose(rates, 10.0 ** np.arange(-7, 2), rtol=1e-12)
+    assert verify.search_for(0.3, analysis.DIVERGED, candidates=12, swept=(1e-7, 10.0))["candidates"] == 12
+    assert verify.search_for(0.3, analysis.DIVERGED, candidates=5, swept=(1e-3, 0.5))["candidates"] == 5
+
+
 def test_find_lr_verify_looks_above_a_sweep_that_never_diverged(linear_task, tmp_path):
     """A sweep that stops far below the cliff (max_lr 0.01 on a task that
     diverges near 1): the highest candidate does best, so windows above are tried."""

@@ -15,7 +15,7 @@ A rule that names no rate scores as the sweep's first rate would.
 
 Prints, per rule: mean and worst regret, and how often it lands past the
 cliff (regret > 20 points), on the tasks the rules were chosen on and,
-apart, on the tasks held out of the latest round (`tasks.HELD_OUT_16`, or
+apart, on the tasks held out of the latest round (`tasks.HELD_OUT_17`, or
 of an earlier one with `--held-out-round`; see DECISIONS.md;
 `--skip-held-out` leaves them out, for use while choosing).
 Needs no TensorFlow; a few seconds.
@@ -52,7 +52,7 @@ HELD_OUT_ROUNDS = {1: tasks.HELD_OUT, 2: tasks.HELD_OUT_2, 3: tasks.HELD_OUT_3, 
                    5: tasks.HELD_OUT_5, 6: tasks.HELD_OUT_6, 7: tasks.HELD_OUT_7, 8: tasks.HELD_OUT_8,
                    9: tasks.HELD_OUT_9, 10: tasks.HELD_OUT_10, 11: tasks.HELD_OUT_11,
                    12: tasks.HELD_OUT_12, 13: tasks.HELD_OUT_13, 14: tasks.HELD_OUT_14,
-                   15: tasks.HELD_OUT_15, 16: tasks.HELD_OUT_16}
+                   15: tasks.HELD_OUT_15, 16: tasks.HELD_OUT_16, 17: tasks.HELD_OUT_17}
 """The tasks held out of each choice (DECISIONS.md), by round."""
 
 def round_of(task: str) -> int:
@@ -224,7 +224,8 @@ def verified_rate(record: dict, tie: float | None) -> float:
         return record["rate"]
     trials = tuple(Trial(t["rate"], tuple(math.inf if v is None else v for v in t["losses"]), t["steps"], None,
                          t["diverged"], t.get("first_round_steps", 0)) for t in record["trials"])
-    return conclude(trials, record["initial_loss"], record["recommended"], tie=tie).learning_rate
+    unconfirmed = record["rate"] if record["recommended"] is None else record["recommended"]  # see verified.py
+    return conclude(trials, record["initial_loss"], unconfirmed, tie=tie).learning_rate
 
 
 def verified_regrets(truth, sweeps, path, tie=None) -> pd.DataFrame | None:

@@ -101,6 +101,13 @@ SGD momentum, embeddings of categorical columns beside numeric ones with Adam, a
 noise that grows with the input, plain SGD at batch 16."""
 
 
+HELD_OUT_17 = ("sparse_logistic_ftrl", "regression_ftrl", "mnist_mlp_sgd_batch256")
+"""Added (session 17) with choice 17 (verification with FTRL searches the whole swept range;
+DECISIONS.md), committed before they were recorded: FTRL with L1 on a logistic regression over
+sparse binary features (its usual use), FTRL on an MLP regression, and a task off that path (an
+MNIST MLP with plain SGD at batch 256)."""
+
+
 @dataclass(frozen=True)
 class Task:
     """One benchmark task.
@@ -239,6 +246,13 @@ TASKS = {
              (1e-5, 1.0), epochs=3, batch_size=64),
         Task("heteroscedastic_sgd", "MLP 6-64-64-1, plain SGD, MSE, batch 16, generated regression whose noise "
              "grows with the first input; score: R^2", "sgd", (1e-5, 1.0), epochs=2, batch_size=16, metric="r2"),
+        Task("sparse_logistic_ftrl", "logistic regression 400-1 (no hidden layer), FTRL with L1 1e-3, binary "
+             "cross-entropy, generated sparse binary features (3% set; a quarter of them matter), 10% of the "
+             "labels flipped", "ftrl_l1", (1e-4, 100.0), epochs=3, batch_size=64),
+        Task("regression_ftrl", "MLP 8-32-32-1 (relu), FTRL, MSE, generated regression; score: R^2", "ftrl",
+             (1e-4, 100.0), epochs=3, batch_size=32, metric="r2"),
+        Task("mnist_mlp_sgd_batch256", "MLP 784-128-10, plain SGD, batch 256, 4k MNIST images", "sgd",
+             (1e-3, 100.0), epochs=3, batch_size=256),
         Task("residual_layernorm_adafactor", "residual MLP (3 blocks of LayerNorm-Dense64 gelu) on generated "
              "10-class data, Adafactor", "adafactor", (1e-4, 10.0), epochs=3, batch_size=64),
     ]
@@ -248,7 +262,7 @@ TASKS = {
 MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adam": 0.9, "adamw": 0.9, "nadam": 0.9, "rmsprop": 0.0,
             "adagrad": 0.0, "adamax": 0.9, "lion": 0.9, "momentum5": 0.5, "lamb": 0.9, "rmsprop_momentum": 0.9,
             "adafactor": 0.0, "adadelta": 0.0, "momentum99": 0.99, "momentum95": 0.95, "nesterov99": 0.99,
-            "momentum98": 0.98, "ftrl": 0.0}
+            "momentum98": 0.98, "ftrl": 0.0, "ftrl_l1": 0.0}
 """Each optimizer's momentum as built below (Keras's default beta_1 for Adam, AdamW, Adamax and Lion),
 as `finder.momentum_lag` reads it."""
 
@@ -276,7 +290,7 @@ def data(name: str):
         x_train, y_train = mnist.prepare(d.x_train[:4000], d.y_train[:4000])
         x_test, y_test = mnist.prepare(d.x_test[:2000], d.y_test[:2000])
         if name in ("mnist_mlp_adam", "mnist_mlp_lion", "mnist_poisson_nesterov", "mnist_mlp_momentum99",
-                    "mnist_mlp_dropout_rmsprop"):
+                    "mnist_mlp_dropout_rmsprop", "mnist_mlp_sgd_batch256"):
             x_train, x_test = x_train.reshape(-1, 784), x_test.reshape(-1, 784)
         if name == "mnist_poisson_nesterov":  # the digit's value as a count
             y_train, y_test = (y.argmax(axis=1).astype("float32")[:, None] for y in (y_train, y_test))
@@ -629,6 +643,18 @@ def data(name: str):
             return x.astype("float32"), y.astype("float32")[:, None]
 
         return draw(3000), draw(2000)
+    if name == "sparse_logistic_ftrl":
+        w = rng.normal(0, 1, 400) * (rng.rand(400) < 0.25)
+
+        def draw(n):
+            x = (rng.rand(n, 400) < 0.03).astype("float32")
+            labels = (x @ w > 0) != (rng.rand(n) < 0.1)
+            return x, labels.astype("float32")[:, None]
+
+        return draw(6000), draw(3000)
+    if name == "regression_ftrl":
+        return _regression(rng, features=8, latent=3, sizes=(3000, 2000), target=lambda x, h: (
+            2 * np.tanh(h[:, 0]) + 0.5 * h[:, 1] - 0.3 * h[:, 2] ** 2 + rng.normal(0, 0.5, len(x))))
     raise KeyError(name)
 
 
@@ -845,6 +871,14 @@ def build(name: str, learning_rate, *, seed: int):
     elif name == "heteroscedastic_sgd":
         layers = _two_relu_layers(keras, 6, 1)
         loss, metrics = "mse", []
+    elif name == "sparse_logistic_ftrl":
+        layers = [keras.Input((400,)), L.Dense(1, activation="sigmoid")]
+        loss, metrics = "binary_crossentropy", []
+    elif name == "regression_ftrl":
+        layers = [keras.Input((8,)), L.Dense(32, activation="relu"), L.Dense(32, activation="relu"), L.Dense(1)]
+        loss, metrics = "mse", []
+    elif name == "mnist_mlp_sgd_batch256":
+        layers = [keras.Input((784,)), L.Dense(128, activation="relu"), L.Dense(10, activation="softmax")]
     elif name == "parity_tanh_adam":
         layers = [keras.Input((10,)), L.Dense(32, activation="tanh"), L.Dense(32, activation="tanh"),
                   L.Dense(2, activation="softmax")]
@@ -876,6 +910,7 @@ def build(name: str, learning_rate, *, seed: int):
         "nesterov99": lambda: keras.optimizers.SGD(learning_rate, momentum=0.99, nesterov=True),
         "momentum98": lambda: keras.optimizers.SGD(learning_rate, momentum=0.98),
         "ftrl": lambda: keras.optimizers.Ftrl(learning_rate),
+        "ftrl_l1": lambda: keras.optimizers.Ftrl(learning_rate, l1_regularization_strength=1e-3),
     }[task.optimizer]()
     if model is None:
         model = keras.Sequential(layers, name=name)

@@ -140,7 +140,8 @@ def main(argv=None) -> int:
 
     import keras
 
-    from tb_lrfinder.verify import verify_rate, windows_above_for
+    from tb_lrfinder.finder import _rate_is_a_step_size
+    from tb_lrfinder.verify import search_for, verify_rate
 
     if args.reuse is not None and (args.variant, args.reuse) not in REUSABLE:
         parser.error(f"the {args.variant} variant cannot reuse {args.reuse}'s records")
@@ -159,25 +160,32 @@ def main(argv=None) -> int:
         if i % count != index or key in done or (args.tasks and sweep["task"] not in args.tasks):
             continue
         analysis = score._analysis(sweep)
-        if analysis.recommended is None:
-            continue
-        recommended = analysis.recommended.learning_rate
-        max_rate = analysis.recommended.high if args.variant == "capped" else None
         started = time.perf_counter()
         task = tasks.TASKS[sweep["task"]]
         (x, y), _ = tasks.data(sweep["task"])
         model = tasks.build(sweep["task"], 1e-3, seed=sweep["order"])
-        above = windows_above_for(analysis.stop.reason) if args.variant in ("wide", "budget") else 0
+        recommended = None if analysis.recommended is None else analysis.recommended.learning_rate
+        if args.variant in ("wide", "budget"):  # as find_lr(verify=True) searches
+            swept = None if _rate_is_a_step_size(model.optimizer) else (sweep["min_lr"], sweep["max_lr"])
+            if recommended is None and swept is None:
+                continue
+            search = search_for(recommended, analysis.stop.reason, candidates=5, swept=swept)
+        elif recommended is None:
+            continue
+        else:
+            search = {"learning_rate": recommended, "windows_above": 0,
+                      "max_rate": analysis.recommended.high if args.variant == "capped" else None}
         train_steps = steps_of[key[0]] if args.variant == "budget" else None
-        result = verify_rate(model, x, y, learning_rate=recommended, max_rate=max_rate, windows_above=above,
-                             batch_size=task.batch_size, train_steps=train_steps)
+        result = verify_rate(model, x, y, **search, batch_size=task.batch_size, train_steps=train_steps)
+        # Unconfirmed, find_lr keeps the curve's rate (a rule naming none scores as the sweep's first rate).
+        fallback = recommended if recommended is not None else float(sweep["learning_rate"][0])
         _append(raw, {"task": key[0], "num_steps": key[1], "order": key[2], "recommended": recommended,
-                      "rate": result.learning_rate, "steps": result.steps, "initial_loss": result.initial_loss,
-                      "confirmed": result.confirmed, "plateau": result.plateau,
+                      "rate": result.learning_rate if result.confirmed else fallback, "steps": result.steps,
+                      "initial_loss": result.initial_loss, "confirmed": result.confirmed, "plateau": result.plateau,
                       "trials": [{"rate": t.learning_rate, "losses": [v if v < float("inf") else None for v in t.losses],
                                   "steps": t.steps, "diverged": t.diverged, "first_round_steps": t.first_round_steps}
                                  for t in result.trials]})
-        print(f"{key}: {recommended:.3g} -> {result.learning_rate:.3g} ({result.steps} steps, "
+        print(f"{key}: {fallback:.3g} -> {result.learning_rate:.3g} ({result.steps} steps, "
               f"{time.perf_counter() - started:.1f} s)", flush=True)
         del model, result
         keras.backend.clear_session()  # else a worker holds every sweep's models and grows without bound
