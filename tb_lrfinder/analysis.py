@@ -449,6 +449,7 @@ def analyze(
     stop_factor: float = 4.0,
     planned_steps: int | None = None,
     momentum_lag: float = 0.0,
+    rate_is_step_size: bool = True,
 ) -> Analysis:
     """Suggestions, recommended rate and stop point of one range-test curve.
 
@@ -461,6 +462,9 @@ def analyze(
       planned_steps: steps the sweep was meant to run; fewer means the data ran out.
       momentum_lag: steps the optimizer's response lags the rate (beta/(1-beta)
         for momentum or Adam's beta_1; 0 for plain SGD), taken out by the safe rule.
+      rate_is_step_size: False for an optimizer whose rate scales the weights
+        it sets (FTRL): the curve cannot show good constant rates, and the
+        recommendation says so (not confident).
 
     Raises:
       LRFinderError: the frame is empty or its rates do not increase.
@@ -516,6 +520,9 @@ def analyze(
         caveats.append(f"the curve is short ({len(u_losses)} usable points)")
     if losses_summary is not None and not losses_summary.minimum < u_smoothed[0] - 1e-12 * abs(u_smoothed[0]):
         caveats.append("the loss never fell below its starting value")
+    if not rate_is_step_size:
+        caveats.append("the optimizer's rate is not a step size (FTRL): the curve does not show where constant "
+                       "rates train well; compare constant rates (verify=True searches the whole swept range)")
     rules = [s for s in (safe, steepest, by_minimum, valley) if s is not None]
     recommended = recommend(rules, swept, extra_caveats=caveats, ceiling=ceiling)
     validation = None

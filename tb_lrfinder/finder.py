@@ -274,6 +274,7 @@ def find_lr(
     plan = {
         tags.PLAN_MIN_LR: min_lr, tags.PLAN_MAX_LR: max_lr, tags.PLAN_STEPS: num_steps, tags.PLAN_LINEAR: 0,
         tags.PLAN_BATCH_SIZE: batch_size_used, tags.PLAN_MOMENTUM_LAG: momentum_lag(sweep_optimizer),
+        tags.PLAN_STEP_SIZE: float(_rate_is_a_step_size(sweep_optimizer)),
     }
     logger = StepLogger(
         # With steps_per_execution > 1, fit rounds its steps up to whole blocks.

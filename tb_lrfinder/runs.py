@@ -240,6 +240,7 @@ def analyze_run(
     result = analysis_module.analyze(
         curve.columns, smoothing=smoothing, stop_factor=stop_factor, planned_steps=planned_steps,
         momentum_lag=_last_value(table, curve.run, tags.PLAN_MOMENTUM_LAG) or 0.0,
+        rate_is_step_size=_last_value(table, curve.run, tags.PLAN_STEP_SIZE) != 0.0,
     )
     return RangeTestResult(
         {**curve.columns, "smoothed_loss": result.smoothed}, result, log_dir, name=name or run,

@@ -71,7 +71,11 @@ PLAN_BATCH_SIZE = f"{PLAN_PREFIX}/batch_size"
 """Samples per optimizer step; 0 where not known."""
 PLAN_MOMENTUM_LAG = f"{PLAN_PREFIX}/momentum_lag"
 """Steps the optimizer's response lags the rate: beta/(1-beta) of its momentum (0 without)."""
-PLAN_TAGS = (PLAN_MIN_LR, PLAN_MAX_LR, PLAN_STEPS, PLAN_LINEAR, PLAN_BATCH_SIZE, PLAN_MOMENTUM_LAG)
+PLAN_STEP_SIZE = f"{PLAN_PREFIX}/rate_is_step_size"
+"""1 where the optimizer's rate is a step size; 0 for FTRL, whose rate scales the weights it sets
+(absent: 1)."""
+PLAN_TAGS = (PLAN_MIN_LR, PLAN_MAX_LR, PLAN_STEPS, PLAN_LINEAR, PLAN_BATCH_SIZE, PLAN_MOMENTUM_LAG,
+             PLAN_STEP_SIZE)
 
 TRIAL_LOSS = f"{PREFIX}/trial/held_out_loss"
 """A verification trial's loss on held-out data after each round (step: the steps it had trained)."""

@@ -225,6 +225,16 @@ def test_safe_rule_is_the_median_minimum_divided_and_lag_corrected():
     assert high.safe.learning_rate == pytest.approx(result.safe.learning_rate / 100.0)
 
 
+def test_a_rate_that_is_not_a_step_size_makes_the_recommendation_unconfident():
+    """FTRL's curve cannot show good constant rates: the same rate, flagged."""
+    plain = analyze(_frame(_valley_curve()))
+    ftrl = analyze(_frame(_valley_curve()), rate_is_step_size=False)
+    assert plain.recommended.confident
+    assert ftrl.recommended.learning_rate == plain.recommended.learning_rate
+    assert not ftrl.recommended.confident
+    assert any("not a step size" in c for c in ftrl.recommended.caveats)
+
+
 def test_the_lag_shift_is_first_order_and_bounded_by_momentum():
     assert analysis.lag_shift(1.1, 0.0) == 1.0
     assert analysis.lag_shift(1.05, 9.0) == pytest.approx(1.05**9)  # 1.55 < 10

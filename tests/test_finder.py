@@ -459,6 +459,24 @@ def test_ftrl_is_warned_about_and_other_optimizers_are_not(tmp_path, make_mlp, t
         find_lr(make_mlp(), x, y, log_dir=tmp_path / "sgd", **options)
 
 
+def test_an_ftrl_sweep_is_not_confident_also_when_read_back(tmp_path, make_mlp, tiny_data):
+    """The plan tells the analysis that FTRL's rate is not a step size, so the
+    recommendation carries that caveat, also for a reader of the log alone."""
+    import keras
+
+    from tb_lrfinder import analyze_paths, find_lr
+
+    x, y = tiny_data
+    options = dict(batch_size=32, min_lr=1e-4, max_lr=1e-1, num_steps=30, verbose=0, report=False)
+    with pytest.warns(UserWarning, match="Ftrl"):
+        result = find_lr(make_mlp(keras.optimizers.Ftrl(0.1)), x, y, log_dir=tmp_path / "ftrl", **options)
+    (read_back,), _ = analyze_paths([tmp_path / "ftrl"])
+    for recommended in (result.recommended, read_back.recommended):
+        assert not recommended.confident and any("not a step size" in c for c in recommended.caveats)
+    result = find_lr(make_mlp(), x, y, log_dir=tmp_path / "sgd", **options)
+    assert not any("not a step size" in c for c in result.recommended.caveats)
+
+
 def test_ftrl_verification_spans_the_swept_range(tmp_path, make_mlp, tiny_data):
     """With FTRL the curve's rate says nothing of constant rates, so verify=True
     tries one rate per decade of [min_lr, max_lr] (its first search), where

@@ -43,7 +43,7 @@ sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import baselines  # noqa: E402
 import tasks  # noqa: E402
-from tasks import momentum_lag  # noqa: E402
+from tasks import momentum_lag, rate_is_step_size  # noqa: E402
 
 from tb_lrfinder import analysis  # noqa: E402
 from tb_lrfinder.verify import FINAL_TIE, Trial, conclude  # noqa: E402
@@ -112,7 +112,8 @@ def _analysis(sweep):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sweep["_analysis"] = analysis.analyze(_frame(sweep), planned_steps=sweep["num_steps"],
-                                                  momentum_lag=momentum_lag(sweep["task"]))
+                                                  momentum_lag=momentum_lag(sweep["task"]),
+                                                  rate_is_step_size=rate_is_step_size(sweep["task"]))
     return sweep["_analysis"]
 
 

@@ -273,6 +273,11 @@ def momentum_lag(name: str) -> float:
     return beta / (1.0 - beta)
 
 
+def rate_is_step_size(name: str) -> bool:
+    """False for the FTRL tasks, as `find_lr` writes into a sweep's plan (`tags.PLAN_STEP_SIZE`)."""
+    return not TASKS[name].optimizer.startswith("ftrl")
+
+
 def grid_rates(task: Task, points: int = 13) -> np.ndarray:
     low, high = task.grid
     return np.logspace(np.log10(low), np.log10(high), points)
