@@ -369,11 +369,11 @@ def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validati
               train_steps, *, swept: tuple[float, float]):
     """`result` with the verification of its rate, where `verify` asks for one and there is a rate
     (searched over the whole `swept` range where the rate is not a step size: `search_for`)."""
-    swept = None if _rate_is_a_step_size(model.optimizer) else swept
-    if not verify or (result.recommended is None and swept is None):
+    whole_range = None if _rate_is_a_step_size(model.optimizer) else swept
+    if not verify or (result.recommended is None and whole_range is None):
         return result
     rate = None if result.recommended is None else result.recommended.learning_rate
-    search = search_for(rate, result.analysis.stop.reason, candidates=verify, swept=swept)
+    search = search_for(rate, result.analysis.stop.reason, candidates=verify, swept=whole_range)
     verification = verify_rate(model, x, y, **search, batch_size=batch_size, validation_data=validation_data,
                                shuffle=shuffle, log_dir=log_dir, train_steps=train_steps)
     return dataclasses.replace(result, verification=verification)

@@ -15,6 +15,9 @@ diverges in its first round, windows just below are tried (`LOWER_WINDOWS`);
 where asked (`windows_above_for`), and the highest rate did best, windows
 just above (`UPPER_WINDOWS`). Where the trials cannot tell the rates apart
 (`PLATEAU`), the search runs again with longer rounds (`PLATEAU_LENGTHENING`).
+`search_for` says where a sweep's rate is searched: around it, or, for an
+optimizer whose sweep cannot show good constant rates (FTRL), over the
+whole swept range.
 The model and its optimizer are restored bit for bit afterwards, whatever
 happens (as `find_lr` does).
 
