@@ -3,7 +3,8 @@
 Writing (needs TensorFlow): `lr_range_schedule` (and its closed form
 `sweep_rates`), `StepLogger`, `find_lr`, `verify_rate`, `RangeTestCallback`,
 `sweep_custom_loop`; training schedules from a result: `OneCycle`, `Cyclical`,
-`one_cycle_from`, `cyclical_from`. Recording from any loop: `StepRecorder`.
+`one_cycle_from`, `cyclical_from`. Recording from any loop: `StepRecorder`
+(with `sweep_plan`).
 Reading and analysis (no TensorFlow): `read_scalars`, `read_range_test`,
 `analyze`, `analyze_paths`. The writing-side names are imported on first use,
 so `import tb_lrfinder` stays light for code that only reads logs.
@@ -30,6 +31,7 @@ _LAZY = {
     "StepLogger": "callback",
     "find_lr": "finder",
     "RangeTestCallback": "finder",
+    "sweep_plan": "finder",
     "sweep_custom_loop": "custom_loop",
     "StepRecorder": "recorder",
     "verify_rate": "verify",
@@ -73,6 +75,7 @@ __all__ = [
     "read_range_test",
     "read_scalars",
     "sweep_custom_loop",
+    "sweep_plan",
     "sweep_rates",
     "Verification",
     "verify_rate",

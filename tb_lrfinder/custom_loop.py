@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from . import runs
 from ._validation import int_at_least, positive_float, rate_range
+from .finder import _batch_size_used, sweep_plan
 from .model_state import restore, snapshot
 from .recorder import StepRecorder
 from .runs import RangeTestResult
@@ -75,7 +76,7 @@ def sweep_custom_loop(
     log_dir = os.fspath(log_dir)
     optimizer.learning_rate = lr_range_schedule(min_lr, max_lr, num_steps)
     recorder = StepRecorder(log_dir if chief else None, stop_factor=stop_factor, smoothing=smoothing,
-                            max_steps=num_steps)
+                            max_steps=num_steps, plan=sweep_plan(min_lr, max_lr, num_steps, _batch_size_used(dataset, None), optimizer))
     saved = snapshot(model.variables)
 
     def replica_step(x, y):

@@ -271,11 +271,7 @@ def find_lr(
     if loss_scaled:
         skip_allowance = num_steps + math.ceil(math.log2(max(float(sweep_optimizer.initial_scale), 1.0))) + 1
     batch_size_used = _batch_size_used(x, batch_size)
-    plan = {
-        tags.PLAN_MIN_LR: min_lr, tags.PLAN_MAX_LR: max_lr, tags.PLAN_STEPS: num_steps, tags.PLAN_LINEAR: 0,
-        tags.PLAN_BATCH_SIZE: batch_size_used, tags.PLAN_MOMENTUM_LAG: momentum_lag(sweep_optimizer),
-        tags.PLAN_STEP_SIZE: float(_rate_is_a_step_size(sweep_optimizer)),
-    }
+    plan = sweep_plan(min_lr, max_lr, num_steps, batch_size_used, sweep_optimizer)
     logger = StepLogger(
         # With steps_per_execution > 1, fit rounds its steps up to whole blocks.
         log_dir, stop_factor=stop_factor, smoothing=smoothing, max_steps=num_steps, validation_data=validation_data,
@@ -334,6 +330,18 @@ def find_lr(
             "optimizer": type(sweep_optimizer).__name__,
         })
     return result
+
+
+def sweep_plan(min_lr: float, max_lr: float, num_steps: int, batch_size: int | None, optimizer) -> dict:
+    """The plan an exponential sweep writes into its run at step 0 (tag -> value, `tags.PLAN_*`;
+    `StepRecorder(..., plan=...)`): its range and steps as for `find_lr`, its batch size (None
+    or 0: not known), and what the analysis must know of the sweep's optimizer: its momentum lag
+    (`momentum_lag`) and whether its rate is a step size (not for FTRL)."""
+    return {
+        tags.PLAN_MIN_LR: min_lr, tags.PLAN_MAX_LR: max_lr, tags.PLAN_STEPS: num_steps, tags.PLAN_LINEAR: 0,
+        tags.PLAN_BATCH_SIZE: batch_size or 0, tags.PLAN_MOMENTUM_LAG: momentum_lag(optimizer),
+        tags.PLAN_STEP_SIZE: float(_rate_is_a_step_size(optimizer)),
+    }
 
 
 def _rate_is_a_step_size(optimizer) -> bool:
