@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from . import tags
 from ._keras_hooks import install_step_hook
 from ._validation import int_at_least
 from .errors import LRFinderError
@@ -39,7 +40,9 @@ class StepLogger(keras.callbacks.Callback):
     steps were logged; steps a compiled block runs after that point are not
     logged.
 
-    `plan` (tag -> value, see `tags.PLAN_*`) is written at step 0. With
+    `plan` (tag -> value, see `tags.PLAN_*`) is written at step 0, with the
+    optimizer's momentum lag and whether its rate is a step size added where
+    it does not give them (the analysis needs both). With
     `progress` 1 (or 2: one line at the end, for logs), a progress bar shows
     the steps done of `max_steps`, the current rate and the smoothed true
     loss with its best so far (pass `verbose=0` to `fit`).
@@ -118,7 +121,7 @@ class StepLogger(keras.callbacks.Callback):
             self.log_dir, stop_factor=self.stop_factor, smoothing=self.smoothing, max_steps=self.max_steps,
             # A loss-scale optimizer's skipped update repeats its step.
             detect_skips=isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer),
-            flush_secs=self.flush_secs, plan=self.plan,
+            flush_secs=self.flush_secs, plan={**_optimizer_plan(model.optimizer), **self.plan},
         )
         self._progress_bar = None
         if self.progress:
@@ -246,6 +249,31 @@ def _updating(optimizer):
     """The optimizer that applies the updates, with their step count and rate: a
     LossScaleOptimizer's inner one (whose step does not advance on a skipped update)."""
     return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def momentum_lag(optimizer) -> float:
+    """Steps an optimizer's update lags its gradients: beta/(1-beta) of its
+    momentum (SGD's `momentum`, RMSprop's `momentum`, the `beta_1` of Adam
+    and its kin), 0 without; from its public config."""
+    config = _updating(optimizer).get_config()
+    beta = config.get("beta_1", config.get("momentum", 0.0))
+    try:
+        beta = float(beta)
+    except (TypeError, ValueError):
+        return 0.0
+    return beta / (1.0 - beta) if 0.0 < beta < 1.0 else 0.0
+
+
+def rate_is_a_step_size(optimizer) -> bool:
+    """False for FTRL, whose rate scales the weights it sets: a sweep's curve cannot show its good
+    constant rates (`find_lr` warns)."""
+    return not isinstance(_updating(optimizer), keras.optimizers.Ftrl)
+
+
+def _optimizer_plan(optimizer) -> dict[str, float]:
+    """The plan entries (`tags.PLAN_*`) that describe the sweep's optimizer."""
+    return {tags.PLAN_MOMENTUM_LAG: momentum_lag(optimizer),
+            tags.PLAN_STEP_SIZE: float(rate_is_a_step_size(optimizer))}
 
 
 def accumulation_steps(optimizer) -> int:

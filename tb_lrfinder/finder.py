@@ -28,7 +28,7 @@ from . import analysis as analysis_module
 from . import runs, tags
 from ._data import first_array, fit_steps, is_dataset, take_rows
 from ._validation import int_at_least, positive_float, rate_range
-from .callback import StepLogger, _updating, accumulation_steps
+from .callback import StepLogger, _optimizer_plan, accumulation_steps, rate_is_a_step_size
 from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy
 from .runs import RangeTestResult
@@ -86,19 +86,6 @@ def _batch_size_used(x, batch_size: int | None) -> int:
     specs = tf.nest.flatten(x.element_spec)
     size = specs[0].shape[0] if specs and specs[0].shape.rank else None
     return int(size) if size is not None else 0
-
-
-def momentum_lag(optimizer) -> float:
-    """Steps an optimizer's update lags its gradients: beta/(1-beta) of its
-    momentum (SGD's `momentum`, RMSprop's `momentum`, the `beta_1` of Adam
-    and its kin), 0 without; from its public config."""
-    config = _updating(optimizer).get_config()
-    beta = config.get("beta_1", config.get("momentum", 0.0))
-    try:
-        beta = float(beta)
-    except (TypeError, ValueError):
-        return 0.0
-    return beta / (1.0 - beta) if 0.0 < beta < 1.0 else 0.0
 
 
 def find_lr(
@@ -336,22 +323,16 @@ def sweep_plan(min_lr: float, max_lr: float, num_steps: int, batch_size: int | N
     """The plan an exponential sweep writes into its run at step 0 (tag -> value, `tags.PLAN_*`;
     `StepRecorder(..., plan=...)`): its range and steps as for `find_lr`, its batch size (None
     or 0: not known), and what the analysis must know of the sweep's optimizer: its momentum lag
-    (`momentum_lag`) and whether its rate is a step size (not for FTRL)."""
+    (`callback.momentum_lag`) and whether its rate is a step size (not for FTRL)."""
     return {
         tags.PLAN_MIN_LR: min_lr, tags.PLAN_MAX_LR: max_lr, tags.PLAN_STEPS: num_steps, tags.PLAN_LINEAR: 0,
-        tags.PLAN_BATCH_SIZE: batch_size or 0, tags.PLAN_MOMENTUM_LAG: momentum_lag(optimizer),
-        tags.PLAN_STEP_SIZE: float(_rate_is_a_step_size(optimizer)),
+        tags.PLAN_BATCH_SIZE: batch_size or 0, **_optimizer_plan(optimizer),
     }
-
-
-def _rate_is_a_step_size(optimizer) -> bool:
-    """False for FTRL, whose rate scales the weights it sets (see the warning below)."""
-    return not isinstance(_updating(optimizer), keras.optimizers.Ftrl)
 
 
 def _warn_if_rate_is_not_a_step_size(optimizer) -> None:
     """Warn where a range test cannot show good rates: FTRL (see the warning)."""
-    if not _rate_is_a_step_size(optimizer):
+    if not rate_is_a_step_size(optimizer):
         warnings.warn(
             "Ftrl's learning_rate is not a step size: each step sets the weights to the rate times what its "
             "accumulators hold, so a rate that grows during the sweep rescales every weight at once, and the "
@@ -377,7 +358,7 @@ def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validati
               train_steps, *, swept: tuple[float, float]):
     """`result` with the verification of its rate, where `verify` asks for one and there is a rate
     (searched over the whole `swept` range where the rate is not a step size: `search_for`)."""
-    whole_range = None if _rate_is_a_step_size(model.optimizer) else swept
+    whole_range = None if rate_is_a_step_size(model.optimizer) else swept
     if not verify or (result.recommended is None and whole_range is None):
         return result
     rate = None if result.recommended is None else result.recommended.learning_rate

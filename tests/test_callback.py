@@ -15,8 +15,9 @@ def test_fit_logs_every_step_with_stable_tags_across_epochs(tmp_path, make_mlp, 
     )
     model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[StepLogger(tmp_path)])
     scalars = read_scalars(tmp_path)
-    # Stable tags, no `while/` or other scope prefix.
-    assert set(scalars["tag"]) == {tags.LEARNING_RATE, tags.LOSS, tags.SMOOTHED_LOSS}
+    # Stable tags, no `while/` or other scope prefix; the plan says what the analysis must know of the optimizer.
+    assert set(scalars["tag"]) == {tags.LEARNING_RATE, tags.LOSS, tags.SMOOTHED_LOSS, tags.PLAN_MOMENTUM_LAG,
+                                   tags.PLAN_STEP_SIZE}
     for tag in (tags.LEARNING_RATE, tags.LOSS, tags.SMOOTHED_LOSS):
         assert scalars.loc[scalars["tag"] == tag, "step"].tolist() == list(range(32))
     rates = scalars.loc[scalars["tag"] == tags.LEARNING_RATE, "value"].to_numpy()
@@ -24,6 +25,21 @@ def test_fit_logs_every_step_with_stable_tags_across_epochs(tmp_path, make_mlp, 
     # The model's own train function is back: a later fit logs nothing more.
     model.fit(x, y, batch_size=32, epochs=1, verbose=0)
     assert len(read_scalars(tmp_path)) == len(scalars)
+
+
+def test_the_plan_describes_the_optimizer_unless_given(tmp_path, make_mlp, tiny_data):
+    """A StepLogger run is analysed as find_lr's: the momentum lag of the
+    optimizer is taken out (SGD momentum 0.9: 9 steps); a plan given wins."""
+    import keras
+
+    from tb_lrfinder import StepLogger, analyze_paths, lr_range_schedule
+
+    x, y = tiny_data
+    for name, plan, lag in (("own", None, 9.0), ("given", {tags.PLAN_MOMENTUM_LAG: 3.0}, 3.0)):
+        model = make_mlp(optimizer=keras.optimizers.SGD(lr_range_schedule(1e-4, 1.0, 32), momentum=0.9))
+        model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[StepLogger(tmp_path / name, plan=plan)])
+        (result,), _ = analyze_paths([tmp_path / name])
+        assert result.analysis.momentum_lag == pytest.approx(lag)
 
 
 def test_fit_stops_right_after_the_guard_halts_without_extra_log_keys(tmp_path, make_mlp, tiny_data):

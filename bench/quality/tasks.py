@@ -264,7 +264,7 @@ MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adam": 0.9, "adamw": 
             "adafactor": 0.0, "adadelta": 0.0, "momentum99": 0.99, "momentum95": 0.95, "nesterov99": 0.99,
             "momentum98": 0.98, "ftrl": 0.0, "ftrl_l1": 0.0}
 """Each optimizer's momentum as built below (Keras's default beta_1 for Adam, AdamW, Adamax and Lion),
-as `finder.momentum_lag` reads it."""
+as `callback.momentum_lag` reads it."""
 
 
 def momentum_lag(name: str) -> float:

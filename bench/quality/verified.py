@@ -140,7 +140,7 @@ def main(argv=None) -> int:
 
     import keras
 
-    from tb_lrfinder.finder import _rate_is_a_step_size
+    from tb_lrfinder.callback import rate_is_a_step_size
     from tb_lrfinder.verify import search_for, verify_rate
 
     if args.reuse is not None and (args.variant, args.reuse) not in REUSABLE:
@@ -166,7 +166,7 @@ def main(argv=None) -> int:
         model = tasks.build(sweep["task"], 1e-3, seed=sweep["order"])
         recommended = None if analysis.recommended is None else analysis.recommended.learning_rate
         if args.variant in ("wide", "budget"):  # as find_lr(verify=True) searches
-            swept = None if _rate_is_a_step_size(model.optimizer) else (sweep["min_lr"], sweep["max_lr"])
+            swept = None if rate_is_a_step_size(model.optimizer) else (sweep["min_lr"], sweep["max_lr"])
             if recommended is None and swept is None:
                 continue
             search = search_for(recommended, analysis.stop.reason, candidates=5, swept=swept)
