@@ -75,8 +75,9 @@ def sweep_custom_loop(
     chief = is_chief(strategy)
     log_dir = os.fspath(log_dir)
     optimizer.learning_rate = lr_range_schedule(min_lr, max_lr, num_steps)
+    plan = sweep_plan(min_lr, max_lr, num_steps, _batch_size_used(dataset, None), optimizer)
     recorder = StepRecorder(log_dir if chief else None, stop_factor=stop_factor, smoothing=smoothing,
-                            max_steps=num_steps, plan=sweep_plan(min_lr, max_lr, num_steps, _batch_size_used(dataset, None), optimizer))
+                            max_steps=num_steps, plan=plan)
     saved = snapshot(model.variables)
 
     def replica_step(x, y):
