@@ -44,6 +44,9 @@ def parse_args(argv):
     parser.add_argument("--loss-tag", help="tag of the loss (default: found automatically)")
     parser.add_argument("--smoothing", type=float, default=0.9, help="EMA beta (default 0.9)")
     parser.add_argument("--stop-factor", type=float, default=4.0, help="divergence threshold (default 4)")
+    parser.add_argument("--momentum", type=float, metavar="BETA",
+                        help="the sweep's optimizer's momentum (SGD's momentum, Adam's beta_1), taken out of the "
+                             "recommended rate, for runs that do not record it (other writers' logs; default: none)")
     return parser.parse_args(argv)
 
 
@@ -53,7 +56,7 @@ def main(argv=None) -> int:
         warnings.simplefilter("always", LogReadWarning)
         analysed, skipped = analyze_paths(
             args.logdirs, lr_tag=args.lr_tag, loss_tag=args.loss_tag,
-            smoothing=args.smoothing, stop_factor=args.stop_factor,
+            smoothing=args.smoothing, stop_factor=args.stop_factor, momentum=args.momentum,
         )
     for warning in caught:
         if issubclass(warning.category, LogReadWarning):

@@ -352,6 +352,12 @@ def longest_valley(smoothed, steps, rates) -> Suggestion | None:
     return Suggestion("valley", float(rates[i]), int(steps[i]), float(smoothed[i]))
 
 
+def lag_of_momentum(beta: float) -> float:
+    """Steps an optimizer with momentum `beta` (SGD's momentum, Adam's beta_1)
+    lags the rate: beta / (1 - beta); 0 outside 0 < beta < 1."""
+    return beta / (1.0 - beta) if 0.0 < beta < 1.0 else 0.0
+
+
 def lag_shift(growth: float, momentum_lag: float) -> float:
     """The factor by which momentum shifts a sweep's curve to higher rates:
 

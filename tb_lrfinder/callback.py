@@ -19,6 +19,7 @@ import tensorflow as tf
 
 from . import tags
 from ._keras_hooks import install_step_hook
+from .analysis import lag_of_momentum
 from ._validation import int_at_least
 from .errors import LRFinderError
 from .recorder import StepRecorder, checked_options
@@ -258,10 +259,9 @@ def momentum_lag(optimizer) -> float:
     config = _updating(optimizer).get_config()
     beta = config.get("beta_1", config.get("momentum", 0.0))
     try:
-        beta = float(beta)
+        return lag_of_momentum(float(beta))
     except (TypeError, ValueError):
         return 0.0
-    return beta / (1.0 - beta) if 0.0 < beta < 1.0 else 0.0
 
 
 def rate_is_a_step_size(optimizer) -> bool:

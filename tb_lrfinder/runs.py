@@ -21,6 +21,7 @@ import numpy as np
 
 from . import analysis as analysis_module
 from . import tags
+from ._validation import fraction
 from .errors import LRFinderError
 from .reader import ScalarTable, read_table
 from .verify import Trial, Verification, conclude, diverged_trial
@@ -226,12 +227,15 @@ def analyze_run(
     smoothing: float = 0.9,
     stop_factor: float = 4.0,
     planned_steps: int | None = None,
+    momentum: float | None = None,
 ) -> RangeTestResult:
     """Analyse one run of a tidy scalar frame (see `reader.read_scalars`) or
     `reader.ScalarTable`.
 
     `planned_steps` defaults to the plan the sweep wrote into the run
-    (`tags.PLAN_STEPS`), if any.
+    (`tags.PLAN_STEPS`), if any; so does the optimizer's momentum lag
+    (`tags.PLAN_MOMENTUM_LAG`), else `momentum` (beta: SGD's momentum or
+    Adam's beta_1, for a run from another writer), else none.
     """
     table = _as_table(scalars)
     curve = _run_curve(table, run=run, lr_tag=lr_tag, loss_tag=loss_tag)
@@ -239,13 +243,21 @@ def analyze_run(
         planned_steps = planned_steps_of(table, curve.run)
     result = analysis_module.analyze(
         curve.columns, smoothing=smoothing, stop_factor=stop_factor, planned_steps=planned_steps,
-        momentum_lag=_last_value(table, curve.run, tags.PLAN_MOMENTUM_LAG) or 0.0,
+        momentum_lag=_momentum_lag_of(table, curve.run, momentum),
         rate_is_step_size=_last_value(table, curve.run, tags.PLAN_STEP_SIZE) != 0.0,
     )
     return RangeTestResult(
         {**curve.columns, "smoothed_loss": result.smoothed}, result, log_dir, name=name or run,
         lr_tag=curve.lr_tag, loss_tag=curve.loss_tag, planned_steps=planned_steps,
     )
+
+
+def _momentum_lag_of(table: ScalarTable, run: str, momentum: float | None) -> float:
+    """The lag the run's plan records, else that of `momentum` (a beta in [0, 1)), else 0."""
+    planned = _last_value(table, run, tags.PLAN_MOMENTUM_LAG)
+    if planned is not None:
+        return planned
+    return 0.0 if momentum is None else analysis_module.lag_of_momentum(fraction("momentum", momentum))
 
 
 def _last_value(table: ScalarTable, run: str, tag: str) -> float | None:
@@ -268,12 +280,16 @@ def analyze_paths(
     loss_tag: str | None = None,
     smoothing: float = 0.9,
     stop_factor: float = 4.0,
+    momentum: float | None = None,
 ) -> tuple[list[RangeTestResult], list[SkippedRun]]:
     """Analyse every run under `paths`; runs without a range test are skipped with the reason.
+    `momentum` (a beta) is taken out where a run's plan does not record the lag (see `analyze_run`).
 
     Raises:
-      LRFinderError: a path cannot be read at all (missing, no event files).
+      LRFinderError: a path cannot be read at all (missing, no event files); a bad `momentum`.
     """
+    if momentum is not None:
+        momentum = fraction("momentum", momentum)
     analysed, skipped = [], []
     for path in map(os.fspath, paths):
         table = read_table(path)
@@ -282,7 +298,7 @@ def analyze_paths(
         more, less = analyze_scalars(
             table, name_of=lambda run, path=path: _run_name(path, run),
             directory_of=lambda run, path=path: _run_directory(path, run),
-            lr_tag=lr_tag, loss_tag=loss_tag, smoothing=smoothing, stop_factor=stop_factor,
+            lr_tag=lr_tag, loss_tag=loss_tag, smoothing=smoothing, stop_factor=stop_factor, momentum=momentum,
         )
         analysed += more
         skipped += less
@@ -298,6 +314,7 @@ def analyze_scalars(
     loss_tag: str | None = None,
     smoothing: float = 0.9,
     stop_factor: float = 4.0,
+    momentum: float | None = None,
 ) -> tuple[list[RangeTestResult], list[SkippedRun]]:
     """Analyse every run of a tidy scalar frame (see `reader.read_scalars`) or
     `reader.ScalarTable`, with its verification trials (runs `<run>_trial_*`)
@@ -311,7 +328,8 @@ def analyze_scalars(
         name = name_of(run)
         try:
             result = analyze_run(table, run, name=name, log_dir=directory_of(run), lr_tag=lr_tag,
-                                 loss_tag=loss_tag, smoothing=smoothing, stop_factor=stop_factor)
+                                 loss_tag=loss_tag, smoothing=smoothing, stop_factor=stop_factor,
+                                 momentum=momentum)
         except LRFinderError as exc:
             skipped.append(SkippedRun(name, str(exc)))
             continue

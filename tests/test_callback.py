@@ -40,6 +40,8 @@ def test_the_plan_describes_the_optimizer_unless_given(tmp_path, make_mlp, tiny_
         model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[StepLogger(tmp_path / name, plan=plan)])
         (result,), _ = analyze_paths([tmp_path / name])
         assert result.analysis.momentum_lag == pytest.approx(lag)
+        (result,), _ = analyze_paths([tmp_path / name], momentum=0.5)  # a reader's guess: the plan wins
+        assert result.analysis.momentum_lag == pytest.approx(lag)
 
 
 def test_fit_stops_right_after_the_guard_halts_without_extra_log_keys(tmp_path, make_mlp, tiny_data):

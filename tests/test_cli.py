@@ -59,6 +59,7 @@ def test_table_over_a_root_of_runs_and_plot(tmp_path):
     (["{tmp}/missing"], "no such file"),
     (["{tmp}"], "no TensorBoard event files"),
     (["{tmp}/run", "--lr-tag", "nope"], "no tag 'nope'"),
+    (["{tmp}/run", "--momentum", "1.5"], "momentum must be in [0, 1)"),
 ])
 def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     _sweep(tmp_path / "run")
@@ -68,6 +69,17 @@ def test_bad_input_exits_2_with_one_line(tmp_path, args, message):
     assert out.returncode == 2
     assert out.stderr.startswith("error: ") and message in out.stderr
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_momentum_is_taken_out_of_a_run_that_does_not_record_it(tmp_path):
+    """Another writer's log holds no plan: --momentum gives the lag the safe
+    rule takes out (beta 0.9: 9 steps, a shift of at most 10x)."""
+    _sweep(tmp_path / "run")
+    plain, lagged = (json.loads(_run(tmp_path / "run", "--json", *extra).stdout)["runs"][0]
+                     for extra in ([], ["--momentum", "0.9"]))
+    growth = (10 / 1e-5) ** (1 / 120)
+    shift = min(growth**9, 10.0)
+    assert lagged["rules"]["safe"]["learning_rate"] == pytest.approx(plain["rules"]["safe"]["learning_rate"] / shift)
 
 
 def test_help():
