@@ -268,9 +268,10 @@ as `callback.momentum_lag` reads it."""
 
 
 def momentum_lag(name: str) -> float:
-    """beta / (1 - beta) of the task's optimizer, as `find_lr` writes into a sweep's plan."""
-    beta = MOMENTUM[TASKS[name].optimizer]
-    return beta / (1.0 - beta)
+    """The lag of the task's optimizer (`analysis.lag_of_momentum`), as `find_lr` writes into a sweep's plan."""
+    from tb_lrfinder.analysis import lag_of_momentum
+
+    return lag_of_momentum(MOMENTUM[TASKS[name].optimizer])
 
 
 def rate_is_step_size(name: str) -> bool:
