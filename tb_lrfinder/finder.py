@@ -356,13 +356,16 @@ def _verify_candidates(verify, x, validation_data) -> int:
 
 def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validation_data, shuffle, log_dir,
               train_steps, *, swept: tuple[float, float]):
-    """`result` with the verification of its rate, where `verify` asks for one and there is a rate
-    (searched over the whole `swept` range where the rate is not a step size: `search_for`)."""
-    whole_range = None if rate_is_a_step_size(model.optimizer) else swept
-    if not verify or (result.recommended is None and whole_range is None):
+    """`result` with the verification of its rate, where `verify` asks for one and there is
+    something to search (`search_for`: around the rate, or over `swept` where the rate is not a
+    step size)."""
+    if not verify:
         return result
     rate = None if result.recommended is None else result.recommended.learning_rate
-    search = search_for(rate, result.analysis.stop.reason, candidates=verify, swept=whole_range)
+    search = search_for(rate, result.analysis.stop.reason, candidates=verify, swept=swept,
+                        rate_is_step_size=rate_is_a_step_size(model.optimizer))
+    if search is None:
+        return result
     verification = verify_rate(model, x, y, **search, batch_size=batch_size, validation_data=validation_data,
                                shuffle=shuffle, log_dir=log_dir, train_steps=train_steps)
     return dataclasses.replace(result, verification=verification)

@@ -118,15 +118,18 @@ def windows_above_for(stop_reason: str) -> int:
     return UPPER_WINDOWS if stop_reason in NEVER_DIVERGED else 0
 
 
-def search_for(rate: float | None, stop_reason: str, *, candidates: int,
-               swept: tuple[float, float] | None = None) -> dict:
-    """`verify_rate`'s search arguments for the rate read from a sweep:
-    `candidates` around `rate`, with `windows_above_for(stop_reason)` windows
-    above; or, where the sweep's curve cannot show good constant rates
-    (`swept`, its (min_lr, max_lr), given for an optimizer whose rate is not
-    a step size: FTRL), over that whole range, evenly in log(rate), at least
-    one candidate per decade, with no window above (`rate` unused, may be None)."""
-    if swept is None:
+def search_for(rate: float | None, stop_reason: str, *, candidates: int, swept: tuple[float, float],
+               rate_is_step_size: bool = True) -> dict | None:
+    """`verify_rate`'s search arguments for the rate read from a sweep over
+    `swept` (min_lr, max_lr): `candidates` around `rate`, with
+    `windows_above_for(stop_reason)` windows above (None where the curve gave
+    no rate: nothing to verify); or, for an optimizer whose rate is not a step
+    size (FTRL: its curve cannot show good constant rates), over the whole
+    swept range, evenly in log(rate), at least one candidate per decade, with
+    no window above, whatever the curve gave."""
+    if rate_is_step_size:
+        if rate is None:
+            return None
         return {"learning_rate": rate, "candidates": candidates, "windows_above": windows_above_for(stop_reason)}
     low, high = swept
     decades = math.log10(high / low)

@@ -337,15 +337,21 @@ def test_search_for_a_sweep_rate_or_over_the_swept_range():
     swept range, a candidate per decade at least and no window above."""
     from tb_lrfinder import analysis, verify
 
-    assert verify.search_for(0.3, analysis.DIVERGED, candidates=5) == {
+    swept = (1e-7, 10.0)
+    assert verify.search_for(0.3, analysis.DIVERGED, candidates=5, swept=swept) == {
         "learning_rate": 0.3, "candidates": 5, "windows_above": 0}
-    assert verify.search_for(0.3, analysis.LAST_STEP, candidates=5)["windows_above"] == 2
-    search = verify.search_for(0.3, analysis.LAST_STEP, candidates=5, swept=(1e-7, 10.0))
-    assert search["windows_above"] == 0 and search["candidates"] == 9
-    rates = verify.candidate_rates(search["learning_rate"], candidates=search["candidates"], spread=search["spread"])
-    np.testing.assert_allclose(rates, 10.0 ** np.arange(-7, 2), rtol=1e-12)
-    assert verify.search_for(0.3, analysis.DIVERGED, candidates=12, swept=(1e-7, 10.0))["candidates"] == 12
-    assert verify.search_for(0.3, analysis.DIVERGED, candidates=5, swept=(1e-3, 0.5))["candidates"] == 5
+    assert verify.search_for(0.3, analysis.LAST_STEP, candidates=5, swept=swept)["windows_above"] == 2
+    assert verify.search_for(None, analysis.LAST_STEP, candidates=5, swept=swept) is None  # no rate to verify
+    for rate in (0.3, None):  # FTRL: the curve's rate, if any, plays no part
+        search = verify.search_for(rate, analysis.LAST_STEP, candidates=5, swept=swept, rate_is_step_size=False)
+        assert search["windows_above"] == 0 and search["candidates"] == 9
+        rates = verify.candidate_rates(search["learning_rate"], candidates=search["candidates"],
+                                       spread=search["spread"])
+        np.testing.assert_allclose(rates, 10.0 ** np.arange(-7, 2), rtol=1e-12)
+    assert verify.search_for(0.3, analysis.DIVERGED, candidates=12, swept=swept,
+                             rate_is_step_size=False)["candidates"] == 12
+    assert verify.search_for(0.3, analysis.DIVERGED, candidates=5, swept=(1e-3, 0.5),
+                             rate_is_step_size=False)["candidates"] == 5
 
 
 def test_find_lr_verify_looks_above_a_sweep_that_never_diverged(linear_task, tmp_path):

@@ -166,10 +166,11 @@ def main(argv=None) -> int:
         model = tasks.build(sweep["task"], 1e-3, seed=sweep["order"])
         recommended = None if analysis.recommended is None else analysis.recommended.learning_rate
         if args.variant in ("wide", "budget"):  # as find_lr(verify=True) searches
-            swept = None if rate_is_a_step_size(model.optimizer) else (sweep["min_lr"], sweep["max_lr"])
-            if recommended is None and swept is None:
+            search = search_for(recommended, analysis.stop.reason, candidates=5,
+                                swept=(sweep["min_lr"], sweep["max_lr"]),
+                                rate_is_step_size=rate_is_a_step_size(model.optimizer))
+            if search is None:
                 continue
-            search = search_for(recommended, analysis.stop.reason, candidates=5, swept=swept)
         elif recommended is None:
             continue
         else:
