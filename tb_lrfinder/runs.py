@@ -288,8 +288,6 @@ def analyze_paths(
     Raises:
       LRFinderError: a path cannot be read at all (missing, no event files); a bad `momentum`.
     """
-    if momentum is not None:
-        momentum = fraction("momentum", momentum)
     analysed, skipped = [], []
     for path in map(os.fspath, paths):
         table = read_table(path)
@@ -318,7 +316,13 @@ def analyze_scalars(
 ) -> tuple[list[RangeTestResult], list[SkippedRun]]:
     """Analyse every run of a tidy scalar frame (see `reader.read_scalars`) or
     `reader.ScalarTable`, with its verification trials (runs `<run>_trial_*`)
-    attached; runs without a range test are skipped with the reason."""
+    attached; runs without a range test are skipped with the reason.
+
+    Raises:
+      LRFinderError: a bad `momentum` (not a reason to skip a run).
+    """
+    if momentum is not None:
+        fraction("momentum", momentum)
     table = _as_table(scalars)
     analysed, skipped = [], []
     trials = _trial_runs(table, directory_of)
