@@ -31,7 +31,7 @@ _LAZY = {
     "StepLogger": "callback",
     "find_lr": "finder",
     "RangeTestCallback": "finder",
-    "sweep_plan": "finder",
+    "sweep_plan": "callback",
     "sweep_custom_loop": "custom_loop",
     "StepRecorder": "recorder",
     "verify_rate": "verify",

@@ -13,6 +13,19 @@ def is_dataset(x) -> bool:
     return isinstance(x, tf.data.Dataset)
 
 
+def batch_size_used(x, batch_size: int | None) -> int:
+    """Samples per batch `fit` uses: `batch_size`, Keras's 32 for arrays, a Dataset's static batch size, or 0."""
+    if batch_size is not None:
+        return batch_size
+    if not is_dataset(x):
+        return 32
+    import tensorflow as tf
+
+    specs = tf.nest.flatten(x.element_spec)
+    size = specs[0].shape[0] if specs and specs[0].shape.rank else None
+    return int(size) if size is not None else 0
+
+
 def first_array(x):
     """The first array of array data (x itself, or the first of a list / dict)."""
     if isinstance(x, (list, tuple)):

@@ -276,6 +276,17 @@ def _optimizer_plan(optimizer) -> dict[str, float]:
             tags.PLAN_STEP_SIZE: float(rate_is_a_step_size(optimizer))}
 
 
+def sweep_plan(min_lr: float, max_lr: float, num_steps: int, batch_size: int | None, optimizer) -> dict:
+    """The plan an exponential sweep writes into its run at step 0 (tag -> value, `tags.PLAN_*`;
+    `StepRecorder(..., plan=...)`): its range and steps as for `find_lr`, its batch size (None
+    or 0: not known), and what the analysis must know of the sweep's optimizer: its momentum lag
+    (`momentum_lag`) and whether its rate is a step size (not for FTRL)."""
+    return {
+        tags.PLAN_MIN_LR: min_lr, tags.PLAN_MAX_LR: max_lr, tags.PLAN_STEPS: num_steps, tags.PLAN_LINEAR: 0,
+        tags.PLAN_BATCH_SIZE: batch_size or 0, **_optimizer_plan(optimizer),
+    }
+
+
 def accumulation_steps(optimizer) -> int:
     """Micro-batches per applied update (Keras's `gradient_accumulation_steps`), 1 if none."""
     return int(getattr(_updating(optimizer), "gradient_accumulation_steps", None) or 1)

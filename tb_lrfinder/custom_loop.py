@@ -19,8 +19,9 @@ import os
 import tensorflow as tf
 
 from . import runs
+from ._data import batch_size_used
 from ._validation import int_at_least, positive_float, rate_range
-from .finder import _batch_size_used, sweep_plan
+from .callback import sweep_plan
 from .model_state import restore, snapshot
 from .recorder import StepRecorder
 from .runs import RangeTestResult
@@ -75,7 +76,7 @@ def sweep_custom_loop(
     chief = is_chief(strategy)
     log_dir = os.fspath(log_dir)
     optimizer.learning_rate = lr_range_schedule(min_lr, max_lr, num_steps)
-    plan = sweep_plan(min_lr, max_lr, num_steps, _batch_size_used(dataset, None), optimizer)
+    plan = sweep_plan(min_lr, max_lr, num_steps, batch_size_used(dataset, None), optimizer)
     recorder = StepRecorder(log_dir if chief else None, stop_factor=stop_factor, smoothing=smoothing,
                             max_steps=num_steps, plan=plan)
     saved = snapshot(model.variables)

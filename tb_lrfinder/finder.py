@@ -25,10 +25,10 @@ import keras
 import numpy as np
 
 from . import analysis as analysis_module
-from . import runs, tags
-from ._data import first_array, fit_steps, is_dataset, take_rows
+from . import runs
+from ._data import batch_size_used, first_array, fit_steps, is_dataset, take_rows
 from ._validation import int_at_least, positive_float, rate_range
-from .callback import StepLogger, _optimizer_plan, accumulation_steps, rate_is_a_step_size
+from .callback import StepLogger, accumulation_steps, rate_is_a_step_size, sweep_plan
 from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy
 from .runs import RangeTestResult
@@ -73,19 +73,6 @@ def _check_resolution(min_lr: float, max_lr: float, num_steps: int) -> None:
             f"num_steps={num_steps} is too many for the range {min_lr:g} to {max_lr:g}: the rate would grow by "
             f"{growth - 1:.2g} a step, below float32's resolution, so steps would share a rate; use fewer steps"
         )
-
-
-def _batch_size_used(x, batch_size: int | None) -> int:
-    """Samples per batch `fit` uses: `batch_size`, Keras's 32 for arrays, a Dataset's static batch size, or 0."""
-    if batch_size is not None:
-        return batch_size
-    if not is_dataset(x):
-        return 32
-    import tensorflow as tf
-
-    specs = tf.nest.flatten(x.element_spec)
-    size = specs[0].shape[0] if specs and specs[0].shape.rank else None
-    return int(size) if size is not None else 0
 
 
 def find_lr(
@@ -257,8 +244,8 @@ def find_lr(
     skip_allowance = 0
     if loss_scaled:
         skip_allowance = num_steps + math.ceil(math.log2(max(float(sweep_optimizer.initial_scale), 1.0))) + 1
-    batch_size_used = _batch_size_used(x, batch_size)
-    plan = sweep_plan(min_lr, max_lr, num_steps, batch_size_used, sweep_optimizer)
+    samples_per_batch = batch_size_used(x, batch_size)
+    plan = sweep_plan(min_lr, max_lr, num_steps, samples_per_batch, sweep_optimizer)
     logger = StepLogger(
         # With steps_per_execution > 1, fit rounds its steps up to whole blocks.
         log_dir, stop_factor=stop_factor, smoothing=smoothing, max_steps=num_steps, validation_data=validation_data,
@@ -313,21 +300,10 @@ def find_lr(
             "min_lr": min_lr,
             "max_lr": max_lr,
             "num_steps": num_steps,
-            "batch_size": batch_size_used if batch_size_used else "dataset",
+            "batch_size": samples_per_batch if samples_per_batch else "dataset",
             "optimizer": type(sweep_optimizer).__name__,
         })
     return result
-
-
-def sweep_plan(min_lr: float, max_lr: float, num_steps: int, batch_size: int | None, optimizer) -> dict:
-    """The plan an exponential sweep writes into its run at step 0 (tag -> value, `tags.PLAN_*`;
-    `StepRecorder(..., plan=...)`): its range and steps as for `find_lr`, its batch size (None
-    or 0: not known), and what the analysis must know of the sweep's optimizer: its momentum lag
-    (`callback.momentum_lag`) and whether its rate is a step size (not for FTRL)."""
-    return {
-        tags.PLAN_MIN_LR: min_lr, tags.PLAN_MAX_LR: max_lr, tags.PLAN_STEPS: num_steps, tags.PLAN_LINEAR: 0,
-        tags.PLAN_BATCH_SIZE: batch_size or 0, **_optimizer_plan(optimizer),
-    }
 
 
 def _warn_if_rate_is_not_a_step_size(optimizer) -> None:
