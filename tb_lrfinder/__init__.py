@@ -6,7 +6,7 @@ Writing (needs TensorFlow): `lr_range_schedule` (and its closed form
 `one_cycle_from`, `cyclical_from`. Recording from any loop: `StepRecorder`
 (with `sweep_plan`).
 Reading and analysis (no TensorFlow): `read_scalars`, `read_range_test`,
-`analyze`, `analyze_paths`. The writing-side names are imported on first use,
+`analyze`, `analyze_paths`; drawing (matplotlib): `plot_range_test`. The writing-side names are imported on first use,
 so `import tb_lrfinder` stays light for code that only reads logs.
 """
 
@@ -35,6 +35,7 @@ _LAZY = {
     "sweep_custom_loop": "custom_loop",
     "StepRecorder": "recorder",
     "verify_rate": "verify",
+    "plot_range_test": "plot",
     "Verification": "verify",
 }
 
@@ -71,6 +72,7 @@ __all__ = [
     "find_lr",
     "lr_range_schedule",
     "one_cycle_from",
+    "plot_range_test",
     "range_test_frame",
     "read_range_test",
     "read_scalars",

@@ -1,7 +1,10 @@
-"""Loss against log(rate), with the suggestions and the stop point marked.
+"""Loss against log(rate), with the suggestions, the verified rate and the stop point marked.
 
 Drawing only: every number comes from `RangeTestResult`. matplotlib is imported
-here and nowhere else (`pip install tb-lrfinder[plot]`).
+here and nowhere else (`pip install tb-lrfinder[plot]`). Files and PNG bytes
+are drawn on figures of their own (`matplotlib.figure.Figure`, no pyplot), so
+writing a plot never touches the user's pyplot state or backend; only
+`plot_range_test` without an `ax` opens a pyplot figure, which a notebook shows.
 """
 
 from __future__ import annotations
@@ -18,15 +21,35 @@ _MARKERS = {"safe": "o", "steepest": "v", "min_loss_div10": "s", "valley": "D"}
 _LABELS = {"safe": "safe", "steepest": "steepest", "min_loss_div10": "min loss / 10", "valley": "valley"}
 
 
-def _pyplot():
+def _matplotlib():
+    """matplotlib, with its `figure` module loaded (a clear error where it is not installed)."""
     try:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        import matplotlib.figure
     except ImportError:
         raise LRFinderError("plotting needs matplotlib: pip install 'tb-lrfinder[plot]'") from None
-    return plt
+    return matplotlib
+
+
+def plot_range_test(results: RangeTestResult | Sequence[RangeTestResult], ax=None):
+    """Draw loss against learning rate for one range test (e.g. `find_lr`'s result) or
+    several overlaid: raw loss faint, smoothed solid, each rule's rate marked, the
+    recommended rate dashed over its range, a verified rate solid, the stop point
+    dotted, the validation overlay as dots. On `ax`, or a new pyplot figure (shown inline in a notebook).
+
+    Returns the matplotlib Axes. In a notebook::
+
+        result = find_lr(model, x, y, batch_size=64)
+        plot_range_test(result)
+    """
+    runs = [results] if isinstance(results, RangeTestResult) else list(results)
+    if not runs:
+        raise LRFinderError("nothing to plot: no range test given")
+    if ax is None:
+        _matplotlib()
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(9, 5.5))
+    return draw(runs, ax)
 
 
 def _loss_limits(runs: Sequence[RangeTestResult]) -> tuple[float, float] | None:
@@ -46,12 +69,9 @@ def _loss_limits(runs: Sequence[RangeTestResult]) -> tuple[float, float] | None:
     return low - pad, high + 2 * pad
 
 
-def draw(runs: Sequence[RangeTestResult], ax=None):
-    """Draw the runs on `ax` (a new figure if None); returns the axes."""
-    plt = _pyplot()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+def draw(runs: Sequence[RangeTestResult], ax):
+    """Draw the runs on `ax`; returns it."""
+    colors = _matplotlib().rcParams["axes.prop_cycle"].by_key()["color"]
     for i, run in enumerate(runs):
         color = colors[i % len(colors)]
         curve, result = run.curve, run.analysis
@@ -73,6 +93,9 @@ def draw(runs: Sequence[RangeTestResult], ax=None):
             ax.axvspan(rec.low, rec.high, color=color, alpha=0.08)
             ax.axvline(rec.learning_rate, color=color, linestyle="--", linewidth=1.2,
                        label=f"recommended {rec.learning_rate:.2g}" + ("" if len(runs) == 1 else f" ({run.name})"))
+        if run.verified_rate is not None:
+            ax.axvline(run.verified_rate, color=color, linestyle="-", linewidth=1.6, alpha=0.8,
+                       label=f"verified {run.verified_rate:.2g}" + ("" if len(runs) == 1 else f" ({run.name})"))
         stop = result.stop
         ax.axvline(stop.learning_rate, color=color, linestyle=":", linewidth=1.0,
                    label=f"stop: {stop.reason} @ {stop.learning_rate:.2g}" if len(runs) == 1 else None)
@@ -108,14 +131,16 @@ def draw_comparison(runs: Sequence[RangeTestResult], ax):
 
 
 def _figure(runs: Sequence[RangeTestResult], figsize=(9, 5.5)):
-    plt = _pyplot()
+    """A figure of its own (not pyplot's): one run's curve, or several overlaid beside `draw_comparison`."""
     if len(runs) == 1:
-        _, ax = plt.subplots(figsize=figsize, dpi=110)
-        return draw(runs, ax).figure
-    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 5.5), dpi=110, gridspec_kw={"width_ratios": [2, 1]})
+        figure = _matplotlib().figure.Figure(figsize=figsize, dpi=110)
+        draw(runs, figure.subplots())
+        return figure
+    figure = _matplotlib().figure.Figure(figsize=(15, 5.5), dpi=110)
+    left, right = figure.subplots(1, 2, gridspec_kw={"width_ratios": [2, 1]})
     draw(runs, left)
     draw_comparison(runs, right)
-    return fig
+    return figure
 
 
 def render_png(runs: Sequence[RangeTestResult], *, dpi: int = 128, figsize=(5.6, 3.8), font_size: float = 11) -> bytes:
@@ -124,14 +149,9 @@ def render_png(runs: Sequence[RangeTestResult], *, dpi: int = 128, figsize=(5.6,
     its card (about 330 px wide), and twice that resolution for the full size."""
     import io
 
-    plt = _pyplot()
-    with plt.rc_context({"font.size": font_size, "legend.fontsize": font_size * 0.7}):
-        figure = _figure(runs, figsize=figsize)
+    with _matplotlib().rc_context({"font.size": font_size, "legend.fontsize": font_size * 0.7}):
         buffer = io.BytesIO()
-        try:
-            figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-        finally:
-            plt.close(figure)
+        _figure(runs, figsize=figsize).savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     return buffer.getvalue()
 
 
@@ -140,22 +160,17 @@ def save_plot(runs: Sequence[RangeTestResult], path: str | os.PathLike) -> str:
     with ".png" added, where it has none); return the path written."""
     if not runs:
         raise LRFinderError("nothing to plot: no run holds a range test")
-    plt = _pyplot()
     path = os.fspath(path)
     extension = os.path.splitext(path)[1][1:].lower()
     if not extension:  # matplotlib would add ".png" itself; say so by naming the file that is written
         path, extension = path + ".png", "png"
-    supported = plt.figure().canvas.get_supported_filetypes()
-    plt.close("all")
+    supported = _matplotlib().figure.Figure().canvas.get_supported_filetypes()
     if extension not in supported:
         raise LRFinderError(
             f"cannot write plot {path!r}: unknown image format {extension!r}; use one of {', '.join(sorted(supported))}"
         )
-    figure = _figure(runs)
     try:
-        figure.savefig(path, bbox_inches="tight")
+        _figure(runs).savefig(path, bbox_inches="tight")
     except OSError as exc:
         raise LRFinderError(f"cannot write plot {path!r}: {exc.strerror or exc}") from None
-    finally:
-        plt.close(figure)
     return path

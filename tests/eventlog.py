@@ -3,6 +3,7 @@ torch.utils.tensorboard do: `simple_value` scalars)."""
 
 import struct
 
+import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from tb_lrfinder.events import frame_record
@@ -33,8 +34,18 @@ def write_simple_log(path, points, *, lr_tag="lr", loss_tag="loss"):
     return offsets
 
 
+def write_diverging_sweep(directory, n=100):
+    """A foreign-style sweep of `n` steps from 1e-5 to 10 (tags `lr`, `loss`) that
+    learns around 3e-3 and blows up from step 85, written to `directory`."""
+    rates = 1e-5 * (10 / 1e-5) ** (np.arange(n) / n)
+    losses = 2.0 - 1.5 / (1 + np.exp(-(np.log10(rates) + 2.5) * 3))
+    losses[85:] *= np.exp(np.arange(n - 85))
+    directory.mkdir(parents=True, exist_ok=True)
+    write_simple_log(directory / "events.out.tfevents.1.h", zip(range(n), rates, losses))
+
+
 def record_length(offset_list, index):
     return offset_list[index + 1] - offset_list[index]
 
 
-__all__ = ["scalar_event", "version_event", "write_simple_log", "record_length", "struct"]
+__all__ = ["scalar_event", "version_event", "write_simple_log", "write_diverging_sweep", "record_length", "struct"]

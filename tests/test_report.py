@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 import pytest
-from eventlog import write_simple_log
+from eventlog import write_diverging_sweep
 from tensorboard.compat.proto import event_pb2
 
 from tb_lrfinder import read_scalars, tags
@@ -20,14 +20,6 @@ from tensorboard_server import get as _get
 from tensorboard_server import serve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _foreign_sweep(directory, n=100):
-    rates = 1e-5 * (10 / 1e-5) ** (np.arange(n) / n)
-    losses = 2.0 - 1.5 / (1 + np.exp(-(np.log10(rates) + 2.5) * 3))
-    losses[85:] *= np.exp(np.arange(n - 85))
-    directory.mkdir(parents=True, exist_ok=True)
-    write_simple_log(directory / "events.out.tfevents.1.h", zip(range(n), rates, losses), lr_tag="lr", loss_tag="loss")
 
 
 def _summaries(directory):
@@ -41,7 +33,7 @@ def _summaries(directory):
 
 def test_write_back_adds_text_image_hparams_metrics_and_smoothed_loss(tmp_path):
     pytest.importorskip("matplotlib")
-    _foreign_sweep(tmp_path / "run")
+    write_diverging_sweep(tmp_path / "run")
     out = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "analyze.py"), str(tmp_path / "run"),
                           "--write-back"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -62,7 +54,7 @@ def test_write_back_adds_text_image_hparams_metrics_and_smoothed_loss(tmp_path):
 
 
 def test_report_file_appears_whole(tmp_path):
-    _foreign_sweep(tmp_path)
+    write_diverging_sweep(tmp_path)
     (run,), _ = analyze_paths([tmp_path])
     path = write_report(run, plot=False)
     assert os.path.basename(path).startswith("events.out.tfevents.") and os.path.dirname(path) == str(tmp_path)
@@ -113,7 +105,7 @@ def test_a_sweep_is_served_by_tensorboard(tmp_path, tensorboard_server, make_mlp
 def test_hparams_show_the_configured_sweep_and_the_recommendation_first(tmp_path):
     from tensorboard.plugins.hparams import plugin_data_pb2
 
-    _foreign_sweep(tmp_path / "run")
+    write_diverging_sweep(tmp_path / "run")
     (run,), _ = analyze_paths([tmp_path / "run"])
     write_report(run, plot=False, hparams={"min_lr": 1e-5, "max_lr": 10.0, "num_steps": 100, "batch_size": 64,
                                            "optimizer": "SGD"})
@@ -131,7 +123,7 @@ def test_hparams_show_the_configured_sweep_and_the_recommendation_first(tmp_path
 
 
 def test_text_renders_caveats_as_a_markdown_list(tmp_path):
-    _foreign_sweep(tmp_path / "run")
+    write_diverging_sweep(tmp_path / "run")
     (run,), _ = analyze_paths([tmp_path / "run"])
     assert run.analysis.recommended.caveats  # this curve's rules disagree
     write_report(run, plot=False)

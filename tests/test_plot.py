@@ -1,0 +1,75 @@
+"""plot.py: what the plot of a range test shows, and that drawing leaves the user's matplotlib as it was."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from eventlog import write_diverging_sweep
+
+from tb_lrfinder import LRFinderError, plot_range_test
+from tb_lrfinder.plot import render_png, save_plot
+from tb_lrfinder.runs import analyze_paths
+from tb_lrfinder.verify import Trial, Verification
+
+matplotlib = pytest.importorskip("matplotlib")
+
+
+def _sweep(directory):
+    write_diverging_sweep(directory)
+    (run,), _ = analyze_paths([directory])
+    return run
+
+
+def test_one_result_is_drawn_with_its_rates_marked(tmp_path):
+    import matplotlib.pyplot as plt
+
+    run = _sweep(tmp_path / "run")
+    ax = plot_range_test(run)
+    try:
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        smoothed = lines["smoothed loss"]
+        np.testing.assert_array_equal(smoothed.get_xdata(), run.curve["learning_rate"])
+        np.testing.assert_array_equal(smoothed.get_ydata(), run.curve["smoothed_loss"])
+        recommended = lines[f"recommended {run.learning_rate:.2g}"]
+        assert recommended.get_xdata()[0] == run.learning_rate
+        assert any(label.startswith("stop: diverged") for label in lines)
+        assert ax.get_xscale() == "log"
+    finally:
+        plt.close(ax.figure)
+
+
+def test_a_verified_rate_is_drawn_and_several_results_overlay(tmp_path):
+    import matplotlib.pyplot as plt
+
+    run = _sweep(tmp_path / "a")
+    verified = dataclasses.replace(run, verification=Verification(
+        0.002, (Trial(0.002, (0.5,), 10, None, False),), 10, "", 2.0))
+    fig, ax = plt.subplots()
+    try:
+        assert plot_range_test([verified, _sweep(tmp_path / "b")], ax=ax) is ax
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert any(label.startswith("verified 0.002") for label in labels)
+        assert sum(label.startswith("recommended") for label in labels) == 2
+    finally:
+        plt.close(fig)
+
+
+def test_writing_a_plot_keeps_the_backend_and_opens_no_pyplot_figure(tmp_path):
+    import matplotlib.pyplot as plt
+
+    run = _sweep(tmp_path / "run")
+    before_backend, before_figures = matplotlib.get_backend(), plt.get_fignums()
+    matplotlib.use("svg")
+    try:
+        save_plot([run], tmp_path / "curve.png")
+        png = render_png([run])
+        assert matplotlib.get_backend() == "svg"
+        assert plt.get_fignums() == before_figures
+        assert png.startswith(b"\x89PNG") and (tmp_path / "curve.png").stat().st_size > 0
+    finally:
+        matplotlib.use(before_backend)
+
+
+def test_nothing_to_plot_is_an_error():
+    with pytest.raises(LRFinderError, match="nothing to plot"):
+        plot_range_test([])
