@@ -1,24 +1,39 @@
-"""Training data as `fit` takes it: arrays (or lists / dicts of them) or a `tf.data.Dataset`."""
+"""Training data as `fit` takes it: arrays (or lists / dicts of them), which `fit`
+batches itself, or a stream of ready batches: a `tf.data.Dataset`, a
+`keras.utils.PyDataset`, a generator or other iterator."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
 
 def is_dataset(x) -> bool:
+    """Whether x is a `tf.data.Dataset`."""
     import tensorflow as tf
 
     return isinstance(x, tf.data.Dataset)
 
 
+def is_stream(x) -> bool:
+    """Whether x is a stream of ready batches (see the module), not arrays: it cannot be
+    split, indexed or reordered here, only iterated by `fit`."""
+    import keras
+
+    return is_dataset(x) or isinstance(x, (keras.utils.PyDataset, Iterator))
+
+
 def batch_size_used(x, batch_size: int | None) -> int:
-    """Samples per batch `fit` uses: `batch_size`, Keras's 32 for arrays, a Dataset's static batch size, or 0."""
+    """Samples per batch `fit` uses: `batch_size`, Keras's 32 for arrays, a Dataset's static batch size, or 0
+    (not known: any other stream)."""
     if batch_size is not None:
         return batch_size
-    if not is_dataset(x):
+    if not is_stream(x):
         return 32
+    if not is_dataset(x):
+        return 0
     import tensorflow as tf
 
     specs = tf.nest.flatten(x.element_spec)
@@ -40,10 +55,22 @@ def batches_available(x, batch_size: int | None) -> int | None:
     if is_dataset(x):
         cardinality = int(x.cardinality())
         return cardinality if cardinality >= 0 else None
+    if is_stream(x):  # a PyDataset knows its length, an iterator does not
+        return _py_dataset_batches(x)
     first = first_array(x)
     if hasattr(first, "shape") and len(getattr(first, "shape", ())) > 0:
         return math.ceil(int(first.shape[0]) / (batch_size or 32))
     return None
+
+
+def _py_dataset_batches(x) -> int | None:
+    """A `keras.utils.PyDataset`'s `num_batches` (None: infinite, not a PyDataset, or one that
+    defines neither `num_batches` nor `__len__`)."""
+    try:
+        batches = getattr(x, "num_batches", None)
+    except NotImplementedError:
+        return None
+    return int(batches) if batches is not None and batches > 0 else None
 
 
 def take_rows(data, rows):
@@ -59,7 +86,9 @@ def take_rows(data, rows):
 
 def fit_steps(model, x, y, steps: int, *, batch_size: int | None, shuffle: bool, callbacks=(), verbose=0):
     """`model.fit` for `steps` batches, repeating the data (more epochs) where
-    one pass holds fewer; data of unknown size runs until it ends."""
+    one pass holds fewer; data of unknown size runs until it ends. `shuffle`, as
+    for `fit`, reorders arrays and a PyDataset's batches; a Dataset or an
+    iterator orders itself."""
     available = batches_available(x, batch_size)
     per_epoch = steps if available is None else min(steps, available)
     epochs = math.ceil(steps / per_epoch) if available else 1
@@ -67,7 +96,7 @@ def fit_steps(model, x, y, steps: int, *, batch_size: int | None, shuffle: bool,
     if epochs * per_epoch > steps:  # the last epoch is cut short
         callbacks.append(_stop_after(steps))
     return model.fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=per_epoch, callbacks=callbacks,
-                     verbose=verbose, shuffle=shuffle and not is_dataset(x))
+                     verbose=verbose, shuffle=shuffle and not (is_dataset(x) or isinstance(x, Iterator)))
 
 
 def _stop_after(steps: int):

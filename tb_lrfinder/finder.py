@@ -26,7 +26,7 @@ import numpy as np
 
 from . import analysis as analysis_module
 from . import runs
-from ._data import batch_size_used, first_array, fit_steps, is_dataset, take_rows
+from ._data import batch_size_used, first_array, fit_steps, is_stream, take_rows
 from ._validation import int_at_least, positive_float, rate_range
 from .callback import StepLogger, accumulation_steps, rate_is_a_step_size, sweep_plan
 from .errors import LRFinderError
@@ -43,8 +43,9 @@ def _default_log_dir() -> str:
 def _data_order(x, y, order: int, shuffle: bool):
     """(x, y) as given for order 0; array data permuted by seed `order` for the
     others (so repeats see new batches even where `fit`'s shuffle is seeded).
-    A Dataset is passed as it is: it must reshuffle on each iteration."""
-    if order == 0 or not shuffle or is_dataset(x):
+    A stream of batches (a Dataset, PyDataset or generator) is passed as it is: it
+    must reshuffle on each iteration."""
+    if order == 0 or not shuffle or is_stream(x):
         return x, y
     permutation = np.random.default_rng(order).permutation(int(first_array(x).shape[0]))
     return take_rows(x, permutation), take_rows(y, permutation)
@@ -110,8 +111,9 @@ def find_lr(
 
     Args:
       model: a compiled `keras.Model`.
-      x, y: training data as for `model.fit` (arrays, or a `tf.data.Dataset` of
-        batches as `x`).
+      x, y: training data as for `model.fit`: arrays, or as `x` a stream of
+        batches (a `tf.data.Dataset`, `keras.utils.PyDataset` or generator).
+        Data of known size is repeated to fill the sweep.
       batch_size: batch size for array data (Keras's default: 32).
       min_lr, max_lr: the swept range of rates (0 < min_lr < max_lr).
       num_steps: optimizer steps of the full sweep (>= 2).
@@ -122,7 +124,7 @@ def find_lr(
       optimizer: an unbuilt optimizer to sweep with (created in the model's
         strategy scope, if any); by default a copy of the model's own (same
         class and settings, rate replaced by the sweep).
-      shuffle: shuffle array data, as `fit` does.
+      shuffle: shuffle array data (and a PyDataset's batches), as `fit` does.
       verbose: 0 for silence; otherwise the sweep's progress bar (steps done
         of num_steps, current rate, smoothed true loss, best so far; 2: one
         line at the end) replaces Keras's, whose running-mean loss and epoch
@@ -325,8 +327,9 @@ def _verify_candidates(verify, x, validation_data) -> int:
     if verify is False or verify is None:
         return 0
     candidates = 5 if verify is True else int_at_least("verify", verify, 2)
-    if validation_data is None and x is not None and is_dataset(x):
-        raise LRFinderError("verify with a Dataset needs validation_data=(x_val, y_val) to judge the trials on")
+    if validation_data is None and x is not None and is_stream(x):
+        raise LRFinderError(f"verify with a {type(x).__name__} needs validation_data=(x_val, y_val) to judge the "
+                            "trials on (a stream of batches cannot be split)")
     return candidates
 
 

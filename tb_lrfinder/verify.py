@@ -37,7 +37,7 @@ import numpy as np
 
 from . import tags
 from .analysis import NEVER_DIVERGED
-from ._data import batches_available, first_array, fit_steps, is_dataset, take_rows
+from ._data import batches_available, first_array, fit_steps, is_stream, take_rows
 from ._validation import int_at_least, positive_float
 from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy, restore, snapshot
@@ -147,8 +147,9 @@ def candidate_rates(rate: float, *, candidates: int, spread: float, max_rate: fl
 
 def _held_out_split(x, y, fraction: float):
     """(train x, train y, held-out x, held-out y): a fixed random `fraction` of array data held out."""
-    if is_dataset(x):
-        raise LRFinderError("verification of a Dataset needs validation_data=(x_val, y_val) (it cannot be split)")
+    if is_stream(x):
+        raise LRFinderError(f"verification of a {type(x).__name__} needs validation_data=(x_val, y_val) "
+                            "(a stream of batches cannot be split)")
     n = int(first_array(x).shape[0])
     held = max(1, int(round(n * fraction)))
     if n - held < 1:
@@ -159,7 +160,7 @@ def _held_out_split(x, y, fraction: float):
 
 
 def _held_out_loss(model, x, y, batch_size) -> float:
-    if is_dataset(x):
+    if is_stream(x):
         result = model.evaluate(x, verbose=0, return_dict=True)
     else:
         result = model.evaluate(x, y, batch_size=batch_size or 32, verbose=0, return_dict=True)
@@ -233,14 +234,14 @@ def verify_rate(
     if validation_data is None:
         x, y, held_x, held_y = _held_out_split(x, y, validation_split)
     else:
-        held_x, held_y = (validation_data, None) if is_dataset(validation_data) else validation_data[:2]
+        held_x, held_y = (validation_data, None) if is_stream(validation_data) else validation_data[:2]
     if train_steps is not None:
         train_steps = int_at_least("train_steps", train_steps, 1)
         if first_round_steps is not None:
             raise LRFinderError("give first_round_steps or train_steps, not both")
         first_round_steps = first_round_for(train_steps, candidates)
     elif first_round_steps is None:
-        per_pass = None if is_dataset(x) else batches_available(x, batch_size)
+        per_pass = None if is_stream(x) else batches_available(x, batch_size)
         first_round_steps = max(10, (per_pass or 40) // 4)
     first_round_steps = int_at_least("first_round_steps", first_round_steps, 1)
 

@@ -200,6 +200,52 @@ def test_tf_data_input_and_data_running_out(tmp_path, make_mlp, tiny_data):
     assert "ran out" in result.analysis.stop.message
 
 
+def _batches_of(x, y, size=32):
+    """A `keras.utils.PyDataset` of (x, y) in batches of `size`, in order."""
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __len__(self):
+            return len(x) // size
+
+        def __getitem__(self, i):
+            return x[i * size:(i + 1) * size], y[i * size:(i + 1) * size]
+
+    return Batches()
+
+
+def test_a_py_dataset_is_repeated_to_fill_the_sweep(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    result = find_lr(make_mlp(), _batches_of(x, y), min_lr=1e-6, max_lr=1e-4, num_steps=40, verbose=0,
+                     log_dir=tmp_path, report=False)  # 16 batches a pass
+    assert result.frame["step"].tolist() == list(range(40))
+    assert result.analysis.stop.reason == analysis.LAST_STEP
+
+
+def test_streams_of_batches_sweep_again_and_verify_only_on_validation_data(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import LRFinderError, find_lr
+
+    x, y = tiny_data
+
+    def generator():
+        while True:
+            yield from (_batches_of(x, y)[i] for i in range(16))
+
+    for name, stream in (("py_dataset", _batches_of(x, y)), ("generator", generator())):
+        model = make_mlp()
+        before = [w.copy() for w in model.get_weights()]
+        result = find_lr(model, stream, num_steps=20, repeats=2, verbose=0, log_dir=tmp_path / name, report=False)
+        assert [len(run.frame) for run in result.repeats] == [20, 20]
+        with pytest.raises(LRFinderError, match="validation_data"):
+            find_lr(model, stream, num_steps=20, verify=True, verbose=0, log_dir=tmp_path / f"{name}_v")
+        assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    result = find_lr(make_mlp(), _batches_of(x, y), num_steps=20, verify=2, validation_data=(x[:64], y[:64]),
+                     verbose=0, log_dir=tmp_path / "verified", report=False)
+    assert result.verification is not None and result.verification.steps > 0
+
+
 def test_array_data_shorter_than_the_sweep_is_repeated_and_the_plan_is_in_the_run(tmp_path, make_mlp, tiny_data):
     from tb_lrfinder import analyze_paths, find_lr
 
