@@ -67,3 +67,13 @@ def numeric_column(name: str, values: object, dtype) -> np.ndarray:
     if array.ndim != 1:
         raise LRFinderError(f"column {name!r} must be one-dimensional, got shape {array.shape}")
     return array
+
+
+def check_compiled(model: object, caller: str) -> None:
+    """Raise unless `model` is a compiled `keras.Model`, saying which it is not."""
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise LRFinderError(f"model must be a keras.Model, got {type(model).__name__}")
+    if getattr(model, "optimizer", None) is None:
+        raise LRFinderError(f"the model is not compiled: call model.compile(optimizer=..., loss=...) before {caller}")

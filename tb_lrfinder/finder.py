@@ -27,7 +27,7 @@ import numpy as np
 from . import analysis as analysis_module
 from . import runs
 from ._data import batch_size_used, first_array, fit_steps, is_stream, take_rows
-from ._validation import int_at_least, positive_float, rate_range
+from ._validation import check_compiled, int_at_least, positive_float, rate_range
 from .callback import StepLogger, accumulation_steps, rate_is_a_step_size, sweep_plan
 from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy
@@ -211,10 +211,7 @@ def find_lr(
     if x is None:
         raise LRFinderError("x (the training data) is required")
     _check_data(x)
-    if getattr(model, "optimizer", None) is None:
-        raise LRFinderError(
-            "the model is not compiled: call model.compile(optimizer=..., loss=...) before find_lr"
-        )
+    check_compiled(model, "find_lr")
     if not model.built:
         raise LRFinderError(
             "the model has no weights yet (they are created on its first batch), so the sweep could not put "

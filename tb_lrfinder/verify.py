@@ -38,7 +38,7 @@ import numpy as np
 from . import tags
 from .analysis import NEVER_DIVERGED
 from ._data import batches_available, first_array, fit_steps, is_stream, take_rows
-from ._validation import int_at_least, positive_float
+from ._validation import check_compiled, int_at_least, positive_float
 from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy, restore, snapshot
 
@@ -229,8 +229,7 @@ def verify_rate(
         raise LRFinderError(f"spread must be > 1, got {spread!r}")
     if not 0.0 < validation_split < 1.0:
         raise LRFinderError(f"validation_split must be in (0, 1), got {validation_split!r}")
-    if getattr(model, "optimizer", None) is None:
-        raise LRFinderError("the model is not compiled: call model.compile(optimizer=..., loss=...) first")
+    check_compiled(model, "verify_rate")
     if validation_data is None:
         x, y, held_x, held_y = _held_out_split(x, y, validation_split)
     else:

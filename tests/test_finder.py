@@ -388,6 +388,8 @@ def test_arguments_and_model_are_checked_up_front(tmp_path, make_mlp, tiny_data)
     uncompiled = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
     with pytest.raises(LRFinderError, match="not compiled"):
         find_lr(uncompiled, x, y)
+    with pytest.raises(LRFinderError, match="model must be a keras.Model, got function"):
+        find_lr(make_mlp, x, y)  # the factory, not its model
     find_lr(model, x, y, batch_size=64, num_steps=4, verbose=0, log_dir=tmp_path)
     with pytest.raises(LRFinderError, match="already holds"):
         find_lr(model, x, y, batch_size=64, num_steps=4, verbose=0, log_dir=tmp_path)
