@@ -20,7 +20,7 @@ import tensorflow as tf
 from . import tags
 from ._keras_hooks import install_step_hook
 from .analysis import lag_of_momentum
-from ._validation import int_at_least
+from ._validation import check_tensorflow_backend, int_at_least
 from .errors import LRFinderError
 from .recorder import StepRecorder, checked_options
 
@@ -89,6 +89,7 @@ class StepLogger(keras.callbacks.Callback):
         progress: int = 0,
     ):
         super().__init__()
+        check_tensorflow_backend("StepLogger")
         self.log_dir = os.fspath(log_dir)
         # Validated now, so that a bad argument fails before `fit` starts.
         self.stop_factor, self.smoothing, self.flush_secs = checked_options(stop_factor, smoothing, flush_secs)

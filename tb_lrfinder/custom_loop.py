@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from . import runs
 from ._data import batch_size_used
-from ._validation import int_at_least, positive_float, rate_range
+from ._validation import check_tensorflow_backend, int_at_least, positive_float, rate_range
 from .callback import sweep_plan
 from .model_state import restore, snapshot
 from .recorder import StepRecorder
@@ -69,6 +69,7 @@ def sweep_custom_loop(
     Returns:
       On the chief, a `RangeTestResult`; on the other workers, None.
     """
+    check_tensorflow_backend("sweep_custom_loop")
     min_lr, max_lr = rate_range(min_lr, max_lr)
     num_steps = int_at_least("num_steps", num_steps, 2)
     stop_factor = positive_float("stop_factor", stop_factor)

@@ -27,7 +27,7 @@ import numpy as np
 from . import analysis as analysis_module
 from . import runs
 from ._data import batch_size_used, first_array, fit_steps, is_stream, take_rows
-from ._validation import check_compiled, int_at_least, positive_float, rate_range
+from ._validation import check_compiled, check_tensorflow_backend, int_at_least, positive_float, rate_range
 from .callback import StepLogger, accumulation_steps, rate_is_a_step_size, sweep_plan
 from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy
@@ -382,6 +382,7 @@ class RangeTestCallback(keras.callbacks.Callback):
 
     def __init__(self, x, y=None, *, epochs: Iterable[int], log_root: str | os.PathLike, **find_lr_kwargs):
         super().__init__()
+        check_tensorflow_backend("RangeTestCallback")
         self.x, self.y = x, y
         self.epochs = sorted({int_at_least("epochs", e, 0) for e in epochs})
         if not self.epochs:

@@ -246,6 +246,24 @@ def test_streams_of_batches_sweep_again_and_verify_only_on_validation_data(tmp_p
     assert result.verification is not None and result.verification.steps > 0
 
 
+def test_other_keras_backends_are_refused_naming_the_way_out(tmp_path, make_mlp, tiny_data, monkeypatch):
+    import keras
+
+    from tb_lrfinder import RangeTestCallback, StepLogger, find_lr, sweep_custom_loop, verify_rate
+
+    x, y = tiny_data
+    model = make_mlp()
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    for call in (lambda: find_lr(model, x, y, log_dir=tmp_path / "a"),
+                 lambda: verify_rate(model, x, y, learning_rate=0.1),
+                 lambda: StepLogger(tmp_path / "b"),
+                 lambda: RangeTestCallback(x, y, epochs=[0], log_root=tmp_path / "c"),
+                 lambda: sweep_custom_loop(model, None, None, None, log_dir=tmp_path / "d")):
+        with pytest.raises(LRFinderError, match="runs on 'jax': set KERAS_BACKEND=tensorflow .* StepRecorder"):
+            call()
+    assert not any(tmp_path.iterdir())
+
+
 def test_array_data_shorter_than_the_sweep_is_repeated_and_the_plan_is_in_the_run(tmp_path, make_mlp, tiny_data):
     from tb_lrfinder import analyze_paths, find_lr
 
