@@ -6,8 +6,9 @@ Writing (needs TensorFlow): `lr_range_schedule` (and its closed form
 `one_cycle_from`, `cyclical_from`. Recording from any loop: `StepRecorder`
 (with `sweep_plan`).
 Reading and analysis (no TensorFlow): `read_scalars`, `read_range_test`,
-`analyze`, `analyze_paths`; drawing (matplotlib): `plot_range_test`. The writing-side names are imported on first use,
-so `import tb_lrfinder` stays light for code that only reads logs.
+`analyze`, `analyze_paths`; drawing (matplotlib): `plot_range_test`. The
+writing-side and drawing names are imported on first use, so
+`import tb_lrfinder` stays light for code that only reads logs.
 """
 
 from __future__ import annotations
