@@ -89,6 +89,23 @@ class RangeTestResult:
         recommended = self.recommended
         return None if recommended is None else recommended.learning_rate
 
+    def __repr__(self) -> str:
+        """One line: the run, its points, the rate to use and why the sweep stopped (the curve
+        itself is in `curve` and `frame`)."""
+        rec = self.recommended
+        parts = [f"name={self.name!r}", f"points={len(self.curve['step'])}",
+                 "recommended=none" if rec is None else
+                 f"recommended={rec.learning_rate:.3g} (range {rec.low:.3g}..{rec.high:.3g}, "
+                 f"{'confident' if rec.confident else 'not confident'})"]
+        if self.verification is not None:
+            verified = self.verified_rate
+            parts.append("verified=unconfirmed" if verified is None else f"verified={verified:.3g}")
+        if self.repeats:
+            parts.append(f"repeats={len(self.repeats)}")
+        stop = self.analysis.stop
+        parts.append(f"stop={stop.reason} at step {stop.step} (rate {stop.learning_rate:.3g})")
+        return f"RangeTestResult({', '.join(parts)})"
+
 
 @dataclass(frozen=True)
 class SkippedRun:
