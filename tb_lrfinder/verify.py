@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,6 +160,16 @@ def _held_out_split(x, y, fraction: float):
     return take_rows(x, kept), take_rows(y, kept), take_rows(x, out), take_rows(y, out)
 
 
+def _held_out_data(validation_data):
+    """(x, y) every trial is evaluated on: (x_val, y_val), or a Dataset or PyDataset (y None).
+    An iterator is refused: the first evaluation would use it up."""
+    if isinstance(validation_data, Iterator):
+        raise LRFinderError(f"validation_data must be (x_val, y_val), a Dataset or a PyDataset, not a "
+                            f"{type(validation_data).__name__}: every trial is evaluated on it, and the first "
+                            "evaluation would use it up")
+    return (validation_data, None) if is_stream(validation_data) else validation_data[:2]
+
+
 def _held_out_loss(model, x, y, batch_size) -> float:
     if is_stream(x):
         result = model.evaluate(x, verbose=0, return_dict=True)
@@ -233,7 +244,7 @@ def verify_rate(
     if validation_data is None:
         x, y, held_x, held_y = _held_out_split(x, y, validation_split)
     else:
-        held_x, held_y = (validation_data, None) if is_stream(validation_data) else validation_data[:2]
+        held_x, held_y = _held_out_data(validation_data)
     if train_steps is not None:
         train_steps = int_at_least("train_steps", train_steps, 1)
         if first_round_steps is not None:

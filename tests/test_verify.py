@@ -412,6 +412,11 @@ def test_arguments_are_checked(linear_task):
         verify_rate(model, x, y, learning_rate=0.1, spread=1.0)
     with pytest.raises(LRFinderError, match="learning_rate"):
         verify_rate(model, x, y, learning_rate=-1.0)
+    held_out = ((x[i:i + 32], y[i:i + 32]) for i in range(0, 128, 32))  # used up by one evaluation
+    before = _state(model)
+    with pytest.raises(LRFinderError, match="validation_data must be .* not a generator"):
+        verify_rate(model, x, y, learning_rate=0.1, validation_data=held_out)
+    _assert_identical(before, _state(model))
 
 
 def test_find_lr_verify_writes_trials_beside_the_sweep_and_analyze_reads_them(linear_task, tmp_path):
