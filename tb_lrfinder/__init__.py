@@ -36,8 +36,8 @@ _LAZY = {
     "sweep_custom_loop": "custom_loop",
     "StepRecorder": "recorder",
     "verify_rate": "verify",
-    "plot_range_test": "plot",
     "Verification": "verify",
+    "plot_range_test": "plot",
 }
 
 

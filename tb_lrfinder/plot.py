@@ -76,6 +76,7 @@ def draw(runs: Sequence[RangeTestResult], ax):
         color = colors[i % len(colors)]
         curve, result = run.curve, run.analysis
         label = run.name if len(runs) > 1 else "smoothed loss"
+        whose = "" if len(runs) == 1 else f" ({run.name})"  # the run a rate line belongs to, where several
         ax.plot(curve["learning_rate"], curve["loss"], color=color, alpha=0.25, linewidth=0.8)
         ax.plot(curve["learning_rate"], curve["smoothed_loss"], color=color, linewidth=1.8, label=label)
         if "val_loss" in curve:
@@ -92,10 +93,10 @@ def draw(runs: Sequence[RangeTestResult], ax):
             rec = result.recommended
             ax.axvspan(rec.low, rec.high, color=color, alpha=0.08)
             ax.axvline(rec.learning_rate, color=color, linestyle="--", linewidth=1.2,
-                       label=f"recommended {rec.learning_rate:.2g}" + ("" if len(runs) == 1 else f" ({run.name})"))
+                       label=f"recommended {rec.learning_rate:.2g}{whose}")
         if run.verified_rate is not None:
             ax.axvline(run.verified_rate, color=color, linestyle="-", linewidth=1.6, alpha=0.8,
-                       label=f"verified {run.verified_rate:.2g}" + ("" if len(runs) == 1 else f" ({run.name})"))
+                       label=f"verified {run.verified_rate:.2g}{whose}")
         stop = result.stop
         ax.axvline(stop.learning_rate, color=color, linestyle=":", linewidth=1.0,
                    label=f"stop: {stop.reason} @ {stop.learning_rate:.2g}" if len(runs) == 1 else None)
