@@ -99,6 +99,22 @@ def fit_steps(model, x, y, steps: int, *, batch_size: int | None, shuffle: bool,
                      verbose=verbose, shuffle=shuffle and not (is_dataset(x) or isinstance(x, Iterator)))
 
 
+def with_batch_left(x):
+    """(whether `x` has a batch left, `x` to use from now on). An iterator is
+    peeked and its batch put back in front (as a generator, which `fit`
+    takes); other data is iterated afresh by each `fit` and always has."""
+    if not isinstance(x, Iterator):
+        return True, x
+    for first in x:
+        return True, _put_back(first, x)
+    return False, x
+
+
+def _put_back(first, rest):
+    yield first
+    yield from rest
+
+
 def _stop_after(steps: int):
     """A callback that ends `fit` after `steps` batches in all (Keras's own only count per epoch)."""
     import keras

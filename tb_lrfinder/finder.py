@@ -342,8 +342,11 @@ def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validati
                         rate_is_step_size=rate_is_a_step_size(model.optimizer))
     if search is None:
         return result
-    verification = verify_rate(model, x, y, **search, batch_size=batch_size, validation_data=validation_data,
-                               shuffle=shuffle, log_dir=log_dir, train_steps=train_steps)
+    try:
+        verification = verify_rate(model, x, y, **search, batch_size=batch_size, validation_data=validation_data,
+                                   shuffle=shuffle, log_dir=log_dir, train_steps=train_steps)
+    except LRFinderError as error:
+        raise LRFinderError(f"verification failed, {error} (the sweep itself is logged in {log_dir})") from error
     return dataclasses.replace(result, verification=verification)
 
 

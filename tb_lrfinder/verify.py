@@ -38,7 +38,7 @@ import numpy as np
 
 from . import tags
 from .analysis import NEVER_DIVERGED
-from ._data import batches_available, first_array, fit_steps, is_stream, take_rows
+from ._data import batches_available, first_array, fit_steps, is_stream, take_rows, with_batch_left
 from ._validation import check_compiled, int_at_least, positive_float
 from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy, restore, snapshot
@@ -202,7 +202,9 @@ def verify_rate(
 
     Args:
       model: a compiled `keras.Model` (its optimizer's class and settings are used).
-      x, y: training data as for `model.fit`.
+      x, y: training data as for `model.fit`. Each trial trains on it from
+        its start; an iterator goes on where the last trial left it, and
+        data that runs out before a round's end is an error.
       learning_rate: the rate to verify (e.g. `find_lr(...).learning_rate`).
       candidates: rates tried (>= 2), spread evenly in log(rate) from
         learning_rate / spread to learning_rate * spread, or to `max_rate`
@@ -229,8 +231,9 @@ def verify_rate(
       A `Verification`: the winner's rate, every trial, the optimizer steps spent.
 
     Raises:
-      LRFinderError: bad arguments. Errors of the model or data pass through;
-      the model and its optimizer are restored in every case.
+      LRFinderError: bad arguments, or training data that runs out. Errors
+        of the model or data pass through; the model and its optimizer are
+        restored in every case.
     """
     rate = positive_float("learning_rate", learning_rate)
     candidates = int_at_least("candidates", candidates, 2)
@@ -267,6 +270,8 @@ def verify_rate(
         trials, whose runs are numbered from `first_index`."""
         import keras
 
+        nonlocal x  # an iterator goes on where the last trial left it
+
         rates: list[float] = []
         weights, optimizers, losses, steps_done = {}, {}, {}, {}
 
@@ -290,12 +295,18 @@ def verify_rate(
         ceiling = math.inf  # the lowest rate that diverged
         while True:
             for i in training:
+                has_batches, x = with_batch_left(x)
+                if not has_batches:
+                    raise _ran_out(rates[i], round_steps)
                 restore(model.variables, weights[i])
                 model.optimizer = optimizers[i]
                 model.train_function = None
-                fit_steps(model, x, y, round_steps, batch_size=batch_size, shuffle=shuffle,
-                          callbacks=[keras.callbacks.TerminateOnNaN()])
-                steps_done[i] = int(optimizers[i].iterations.numpy())
+                guard = _stop_on_non_finite_loss(keras)
+                fit_steps(model, x, y, round_steps, batch_size=batch_size, shuffle=shuffle, callbacks=[guard])
+                trained = int(optimizers[i].iterations.numpy()) - steps_done[i]
+                if trained < round_steps and not guard.stopped:
+                    raise _ran_out(rates[i], round_steps)
+                steps_done[i] += trained
                 weights[i] = snapshot(model.variables)
                 losses[i].append(_held_out_loss(model, held_x, held_y, batch_size))
                 writer = writers.get(first_index + i)
@@ -366,6 +377,31 @@ def verify_rate(
         finally:
             saved.restore()
     return verification
+
+
+def _stop_on_non_finite_loss(keras):
+    """A callback that ends `fit` at the first non-finite training loss (as
+    `keras.callbacks.TerminateOnNaN`) and records, in `stopped`, that it did."""
+
+    class StopOnNonFiniteLoss(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.stopped = False
+
+        def on_train_batch_end(self, batch, logs=None):
+            loss = (logs or {}).get("loss")
+            if loss is not None and not math.isfinite(float(loss)):
+                self.stopped = True
+                self.model.stop_training = True
+
+    return StopOnNonFiniteLoss()
+
+
+def _ran_out(rate: float, wanted: int) -> LRFinderError:
+    return LRFinderError(
+        f"the training data ran out before the {wanted} steps of the trial at rate {rate:.3g}: every trial "
+        f"trains on x from its start, so x must give at least {wanted} batches each time (arrays, a Dataset or "
+        "PyDataset that can be iterated again or repeats, or an endless generator)")
 
 
 def first_round_for(train_steps: int, candidates: int) -> int:

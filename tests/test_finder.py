@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from tb_lrfinder import LRFinderError, analysis, read_scalars, sweep_rates, tags
+from tb_lrfinder import LRFinderError, analysis, read_range_test, read_scalars, sweep_rates, tags
 
 pytest.importorskip("tensorflow")
 
@@ -244,6 +244,11 @@ def test_streams_of_batches_sweep_again_and_verify_only_on_validation_data(tmp_p
     result = find_lr(make_mlp(), _batches_of(x, y), num_steps=20, verify=2, validation_data=(x[:64], y[:64]),
                      verbose=0, log_dir=tmp_path / "verified", report=False)
     assert result.verification is not None and result.verification.steps > 0
+    finite = (_batches_of(x, y)[i] for i in range(16))  # used up by the sweep: the error keeps the sweep's run
+    with pytest.raises(LRFinderError, match="verification failed, the training data ran out .* logged in .*used_up"):
+        find_lr(make_mlp(), finite, num_steps=20, verify=2, validation_data=(x[:64], y[:64]), verbose=0,
+                log_dir=tmp_path / "used_up", report=False)
+    assert len(read_range_test(tmp_path / "used_up")) == 16
 
 
 def test_other_keras_backends_are_refused_naming_the_way_out(tmp_path, make_mlp, tiny_data, monkeypatch):

@@ -419,6 +419,28 @@ def test_arguments_are_checked(linear_task):
     _assert_identical(before, _state(model))
 
 
+def test_training_data_that_runs_out_is_named_not_trained_on_short(linear_task):
+    """Every trial trains on x from its start: a finite generator is used up by the first trials, a Dataset
+    with fewer batches than a round would cut the round short and compare unequal trainings."""
+    import tensorflow as tf
+
+    from tb_lrfinder.verify import verify_rate
+
+    model, x, y = linear_task
+    before = _state(model)
+    finite = ((x[i:i + 32], y[i:i + 32]) for i in range(0, 640, 32))  # 20 batches
+    with pytest.raises(LRFinderError, match="ran out before the 10 steps of the trial at rate"):
+        verify_rate(model, finite, learning_rate=0.01, validation_data=(x, y), first_round_steps=10)
+    _assert_identical(before, _state(model))
+    few = tf.data.Dataset.from_tensor_slices((x[:128], y[:128])).batch(32).filter(lambda a, b: True)  # 4, unknown
+    with pytest.raises(LRFinderError, match="ran out before the 10 steps of the trial at rate 0.0025"):
+        verify_rate(model, few, learning_rate=0.01, validation_data=(x, y), first_round_steps=10)
+    _assert_identical(before, _state(model))
+    endless = ((x[i % 20 * 32:][:32], y[i % 20 * 32:][:32]) for i in range(10**9))
+    result = verify_rate(model, endless, learning_rate=0.01, validation_data=(x, y), first_round_steps=10)
+    assert sorted(t.steps for t in result.trials) == [10, 10, 30, 70, 70]
+
+
 def test_find_lr_verify_writes_trials_beside_the_sweep_and_analyze_reads_them(linear_task, tmp_path):
     import subprocess
     import sys
