@@ -146,7 +146,7 @@ def find_lr(
         sweep cannot show good constant rates, the candidates span
         [min_lr, max_lr] instead, one per decade at least. Each trial is a run
         beside the sweep's; `result.learning_rate` is then the winner's, and
-        `result.verification.steps` what the trials cost.
+        `result.verification.steps` what the trials cost. False or 0: none.
       train_steps: with `verify`, the optimizer steps of the training the
         rate is for (epochs x batches per epoch): the last two candidates
         train exactly that long and the better there wins (within 1% of the
@@ -321,7 +321,7 @@ def _warn_if_rate_is_not_a_step_size(optimizer) -> None:
 
 def _verify_candidates(verify, x, validation_data) -> int:
     """Candidates `verify` asks for (0: no verification), checked before any sweep runs."""
-    if verify is False or verify is None:
+    if not verify:  # False, None or 0
         return 0
     candidates = 5 if verify is True else int_at_least("verify", verify, 2)
     if validation_data is None and x is not None and is_stream(x):

@@ -484,6 +484,8 @@ def test_find_lr_checks_verify_before_sweeping(linear_task, tmp_path):
     with pytest.raises(LRFinderError, match="needs validation_data"):
         find_lr(model, dataset, verify=True, verbose=0, log_dir=tmp_path / "b")
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()  # refused before any sweep
+    unverified = find_lr(model, x, y, verify=0, num_steps=10, verbose=0, log_dir=tmp_path / "c", report=False)
+    assert unverified.verification is None  # 0 candidates: off, as False
 
 
 @pytest.fixture
