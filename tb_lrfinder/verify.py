@@ -261,122 +261,158 @@ def verify_rate(
     if max_rate is not None:
         max_rate = positive_float("max_rate", max_rate)
     saved = ModelState(model)
-    start, user_optimizer = saved.weights, model.optimizer
-    writers = {}  # every trial's run writer, by index over all searches
-    trial_writer = None
-
-    def search(first_round_steps: int, first_index: int) -> tuple[Trial, ...]:
-        """One successive-halving search from the start (see the module); its
-        trials, whose runs are numbered from `first_index`."""
-        import keras
-
-        nonlocal x  # an iterator goes on where the last trial left it
-
-        rates: list[float] = []
-        weights, optimizers, losses, steps_done = {}, {}, {}, {}
-
-        def add_candidates(window) -> list[int]:
-            """Register a window of candidate rates as trials from the start; their indices."""
-            added = []
-            for r in window:
-                i = len(rates)
-                rates.append(float(r))
-                weights[i], losses[i], steps_done[i] = start, [], 0
-                optimizers[i] = optimizer_copy(user_optimizer, float(r))
-                if trial_writer is not None:
-                    writers[first_index + i] = trial_writer(first_index + i, float(r))
-                added.append(i)
-            return added
-
-        window = candidate_rates(rate, candidates=candidates, spread=spread, max_rate=max_rate)
-        spacing = (window[-1] / window[0]) ** (1.0 / (len(window) - 1))
-        survivors = training = add_candidates(window)
-        round_steps, lower_windows, upper_windows = first_round_steps, LOWER_WINDOWS, windows_above
-        ceiling = math.inf  # the lowest rate that diverged
-        while True:
-            for i in training:
-                has_batches, x = with_batch_left(x)
-                if not has_batches:
-                    raise _ran_out(rates[i], round_steps)
-                restore(model.variables, weights[i])
-                model.optimizer = optimizers[i]
-                model.train_function = None
-                guard = _stop_on_non_finite_loss(keras)
-                fit_steps(model, x, y, round_steps, batch_size=batch_size, shuffle=shuffle, callbacks=[guard])
-                trained = int(optimizers[i].iterations.numpy()) - steps_done[i]
-                if trained < round_steps and not guard.stopped:
-                    raise _ran_out(rates[i], round_steps)
-                steps_done[i] += trained
-                weights[i] = snapshot(model.variables)
-                losses[i].append(_held_out_loss(model, held_x, held_y, batch_size))
-                writer = writers.get(first_index + i)
-                if writer is not None:
-                    writer.scalars(steps_done[i], (tags.TRIAL_LOSS, tags.TRIAL_RATE), (losses[i][-1], rates[i]),
-                                   time.time())
-                    writer.flush()
-            for i in training:
-                if diverged_trial(losses[i][-1], initial_loss):
-                    ceiling = min(ceiling, rates[i])
-            survivors = [i for i in survivors if rates[i] < ceiling]
-            if round_steps == first_round_steps:
-                if not survivors and lower_windows:
-                    # Every candidate diverged in its first round: the same number of candidates below them.
-                    lower_windows -= 1
-                    window = window[0] * spacing ** -np.arange(candidates, 0, -1.0)
-                    survivors = training = add_candidates(window)
-                    continue
-                above = window[-1] * spacing ** np.arange(1.0, candidates + 1)
-                above = above[above <= max_rate] if max_rate is not None else above
-                if upper_windows and len(above) and ceiling == math.inf and _best_at_top(survivors, rates, losses,
-                                                                                          initial_loss):
-                    # None diverged and the highest rate did best: the rates may be too low, a window above.
-                    upper_windows -= 1
-                    window = above
-                    training = add_candidates(window)
-                    survivors = survivors + training
-                    continue
-            if len(survivors) <= 1:
-                break
-            if (train_steps is not None and round_steps == first_round_steps
-                    and not _any_improved(survivors, losses, initial_loss)):
-                # A first round on a plateau ranks noise: every survivor trains the next round, none dropped.
-                training, round_steps = survivors, round_steps * 2
-                continue
-            keep = math.ceil(min(len(survivors), candidates) / 2)
-            survivors = training = sorted(survivors, key=lambda i: losses[i][-1])[:keep]
-            if len(survivors) == 1:
-                break
-            round_steps *= 2
-            if train_steps is not None and len(survivors) == 2:
-                # The last round ends at the training's length (the survivors have trained alike).
-                round_steps = train_steps - steps_done[survivors[0]]
-                if round_steps <= 0:  # reached already: `conclude` judges the pair there
-                    break
-        return tuple(
-            Trial(r, tuple(losses[i]), steps_done[i],
-                  writers[first_index + i].log_dir if first_index + i in writers else None,
-                  diverged_trial(losses[i][-1], initial_loss), first_round_steps)
-            for i, r in enumerate(rates)
-        )
-
     tie = 0.0 if train_steps is None else FINAL_TIE  # judged at the training's length, near-equal is equal
+    search = dict(rate=rate, candidates=candidates, spread=spread, max_rate=max_rate, windows_above=windows_above,
+                  train_steps=train_steps)
+    trials = None
     try:
         initial_loss = _held_out_loss(model, held_x, held_y, batch_size)
-        if log_dir is not None:
-            trial_writer = _trial_writers(os.fspath(log_dir), initial_loss, tie)
-        trials = search(first_round_steps, 0)
-        verification = conclude(trials, initial_loss, rate, tie=tie)
+        writer_of = None if log_dir is None else _trial_writers(os.fspath(log_dir), initial_loss, tie)
+        trials = _Trials(model, x, y, (held_x, held_y), start=saved.weights, batch_size=batch_size, shuffle=shuffle,
+                         writer_of=writer_of)
+        _successive_halving(trials, first_round_steps=first_round_steps, initial_loss=initial_loss, **search)
+        verification = conclude(trials.result(initial_loss), initial_loss, rate, tie=tie)
         if longer_on_plateau and verification.plateau and train_steps is None:
             # The trials were too short to tell the rates apart: once more, longer.
-            trials += search(first_round_steps * PLATEAU_LENGTHENING, len(trials))
-            verification = conclude(trials, initial_loss, rate, tie=tie)
+            _successive_halving(trials, first_round_steps=first_round_steps * PLATEAU_LENGTHENING,
+                                initial_loss=initial_loss, **search)
+            verification = conclude(trials.result(initial_loss), initial_loss, rate, tie=tie)
     finally:
         try:
-            for writer in writers.values():
-                writer.close()
+            if trials is not None:
+                trials.close()
         finally:
             saved.restore()
     return verification
+
+
+class _Trials:
+    """The candidates of a verification, each trained from the model's start
+    with an optimizer of its own: by index, in the order added, each one's
+    rate, held-out loss after each round, optimizer steps, first round's
+    steps, and run writer (None without runs)."""
+
+    def __init__(self, model, x, y, held_out, *, start, batch_size, shuffle, writer_of):
+        self.model, self.x, self.y, self.held_out = model, x, y, held_out
+        self.start, self.user_optimizer = start, model.optimizer
+        self.batch_size, self.shuffle, self.writer_of = batch_size, shuffle, writer_of
+        self.rates: list[float] = []
+        self.losses: list[list[float]] = []
+        self.steps: list[int] = []
+        self.first_rounds: list[int] = []
+        self.writers: list = []
+        self._weights: list = []
+        self._optimizers: list = []
+
+    def add(self, window, first_round_steps: int) -> list[int]:
+        """Candidates at the rates of `window`, at the model's start; their indices."""
+        added = []
+        for rate in map(float, window):
+            i = len(self.rates)
+            self.rates.append(rate)
+            self.losses.append([])
+            self.steps.append(0)
+            self.first_rounds.append(first_round_steps)
+            self.writers.append(self.writer_of(i, rate) if self.writer_of is not None else None)
+            self._weights.append(self.start)
+            self._optimizers.append(optimizer_copy(self.user_optimizer, rate))
+            added.append(i)
+        return added
+
+    def train(self, indices, steps: int) -> None:
+        """Train each of `indices` `steps` more steps (fewer where its loss goes
+        non-finite), then record its held-out loss."""
+        import keras
+
+        for i in indices:
+            has_batches, self.x = with_batch_left(self.x)  # an iterator goes on where the last trial left it
+            if not has_batches:
+                raise _ran_out(self.rates[i], steps)
+            restore(self.model.variables, self._weights[i])
+            self.model.optimizer = self._optimizers[i]
+            self.model.train_function = None
+            guard = _stop_on_non_finite_loss(keras)
+            fit_steps(self.model, self.x, self.y, steps, batch_size=self.batch_size, shuffle=self.shuffle,
+                      callbacks=[guard])
+            trained = int(self._optimizers[i].iterations.numpy()) - self.steps[i]
+            if trained < steps and not guard.stopped:
+                raise _ran_out(self.rates[i], steps)
+            self.steps[i] += trained
+            self._weights[i] = snapshot(self.model.variables)
+            self.losses[i].append(_held_out_loss(self.model, *self.held_out, self.batch_size))
+            if self.writers[i] is not None:
+                self.writers[i].scalars(self.steps[i], (tags.TRIAL_LOSS, tags.TRIAL_RATE),
+                                        (self.losses[i][-1], self.rates[i]), time.time())
+                self.writers[i].flush()
+
+    def latest(self, i: int) -> float:
+        """Trial `i`'s held-out loss after its last round."""
+        return self.losses[i][-1]
+
+    def result(self, initial_loss: float) -> tuple[Trial, ...]:
+        return tuple(
+            Trial(rate, tuple(losses), steps, writer.log_dir if writer is not None else None,
+                  diverged_trial(losses[-1], initial_loss), first_round)
+            for rate, losses, steps, writer, first_round
+            in zip(self.rates, self.losses, self.steps, self.writers, self.first_rounds)
+        )
+
+    def close(self) -> None:
+        for writer in self.writers:
+            if writer is not None:
+                writer.close()
+
+
+def _successive_halving(trials: _Trials, *, rate: float, candidates: int, spread: float, max_rate: float | None,
+                        windows_above: int, train_steps: int | None, first_round_steps: int,
+                        initial_loss: float) -> None:
+    """One search from the model's start (see the module): adds its candidates
+    to `trials` and trains them round by round until one is left."""
+    window = candidate_rates(rate, candidates=candidates, spread=spread, max_rate=max_rate)
+    spacing = (window[-1] / window[0]) ** (1.0 / (len(window) - 1))
+    survivors = training = trials.add(window, first_round_steps)
+    round_steps, lower_windows, upper_windows = first_round_steps, LOWER_WINDOWS, windows_above
+    ceiling = math.inf  # the lowest rate that diverged
+    while True:
+        trials.train(training, round_steps)
+        for i in training:
+            if diverged_trial(trials.latest(i), initial_loss):
+                ceiling = min(ceiling, trials.rates[i])
+        survivors = [i for i in survivors if trials.rates[i] < ceiling]
+        if round_steps == first_round_steps:
+            if not survivors and lower_windows:
+                # Every candidate diverged in its first round: the same number of candidates below them.
+                lower_windows -= 1
+                window = window[0] * spacing ** -np.arange(candidates, 0, -1.0)
+                survivors = training = trials.add(window, first_round_steps)
+                continue
+            above = window[-1] * spacing ** np.arange(1.0, candidates + 1)
+            above = above[above <= max_rate] if max_rate is not None else above
+            if (upper_windows and len(above) and ceiling == math.inf
+                    and _best_at_top(survivors, trials.rates, trials.losses, initial_loss)):
+                # None diverged and the highest rate did best: the rates may be too low, a window above.
+                upper_windows -= 1
+                window = above
+                training = trials.add(window, first_round_steps)
+                survivors = survivors + training
+                continue
+        if len(survivors) <= 1:
+            return
+        if (train_steps is not None and round_steps == first_round_steps
+                and not _any_improved(survivors, trials.losses, initial_loss)):
+            # A first round on a plateau ranks noise: every survivor trains the next round, none dropped.
+            training, round_steps = survivors, round_steps * 2
+            continue
+        keep = math.ceil(min(len(survivors), candidates) / 2)
+        survivors = training = sorted(survivors, key=trials.latest)[:keep]
+        if len(survivors) == 1:
+            return
+        round_steps *= 2
+        if train_steps is not None and len(survivors) == 2:
+            # The last round ends at the training's length (the survivors have trained alike).
+            round_steps = train_steps - trials.steps[survivors[0]]
+            if round_steps <= 0:  # reached already: `conclude` judges the pair there
+                return
 
 
 def _stop_on_non_finite_loss(keras):
