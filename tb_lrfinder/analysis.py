@@ -33,6 +33,8 @@ MIN_POINTS = 8
 
 DISAGREEMENT_FACTOR = 3.0
 """Rates further apart than this (two readings of the minimum, or repeated sweeps) lower confidence."""
+SAME_ORDER_STEPS = 10
+"""Repeated sweeps whose first this many smoothed losses agree to float32 precision saw the same batches."""
 NOISE_LIMIT = 0.25
 
 SAFE_WINDOW_DECADES = 0.5
@@ -570,9 +572,20 @@ def combine(analyses) -> Recommendation | None:
     spread = float(rates.max() / rates.min())
     if spread > DISAGREEMENT_FACTOR:
         caveats.append(f"the repeated sweeps disagree by {spread:.1f}x (more than {DISAGREEMENT_FACTOR:g}x)")
+    if len(analyses) > 1 and _same_batches(analyses):
+        caveats.append("the repeated sweeps saw the same batches in the same order (their first losses are "
+                       "equal), so they cannot show how the rate depends on it: give data that is reshuffled on "
+                       "each pass (shuffle=True for arrays, a Dataset shuffled with reshuffle_each_iteration)")
     for r in recommendations:
         caveats += [c for c in r.caveats if c not in caveats]
     return Recommendation(rate, min(low, rate), high, confident=not caveats, caveats=tuple(caveats))
+
+
+def _same_batches(analyses) -> bool:
+    """Whether the sweeps' first `SAME_ORDER_STEPS` smoothed losses agree to float32 precision."""
+    firsts = [np.asarray(a.smoothed[:SAME_ORDER_STEPS], dtype=np.float64) for a in analyses]
+    n = min(len(f) for f in firsts)
+    return n > 0 and all(np.allclose(f[:n], firsts[0][:n], rtol=1e-6, atol=0.0) for f in firsts[1:])
 
 
 def validation_parting(steps, rates, smoothed, val_losses, stop_step: int) -> ValidationParting | None:

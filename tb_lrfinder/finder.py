@@ -103,8 +103,9 @@ def find_lr(
 
     The rate grows as min_lr * (max_lr/min_lr) ** (step/num_steps) for up to
     `num_steps` optimizer steps; data with fewer batches than that is
-    repeated (array data, and Datasets of known size). The sweep stops early at the first NaN/inf loss or once the
-    smoothed loss exceeds `stop_factor` times its best. Rate and true batch
+    repeated (arrays, Datasets of known size, PyDatasets). The sweep stops
+    early at the first NaN/inf loss or once the smoothed loss exceeds
+    `stop_factor` times its best. Rate and true batch
     loss of every step go to a TensorBoard run in `log_dir`.
 
     Afterwards the model's variables and its optimizer are exactly as before.

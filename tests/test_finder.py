@@ -499,15 +499,29 @@ def test_repeated_sweeps_are_runs_of_their_own_and_combined(tmp_path, make_mlp, 
 def test_combined_recommendation_flags_disagreeing_repeats():
     from tb_lrfinder.analysis import Recommendation, combine
 
-    class Sweep:  # only `recommended` is read
+    class Sweep:  # only `recommended` and the first smoothed losses are read
         def __init__(self, rate):
             self.recommended = Recommendation(rate, rate / 2, rate * 2, confident=True)
+            self.smoothed = np.array([2.3, 2.2]) + rate  # a data order of its own
 
     agreeing = combine([Sweep(0.1), Sweep(0.12), Sweep(0.15)])
     assert agreeing.confident and agreeing.learning_rate == pytest.approx(0.12)
     disagreeing = combine([Sweep(0.01), Sweep(0.1), Sweep(0.2)])
     assert not disagreeing.confident and "disagree by 20.0x" in disagreeing.caveats[0]
     assert disagreeing.high == pytest.approx(0.02)  # the lowest top: past it, one sweep saw trouble
+
+
+def test_repeats_that_saw_the_same_batches_are_not_confident(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    same = find_lr(make_mlp(), x, y, min_lr=1e-4, max_lr=1.0, num_steps=12, shuffle=False, repeats=2, verbose=0,
+                   log_dir=tmp_path / "same", report=False)
+    assert not same.recommended.confident
+    assert any("same batches in the same order" in c for c in same.recommended.caveats)
+    shuffled = find_lr(make_mlp(), x, y, min_lr=1e-4, max_lr=1.0, num_steps=12, repeats=2, verbose=0,
+                       log_dir=tmp_path / "shuffled", report=False)
+    assert not any("same batches" in c for c in shuffled.recommended.caveats)
 
 
 def test_ftrl_is_warned_about_and_other_optimizers_are_not(tmp_path, make_mlp, tiny_data):
