@@ -1,10 +1,10 @@
 """tb_lrfinder: a learning-rate range test for Keras 3, viewed in TensorBoard.
 
-Writing (needs TensorFlow): `lr_range_schedule` (and its closed form
-`sweep_rates`), `StepLogger`, `find_lr`, `verify_rate`, `RangeTestCallback`,
-`sweep_custom_loop`; training schedules from a result: `OneCycle`, `Cyclical`,
-`one_cycle_from`, `cyclical_from`. Recording from any loop: `StepRecorder`
-(with `sweep_plan`).
+Running a sweep on TensorFlow: `StepLogger`, `find_lr`, `verify_rate`,
+`RangeTestCallback`, `sweep_custom_loop`. On any Keras backend: the sweep's
+schedule `lr_range_schedule` (and its closed form `sweep_rates`), recording
+from any loop with `StepRecorder` (and `sweep_plan`), and training schedules
+from a result: `OneCycle`, `Cyclical`, `one_cycle_from`, `cyclical_from`.
 Reading and analysis (no TensorFlow): `read_scalars`, `read_range_test`,
 `analyze`, `analyze_paths`; drawing (matplotlib): `plot_range_test`. The
 writing-side and drawing names are imported on first use, so
@@ -32,7 +32,7 @@ _LAZY = {
     "StepLogger": "callback",
     "find_lr": "finder",
     "RangeTestCallback": "finder",
-    "sweep_plan": "callback",
+    "sweep_plan": "plan",
     "sweep_custom_loop": "custom_loop",
     "StepRecorder": "recorder",
     "verify_rate": "verify",

@@ -17,11 +17,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import tags
 from ._keras_hooks import install_step_hook
-from .analysis import lag_of_momentum
 from ._validation import check_tensorflow_backend, int_at_least
 from .errors import LRFinderError
+from .plan import accumulation_steps, optimizer_plan, updating_optimizer
 from .recorder import StepRecorder, checked_options
 
 
@@ -123,7 +122,7 @@ class StepLogger(keras.callbacks.Callback):
             self.log_dir, stop_factor=self.stop_factor, smoothing=self.smoothing, max_steps=self.max_steps,
             # A loss-scale optimizer's skipped update repeats its step.
             detect_skips=isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer),
-            flush_secs=self.flush_secs, plan={**_optimizer_plan(model.optimizer), **self.plan},
+            flush_secs=self.flush_secs, plan={**optimizer_plan(model.optimizer), **self.plan},
         )
         self._progress_bar = None
         if self.progress:
@@ -153,7 +152,7 @@ class StepLogger(keras.callbacks.Callback):
         if replicas > 1:
             # Keras scales each replica's loss by 1/replicas; their sum is the global batch's.
             loss = replica.all_reduce(tf.distribute.ReduceOp.SUM, loss)
-        optimizer = _updating(self.model.optimizer)
+        optimizer = updating_optimizer(self.model.optimizer)
         step = tf.cast(optimizer.iterations, tf.float64)
         validation_loss = tf.constant(math.nan, tf.float64)
         if self._validation is not None:
@@ -176,7 +175,8 @@ class StepLogger(keras.callbacks.Callback):
         if self._micro_losses is not None:
             # One point per applied update: the mean loss of its micro-batches.
             total = self._micro_losses.assign_add(tf.stack([loss, 1.0]))
-            update = tf.cast(tf.cast(_updating(self.model.optimizer).iterations, tf.float64) > step, tf.float64)
+            applied = tf.cast(updating_optimizer(self.model.optimizer).iterations, tf.float64)
+            update = tf.cast(applied > step, tf.float64)
             loss = total[0] / total[1]
             self._micro_losses.assign(total * (1.0 - update))
         row = tf.stack([step, rate, loss, update, validation_loss, samples])
@@ -245,52 +245,6 @@ class StepLogger(keras.callbacks.Callback):
 
 
 _COLUMNS = ("step", "rate", "loss", "update", "validation_loss", "samples")
-
-
-def _updating(optimizer):
-    """The optimizer that applies the updates, with their step count and rate: a
-    LossScaleOptimizer's inner one (whose step does not advance on a skipped update)."""
-    return getattr(optimizer, "inner_optimizer", optimizer)
-
-
-def momentum_lag(optimizer) -> float:
-    """Steps an optimizer's update lags its gradients: beta/(1-beta) of its
-    momentum (SGD's `momentum`, RMSprop's `momentum`, the `beta_1` of Adam
-    and its kin), 0 without; from its public config."""
-    config = _updating(optimizer).get_config()
-    beta = config.get("beta_1", config.get("momentum", 0.0))
-    try:
-        return lag_of_momentum(float(beta))
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def rate_is_a_step_size(optimizer) -> bool:
-    """False for FTRL, whose rate scales the weights it sets: a sweep's curve cannot show its good
-    constant rates (`find_lr` warns)."""
-    return not isinstance(_updating(optimizer), keras.optimizers.Ftrl)
-
-
-def _optimizer_plan(optimizer) -> dict[str, float]:
-    """The plan entries (`tags.PLAN_*`) that describe the sweep's optimizer."""
-    return {tags.PLAN_MOMENTUM_LAG: momentum_lag(optimizer),
-            tags.PLAN_STEP_SIZE: float(rate_is_a_step_size(optimizer))}
-
-
-def sweep_plan(min_lr: float, max_lr: float, num_steps: int, batch_size: int | None, optimizer) -> dict:
-    """The plan an exponential sweep writes into its run at step 0 (tag -> value, `tags.PLAN_*`;
-    `StepRecorder(..., plan=...)`): its range and steps as for `find_lr`, its batch size (None
-    or 0: not known), and what the analysis must know of the sweep's optimizer: its momentum lag
-    (`momentum_lag`) and whether its rate is a step size (not for FTRL)."""
-    return {
-        tags.PLAN_MIN_LR: min_lr, tags.PLAN_MAX_LR: max_lr, tags.PLAN_STEPS: num_steps, tags.PLAN_LINEAR: 0,
-        tags.PLAN_BATCH_SIZE: batch_size or 0, **_optimizer_plan(optimizer),
-    }
-
-
-def accumulation_steps(optimizer) -> int:
-    """Micro-batches per applied update (Keras's `gradient_accumulation_steps`), 1 if none."""
-    return int(getattr(_updating(optimizer), "gradient_accumulation_steps", None) or 1)
 
 
 def _validation_subsample(data, samples: int):

@@ -21,8 +21,8 @@ import tensorflow as tf
 from . import runs
 from ._data import batch_size_used
 from ._validation import check_tensorflow_backend, int_at_least, positive_float, rate_range
-from .callback import sweep_plan
 from .model_state import restore, snapshot
+from .plan import sweep_plan
 from .recorder import StepRecorder
 from .runs import RangeTestResult
 from .schedules import lr_range_schedule

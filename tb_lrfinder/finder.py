@@ -28,9 +28,10 @@ from . import analysis as analysis_module
 from . import runs
 from ._data import batch_size_used, first_array, fit_steps, is_stream, take_rows
 from ._validation import check_compiled, check_tensorflow_backend, int_at_least, positive_float, rate_range
-from .callback import StepLogger, accumulation_steps, rate_is_a_step_size, sweep_plan
+from .callback import StepLogger
 from .errors import LRFinderError
 from .model_state import ModelState, optimizer_copy
+from .plan import accumulation_steps, rate_is_a_step_size, sweep_plan
 from .runs import RangeTestResult
 from .schedules import lr_range_schedule
 from .verify import search_for, verify_rate

@@ -7,7 +7,7 @@ import pytest
 
 # A script the distributed test runs in its own process; importing it here
 # (as --doctest-modules would) would run it.
-collect_ignore = ["distributed_sweep.py", "multiworker_sweep.py"]
+collect_ignore = ["distributed_sweep.py", "multiworker_sweep.py", "jax_sweep.py"]
 
 
 @pytest.fixture

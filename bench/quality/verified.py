@@ -140,7 +140,7 @@ def main(argv=None) -> int:
 
     import keras
 
-    from tb_lrfinder.callback import rate_is_a_step_size
+    from tb_lrfinder.plan import rate_is_a_step_size
     from tb_lrfinder.verify import search_for, verify_rate
 
     if args.reuse is not None and (args.variant, args.reuse) not in REUSABLE:
