@@ -106,8 +106,8 @@ def find_lr(
     `num_steps` optimizer steps; data with fewer batches than that is
     repeated (arrays, Datasets of known size, PyDatasets). The sweep stops
     early at the first NaN/inf loss or once the smoothed loss exceeds
-    `stop_factor` times its best. Rate and true batch
-    loss of every step go to a TensorBoard run in `log_dir`.
+    `stop_factor` times its best. Rate and true batch loss of every step go
+    to a TensorBoard run in `log_dir`.
 
     Afterwards the model's variables and its optimizer are exactly as before.
 
