@@ -320,8 +320,8 @@ class _Trials:
         return added
 
     def train(self, indices, steps: int) -> None:
-        """Train each of `indices` `steps` more steps (fewer where its loss goes
-        non-finite), then record its held-out loss."""
+        """Train each of `indices` `steps` more batches (fewer where its loss
+        goes non-finite), then record its held-out loss."""
         import keras
 
         for i in indices:
@@ -331,13 +331,12 @@ class _Trials:
             restore(self.model.variables, self._weights[i])
             self.model.optimizer = self._optimizers[i]
             self.model.train_function = None
-            guard = _stop_on_non_finite_loss(keras)
+            guard = _trial_guard(keras)
             fit_steps(self.model, self.x, self.y, steps, batch_size=self.batch_size, shuffle=self.shuffle,
                       callbacks=[guard])
-            trained = int(self._optimizers[i].iterations.numpy()) - self.steps[i]
-            if trained < steps and not guard.stopped:
+            if guard.batches < steps and not guard.stopped:
                 raise _ran_out(self.rates[i], steps)
-            self.steps[i] += trained
+            self.steps[i] = int(self._optimizers[i].iterations.numpy())
             self._weights[i] = snapshot(self.model.variables)
             self.losses[i].append(_held_out_loss(self.model, *self.held_out, self.batch_size))
             if self.writers[i] is not None:
@@ -415,22 +414,26 @@ def _successive_halving(trials: _Trials, *, rate: float, candidates: int, spread
                 return
 
 
-def _stop_on_non_finite_loss(keras):
+def _trial_guard(keras):
     """A callback that ends `fit` at the first non-finite training loss (as
-    `keras.callbacks.TerminateOnNaN`) and records, in `stopped`, that it did."""
+    `keras.callbacks.TerminateOnNaN`) and records whether it did (`stopped`)
+    and how many batches were trained (`batches`: the optimizer's step count
+    is not that number under gradient accumulation or skipped updates)."""
 
-    class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    class TrialGuard(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
             self.stopped = False
+            self.batches = 0
 
         def on_train_batch_end(self, batch, logs=None):
+            self.batches += getattr(self.model, "steps_per_execution", 1) or 1  # one call per execution
             loss = (logs or {}).get("loss")
             if loss is not None and not math.isfinite(float(loss)):
                 self.stopped = True
                 self.model.stop_training = True
 
-    return StopOnNonFiniteLoss()
+    return TrialGuard()
 
 
 def _ran_out(rate: float, wanted: int) -> LRFinderError:

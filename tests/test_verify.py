@@ -441,6 +441,26 @@ def test_training_data_that_runs_out_is_named_not_trained_on_short(linear_task):
     assert sorted(t.steps for t in result.trials) == [10, 10, 30, 70, 70]
 
 
+def test_accumulation_and_steps_per_execution_are_not_mistaken_for_data_running_out():
+    """A round's length is counted in batches; the optimizer's step count is not that under gradient
+    accumulation (one update per 2 batches here), nor are Keras's callbacks called per batch with
+    steps_per_execution."""
+    import keras
+
+    from tb_lrfinder.verify import verify_rate
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 4)).astype("float32")
+    y = x.sum(axis=1, keepdims=True)
+    for optimizer, steps_per_execution, updates in ((keras.optimizers.SGD(0.01, gradient_accumulation_steps=2), 1, 4),
+                                                    (keras.optimizers.SGD(0.01), 4, 8)):
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile(optimizer, loss="mse", steps_per_execution=steps_per_execution)
+        result = verify_rate(model, x, y, learning_rate=0.05, candidates=2, first_round_steps=8, batch_size=32,
+                             validation_data=(x, y))
+        assert [t.steps for t in result.trials] == [updates, updates]
+
+
 def test_find_lr_verify_writes_trials_beside_the_sweep_and_analyze_reads_them(linear_task, tmp_path):
     import subprocess
     import sys
