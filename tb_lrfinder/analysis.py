@@ -295,15 +295,18 @@ def sweep_axis(rates) -> str:
     return "log"
 
 
-def steepest_descent(axis_values, smoothed, steps, rates) -> Suggestion | None:
+def steepest_descent(axis_values, smoothed, steps, rates, *, settle: int = 0) -> Suggestion | None:
     """Most negative slope of the smoothed loss against the sweep's axis
-    (log10(rate) for exponential sweeps, the rate for linear ones), before its minimum.
+    (log10(rate) for exponential sweeps, the rate for linear ones), after the
+    first `settle` points and before its minimum.
 
     Slopes are central differences over the whole curve, so the drop into the
-    minimum is not mistaken for the steepest part of the descent.
+    minimum is not mistaken for the steepest part of the descent. `settle`:
+    the smoother's warm-up (a debiased EMA's first time constant), where it
+    follows single batches and its slope is noise.
     """
     lowest = int(np.nanargmin(smoothed))
-    if lowest < 2:
+    if lowest < settle + 2:
         return None
     # A staircase (a rate held for several steps) repeats axis values: slopes
     # are taken over the last point of each rate.
@@ -313,6 +316,9 @@ def steepest_descent(axis_values, smoothed, steps, rates) -> Suggestion | None:
     kept = np.flatnonzero(distinct)
     slopes = np.full(lowest, np.nan)
     slopes[kept] = np.gradient(smoothed[kept], axis_values[kept])
+    slopes[:settle] = np.nan
+    if np.isnan(slopes).all():
+        return None
     i = int(np.nanargmin(slopes))
     if not slopes[i] < 0:
         return None
@@ -505,7 +511,8 @@ def analyze(
 
     u_steps, u_rates, u_losses, u_smoothed = u_steps[finite], u_rates[finite], u_losses[finite], u_smoothed[finite]
     axis = sweep_axis(rates)
-    steepest = steepest_descent(u_rates if axis == "linear" else np.log10(u_rates), u_smoothed, u_steps, u_rates)
+    steepest = steepest_descent(u_rates if axis == "linear" else np.log10(u_rates), u_smoothed, u_steps, u_rates,
+                                settle=time_constant(beta) if beta > 0 else 0)
     by_minimum = min_loss_div10(u_smoothed, u_steps, u_rates)
     valley = longest_valley(u_smoothed, u_steps, u_rates)
     safe, ceiling, median_minimum = safe_rate(u_rates, u_losses, u_steps, momentum_lag=momentum_lag) or (None,) * 3
