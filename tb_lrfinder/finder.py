@@ -292,19 +292,35 @@ def find_lr(
         runs.read_range_test_run(log_dir, smoothing=smoothing, stop_factor=stop_factor, planned_steps=num_steps),
         validation_cost=logger.validation_cost,
     )
-    result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, log_dir, train_steps,
-                       swept=(min_lr, max_lr))
+    hparams = {
+        "min_lr": min_lr,
+        "max_lr": max_lr,
+        "num_steps": num_steps,
+        "batch_size": samples_per_batch if samples_per_batch else "dataset",
+        "optimizer": type(sweep_optimizer).__name__,
+    }
+    try:
+        result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, log_dir, train_steps,
+                           swept=(min_lr, max_lr))
+    except BaseException:
+        if report:  # the sweep's own report, whatever became of its verification
+            _write_report_or_warn(result, hparams)
+        raise
     if report:
         from .report import write_report
 
-        write_report(result, hparams={
-            "min_lr": min_lr,
-            "max_lr": max_lr,
-            "num_steps": num_steps,
-            "batch_size": samples_per_batch if samples_per_batch else "dataset",
-            "optimizer": type(sweep_optimizer).__name__,
-        })
+        write_report(result, hparams=hparams)
     return result
+
+
+def _write_report_or_warn(result: RangeTestResult, hparams: dict) -> None:
+    """`report.write_report`, where another error is already on its way: a failure is only warned about."""
+    from .report import write_report
+
+    try:
+        write_report(result, hparams=hparams)
+    except Exception as error:  # the error already being raised is the one the user sees
+        warnings.warn(f"the sweep's report could not be written either: {error}", RuntimeWarning, stacklevel=3)
 
 
 def _warn_if_rate_is_not_a_step_size(optimizer) -> None:

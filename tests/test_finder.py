@@ -247,8 +247,9 @@ def test_streams_of_batches_sweep_again_and_verify_only_on_validation_data(tmp_p
     finite = (_batches_of(x, y)[i] for i in range(16))  # used up by the sweep: the error keeps the sweep's run
     with pytest.raises(LRFinderError, match="verification failed, the training data ran out .* logged in .*used_up"):
         find_lr(make_mlp(), finite, num_steps=20, verify=2, validation_data=(x[:64], y[:64]), verbose=0,
-                log_dir=tmp_path / "used_up", report=False)
+                log_dir=tmp_path / "used_up")
     assert len(read_range_test(tmp_path / "used_up")) == 16
+    assert any(name.endswith(".tb_lrfinder_report") for name in os.listdir(tmp_path / "used_up"))  # and its report
 
 
 def test_other_keras_backends_are_refused_naming_the_way_out(tmp_path, make_mlp, tiny_data, monkeypatch):
