@@ -262,20 +262,20 @@ def verify_rate(
         max_rate = positive_float("max_rate", max_rate)
     saved = ModelState(model)
     tie = 0.0 if train_steps is None else FINAL_TIE  # judged at the training's length, near-equal is equal
-    search = dict(rate=rate, candidates=candidates, spread=spread, max_rate=max_rate, windows_above=windows_above,
-                  train_steps=train_steps)
+    settings = dict(rate=rate, candidates=candidates, spread=spread, max_rate=max_rate, windows_above=windows_above,
+                    train_steps=train_steps)
     trials = None
     try:
         initial_loss = _held_out_loss(model, held_x, held_y, batch_size)
         writer_of = None if log_dir is None else _trial_writers(os.fspath(log_dir), initial_loss, tie)
         trials = _Trials(model, x, y, (held_x, held_y), start=saved.weights, batch_size=batch_size, shuffle=shuffle,
                          writer_of=writer_of)
-        _successive_halving(trials, first_round_steps=first_round_steps, initial_loss=initial_loss, **search)
+        _successive_halving(trials, first_round_steps=first_round_steps, initial_loss=initial_loss, **settings)
         verification = conclude(trials.result(initial_loss), initial_loss, rate, tie=tie)
         if longer_on_plateau and verification.plateau and train_steps is None:
             # The trials were too short to tell the rates apart: once more, longer.
             _successive_halving(trials, first_round_steps=first_round_steps * PLATEAU_LENGTHENING,
-                                initial_loss=initial_loss, **search)
+                                initial_loss=initial_loss, **settings)
             verification = conclude(trials.result(initial_loss), initial_loss, rate, tie=tie)
     finally:
         try:
