@@ -34,7 +34,7 @@ from .model_state import ModelState, optimizer_copy
 from .plan import accumulation_steps, rate_is_a_step_size, sweep_plan
 from .runs import RangeTestResult
 from .schedules import lr_range_schedule
-from .verify import search_for, verify_rate
+from .verify import check_held_out, search_for, verify_rate
 
 
 def _default_log_dir() -> str:
@@ -342,9 +342,7 @@ def _verify_candidates(verify, x, validation_data) -> int:
     if not verify:  # False, None or 0
         return 0
     candidates = 5 if verify is True else int_at_least("verify", verify, 2)
-    if validation_data is None and x is not None and is_stream(x):
-        raise LRFinderError(f"verify with a {type(x).__name__} needs validation_data=(x_val, y_val) to judge the "
-                            "trials on (a stream of batches cannot be split)")
+    check_held_out(x, validation_data)
     return candidates
 
 

@@ -146,11 +146,16 @@ def candidate_rates(rate: float, *, candidates: int, spread: float, max_rate: fl
     return low * (high / low) ** np.linspace(0.0, 1.0, candidates)
 
 
+def check_held_out(x, validation_data) -> None:
+    """Raise unless the trials have data to be judged on: `validation_data`, or a part of
+    array `x` held out (a stream of batches cannot be split)."""
+    if validation_data is None and is_stream(x):
+        raise LRFinderError(f"verification of a {type(x).__name__} needs validation_data=(x_val, y_val) to judge "
+                            "the trials on (a stream of batches cannot be split)")
+
+
 def _held_out_split(x, y, fraction: float):
     """(train x, train y, held-out x, held-out y): a fixed random `fraction` of array data held out."""
-    if is_stream(x):
-        raise LRFinderError(f"verification of a {type(x).__name__} needs validation_data=(x_val, y_val) "
-                            "(a stream of batches cannot be split)")
     n = int(first_array(x).shape[0])
     held = max(1, int(round(n * fraction)))
     if n - held < 1:
@@ -244,6 +249,7 @@ def verify_rate(
     if not 0.0 < validation_split < 1.0:
         raise LRFinderError(f"validation_split must be in (0, 1), got {validation_split!r}")
     check_compiled(model, "verify_rate")
+    check_held_out(x, validation_data)
     if validation_data is None:
         x, y, held_x, held_y = _held_out_split(x, y, validation_split)
     else:
