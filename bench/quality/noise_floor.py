@@ -87,7 +87,7 @@ def regret_against_seed_pairs(table: pd.DataFrame, rate: float) -> float:
     regrets = []
     for pair in itertools.combinations(table.columns, 2):
         means = table[list(pair)].mean(axis=1).to_numpy()
-        regrets.append(means.max() - np.interp(np.log10(rate), log_rates, means))
+        regrets.append(means.max() - score.score_at({"log_rates": log_rates, "scores": means}, rate))
     return float(np.mean(regrets))
 
 
