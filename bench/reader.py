@@ -32,6 +32,11 @@ user's environment and a TensorFlow-free one differ), alternated
 resident memory of each (VmHWM). The library is compiled to bytecode first,
 as an installed package is. Target: analyze.py >= 10x faster than tbparse
 on each layout at 100k and 1M steps, peak <= 400 MB at 1M.
+
+Last (`--tag-lengths`), the cost of long tag names: logs whose loss tag is 16 B
+to 1 MiB long, read with `read_scalars`; prints seconds per MiB of file and
+its ratio to the 16-byte tag's. Target: the cost follows the bytes (ratio <= 3
+at every length), not the tag's length squared.
 """
 
 from __future__ import annotations
@@ -85,6 +90,18 @@ def write_log(path: str, steps: int, layout: str = "tensor_content") -> int:
                 handle.write(b"".join(chunk))
                 chunk.clear()
         handle.write(b"".join(chunk))
+    return os.path.getsize(path)
+
+
+def write_long_tag_log(path: str, loss_tag: str, events: int) -> int:
+    """A sweep of `events` steps whose loss has the tag `loss_tag` (the rate: `lr`); returns the file's size."""
+    with open(path, "wb") as handle:
+        handle.write(frame_record(event_pb2.Event(wall_time=1.7e9, file_version="brain.Event:2").SerializeToString()))
+        for step in range(events):
+            summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="lr", simple_value=1e-5 + 1e-6 * step),
+                                                 summary_pb2.Summary.Value(tag=loss_tag, simple_value=2.0)])
+            handle.write(frame_record(event_pb2.Event(wall_time=1.7e9 + step, step=step, summary=summary)
+                                      .SerializeToString()))
     return os.path.getsize(path)
 
 
@@ -177,6 +194,22 @@ def measure(root: str, layout: str, steps: int, summary_reader) -> str:
     return run
 
 
+def measure_tag_lengths(root: str, lengths: list[int], megabytes: float) -> None:
+    """Seconds per MiB of `read_scalars` on logs of about `megabytes` each, whose loss tag has each length."""
+    print(f"\n{'tag bytes':>10} {'events':>8} {'MiB':>7} {'read s':>8} {'s/MiB':>8} {'vs 16 B':>8}")
+    base = None
+    for length in lengths:
+        events = max(20, int(megabytes * 2**20 / (length + 40)))
+        path = os.path.join(root, f"tag{length}", "events.out.tfevents.1700000000.bench")
+        os.makedirs(os.path.dirname(path))
+        size = write_long_tag_log(path, "t" * length, events) / 2**20
+        seconds = timed(lambda: read_scalars(path), 3)
+        per_mib = seconds / size
+        base = base or per_mib
+        print(f"{length:>10} {events:>8} {size:>7.1f} {seconds:>8.3f} {per_mib:>8.4f} {per_mib / base:>8.2f}")
+        os.remove(path)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1000,100000,1000000")
@@ -190,6 +223,9 @@ def main(argv=None) -> int:
     parser.add_argument("--processes-only", action="store_true", help="skip the in-process timings")
     parser.add_argument("--repeats", type=int, default=3,
                         help="whole-process pairs per row, alternated; medians are printed (default 3)")
+    parser.add_argument("--tag-lengths", default="16,1024,65536,1048576",
+                        help="loss-tag lengths in bytes for the long-tag rows (comma-separated; empty: none)")
+    parser.add_argument("--tag-megabytes", type=float, default=32.0, help="size of each long-tag log (MiB)")
     args = parser.parse_args(argv)
     whole = {int(size) for size in args.processes.split(",") if size}
     try:
@@ -202,7 +238,7 @@ def main(argv=None) -> int:
     runs = []
     with tempfile.TemporaryDirectory() as root:
         for layout in args.layouts.split(","):
-            for steps in map(int, args.sizes.split(",")):
+            for steps in (int(size) for size in args.sizes.split(",") if size):
                 if args.processes_only:
                     run = os.path.join(root, f"{layout}{steps}")
                     os.makedirs(run)
@@ -221,6 +257,8 @@ def main(argv=None) -> int:
             for run, layout, steps in runs:
                 measure_processes(run, layout, steps, [p for p in args.tbparse_python.split(",") if p],
                                   args.repeats)
+        if args.tag_lengths:
+            measure_tag_lengths(root, [int(n) for n in args.tag_lengths.split(",")], args.tag_megabytes)
     return 0
 
 

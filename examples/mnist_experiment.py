@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     print(f"train {len(x_train)} / test {len(x_test)} images, batch {args.batch_size}, {args.epochs} epochs")
 
     sweep_dir = os.path.join(args.logdir, "range_test")
-    for old in [sweep_dir, *glob.glob(sweep_dir + "_trial_*")]:
+    for old in [sweep_dir, *glob.glob(sweep_dir + "_trial_*")]:  # (trials of versions before 0.2 sat beside)
         shutil.rmtree(old, ignore_errors=True)
     print(f"\n== range test: {args.min_lr:g} -> {args.max_lr:g} over {args.num_steps} steps ==")
     steps_per_epoch = -(-len(x_train) // args.batch_size)

@@ -3,7 +3,7 @@
 
 A 20-64-5 MLP with SGD (momentum 0.9) on generated 5-class data, each sweep
 with the validation overlay; the batch-32 one is verified by trials. Writes
-runs bs32, bs32_trial_* and bs256 under LOGDIR (default logs/batch_sizes);
+runs bs32 (its trials in bs32/trial_*) and bs256 under LOGDIR (default logs/batch_sizes);
 `tensorboard --logdir LOGDIR` then overlays them in the LR Finder tab.
 """
 

@@ -84,12 +84,21 @@ def take_rows(data, rows):
     return np.asarray(data)[rows]
 
 
+SHORT_PASS_BATCHES = 16
+"""Array data with fewer batches a pass than this (and than the steps asked for) is fed to `fit` as
+one repeated stream of its passes (`_passes`): as separate epochs, each pass would pay Keras's cost
+of an epoch (~15 ms on a CPU, against ~1 ms for a small model's step)."""
+
+
 def fit_steps(model, x, y, steps: int, *, batch_size: int | None, shuffle: bool, callbacks=(), verbose=0):
     """`model.fit` for `steps` batches, repeating the data (more epochs) where
     one pass holds fewer; data of unknown size runs until it ends. `shuffle`, as
     for `fit`, reorders arrays and a PyDataset's batches; a Dataset or an
     iterator orders itself."""
     available = batches_available(x, batch_size)
+    if available is not None and available < min(steps, SHORT_PASS_BATCHES) and _plain_arrays(x, y):
+        x, y, available = _passes(x, y, batch_size or 32, shuffle), None, None
+        batch_size = None
     per_epoch = steps if available is None else min(steps, available)
     epochs = math.ceil(steps / per_epoch) if available else 1
     callbacks = list(callbacks)
@@ -97,6 +106,30 @@ def fit_steps(model, x, y, steps: int, *, batch_size: int | None, shuffle: bool,
         callbacks.append(_stop_after(steps))
     return model.fit(x, y, batch_size=batch_size, epochs=epochs, steps_per_epoch=per_epoch, callbacks=callbacks,
                      verbose=verbose, shuffle=shuffle and not (is_dataset(x) or isinstance(x, Iterator)))
+
+
+def _plain_arrays(x, y) -> bool:
+    """Whether x and y are numpy arrays (or lists, tuples or dicts of them; y may be None)."""
+    def plain(data):
+        if isinstance(data, dict):
+            return all(plain(value) for value in data.values())
+        if isinstance(data, (list, tuple)):
+            return all(plain(value) for value in data)
+        return isinstance(data, np.ndarray)
+
+    return plain(x) and (y is None or plain(y))
+
+
+def _passes(x, y, batch_size: int, shuffle: bool):
+    """An endless `tf.data.Dataset` of `fit`'s batches of the arrays (x, y): pass after pass, each
+    in a new random order where `shuffle` (as `fit` shuffles each epoch), its last batch short where
+    the rows do not fill it, as in `fit`."""
+    import tensorflow as tf
+
+    dataset = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y))
+    if shuffle:
+        dataset = dataset.shuffle(int(first_array(x).shape[0]), reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).repeat()
 
 
 def with_batch_left(x):

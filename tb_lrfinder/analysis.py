@@ -37,6 +37,10 @@ SAME_ORDER_STEPS = 10
 """Repeated sweeps whose first this many smoothed losses agree to float32 precision saw the same batches."""
 NOISE_LIMIT = 0.25
 
+FLAT_TOLERANCE = 1e-5
+"""A loss whose finite values all lie within this fraction of their median's size never moved
+(`is_flat`): its wiggles are rounding, and no rule reads them."""
+
 SAFE_WINDOW_DECADES = 0.5
 """Width of the running median the safe rule reads the minimum from, in decades of rate."""
 SAFE_SEARCH_DECADES = 3.0
@@ -230,7 +234,7 @@ def find_stop(steps, rates, losses, smoothed, *, stop_factor: float, planned_ste
             f"the smoothed loss {passed} at step {steps[i]} "
             f"(rate {rates[i]:.3g}): the sweep diverged there, as a complete sweep should",
         )
-    climb = _first_climb_back(np.asarray(losses, dtype=np.float64), smoothed, beta)
+    climb = None if is_flat(losses) else _first_climb_back(np.asarray(losses, dtype=np.float64), smoothed, beta)
     if climb is not None:
         i, lowest = climb
         return StopPoint(
@@ -283,6 +287,17 @@ def _first_climb_back(losses, smoothed, beta: float) -> tuple[int, int] | None:
         return None
     after = np.nonzero(smoothed[lowest:] - smoothed[lowest] > CLIMB_BACK * drop)[0]
     return (lowest + int(after[0]), lowest) if after.size else None
+
+
+def is_flat(losses) -> bool:
+    """Whether the finite losses all lie within `FLAT_TOLERANCE` of their median's size
+    (a model that does not learn, or a loss that ignores the weights); False without any."""
+    finite = np.asarray(losses, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if len(finite) == 0:
+        return False
+    spread = float(finite.max()) - float(finite.min())
+    return spread <= FLAT_TOLERANCE * max(abs(float(np.median(finite))), float(np.finfo(np.float64).tiny))
 
 
 def sweep_axis(rates) -> str:
@@ -358,6 +373,21 @@ def longest_valley(smoothed, steps, rates) -> Suggestion | None:
     sections = (end - start) / 3
     i = max(0, min(n - 1, start + int(sections) + int(sections / 2)))
     return Suggestion("valley", float(rates[i]), int(steps[i]), float(smoothed[i]))
+
+
+MAX_MOMENTUM_LAG = 1e6
+"""The largest momentum lag taken as one (beta = 0.999999); a plan recording more is damaged."""
+
+
+def checked_momentum_lag(value: object) -> float:
+    """`value` as a momentum lag (a finite number in [0, MAX_MOMENTUM_LAG]), or raise naming it."""
+    try:
+        lag = float(value)
+    except (TypeError, ValueError):
+        raise LRFinderError(f"momentum_lag must be a number, got {value!r}") from None
+    if not 0.0 <= lag <= MAX_MOMENTUM_LAG:  # NaN fails too
+        raise LRFinderError(f"momentum_lag must be a finite number in [0, {MAX_MOMENTUM_LAG:g}], got {value!r}")
+    return lag
 
 
 def lag_of_momentum(beta: float) -> float:
@@ -485,6 +515,7 @@ def analyze(
     """
     beta = fraction("smoothing", smoothing)
     stop_factor = checked_stop_factor(stop_factor)
+    momentum_lag = checked_momentum_lag(momentum_lag)
     if planned_steps is not None:
         planned_steps = int_at_least("planned_steps", planned_steps, 1)
     steps, rates, losses = _validated_curve(frame)
@@ -509,6 +540,13 @@ def analyze(
         )
         return Analysis(stop, losses_summary, None, None, None, None, len(losses), swept, beta, stop_factor, smoothed)
 
+    if is_flat(u_losses):
+        level = float(np.median(u_losses[np.isfinite(u_losses)]))
+        note = (f"the loss never fell: it stayed at {level:.6g} (within {FLAT_TOLERANCE:g} of its size) over the "
+                f"{int(finite.sum())} steps before the stop, so the curve shows no rate: check that the model can "
+                "learn (trainable weights, a loss that depends on them) and that max_lr is high enough to move it")
+        return Analysis(stop, losses_summary, None, None, None, None, len(losses), swept, beta, stop_factor, smoothed,
+                        notes=(note,), momentum_lag=float(momentum_lag))
     u_steps, u_rates, u_losses, u_smoothed = u_steps[finite], u_rates[finite], u_losses[finite], u_smoothed[finite]
     axis = sweep_axis(rates)
     steepest = steepest_descent(u_rates if axis == "linear" else np.log10(u_rates), u_smoothed, u_steps, u_rates,

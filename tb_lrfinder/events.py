@@ -25,8 +25,10 @@ and the step, and a CRC. No TensorFlow on either side.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
+import secrets
 import socket
 import struct
 import time
@@ -336,6 +338,29 @@ def walk_frames(path: str | os.PathLike) -> int:
 
 # Writing.
 
+_serial = itertools.count()
+"""Numbers the event files this process creates: in the name, after the pid, so two files of one
+second sort in the order they were made (`reader.natural_key`)."""
+
+
+def event_file_name(created: float, suffix: str) -> str:
+    """A new event file's name, as TensorFlow forms it (`events.out.tfevents.<seconds>.<host>.<pid>.`),
+    then this process's serial number and a random part, then `suffix`: unique across processes,
+    threads and writers opened within one second."""
+    return (f"events.out.tfevents.{int(created)}.{socket.gethostname()}.{os.getpid()}.{next(_serial)}."
+            f"{secrets.token_hex(4)}{suffix}")
+
+
+def _create_unique(directory: str, created: float, suffix: str):
+    """(path, file opened for writing) of a new event file in `directory`, never an existing one."""
+    for _ in range(8):
+        path = os.path.join(directory, event_file_name(created, suffix))
+        try:
+            return path, open(path, "xb")
+        except FileExistsError:  # (a clash of serial and random part: draw again)
+            continue
+    raise FileExistsError(f"no unused event file name in {directory!r}")
+
 _WALL_TIME = struct.Struct("<d")
 _FLOAT32 = struct.Struct("<f")
 
@@ -452,11 +477,9 @@ class ScalarEventWriter:
         self._frame_headers: dict[int, bytes] = {}
         self._wall_time, self._event_head = None, b""
         now = time.time()
-        name = f"events.out.tfevents.{int(now)}.{socket.gethostname()}.{os.getpid()}.{id(self)}.v2"
-        self.path = os.path.join(self.log_dir, name)
         try:
             os.makedirs(self.log_dir, exist_ok=True)
-            self._file = open(self.path, "xb")
+            self.path, self._file = _create_unique(self.log_dir, now, ".v2")
         except OSError as exc:
             raise LRFinderError(f"cannot write TensorBoard events to log_dir {self.log_dir!r}: "
                                 f"{exc.strerror or exc}") from None

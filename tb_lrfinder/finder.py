@@ -302,25 +302,23 @@ def find_lr(
     try:
         result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, log_dir, train_steps,
                            swept=(min_lr, max_lr))
-    except BaseException:
+    finally:
         if report:  # the sweep's own report, whatever became of its verification
             _write_report_or_warn(result, hparams)
-        raise
-    if report:
-        from .report import write_report
-
-        write_report(result, hparams=hparams)
     return result
 
 
 def _write_report_or_warn(result: RangeTestResult, hparams: dict) -> None:
-    """`report.write_report`, where another error is already on its way: a failure is only warned about."""
+    """`report.write_report`; a failure (a full disk, say) is only warned about: the result, and any error
+    already on its way, matter more than the report, which `analyze` can write again later."""
     from .report import write_report
 
     try:
         write_report(result, hparams=hparams)
-    except Exception as error:  # the error already being raised is the one the user sees
-        warnings.warn(f"the sweep's report could not be written either: {error}", RuntimeWarning, stacklevel=3)
+    except Exception as error:  # noqa: BLE001 - whatever failed, the result is not lost over it
+        warnings.warn(f"{error}; the sweep itself is logged in {result.log_dir} and its result is returned "
+                      "(find_lr(..., report=False) skips the report; `tb-lrfinder analyze --write-back` can add "
+                      "it later)", RuntimeWarning, stacklevel=3)
 
 
 def _warn_if_rate_is_not_a_step_size(optimizer) -> None:
@@ -360,7 +358,8 @@ def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validati
         return result
     try:
         verification = verify_rate(model, x, y, **search, batch_size=batch_size, validation_data=validation_data,
-                                   shuffle=shuffle, log_dir=log_dir, train_steps=train_steps)
+                                   shuffle=shuffle, log_dir=log_dir, train_steps=train_steps,
+                                   sweep_id=result.sweep_id)
     except LRFinderError as error:
         raise LRFinderError(f"verification failed, {error} (the sweep itself is logged in {log_dir})") from error
     return dataclasses.replace(result, verification=verification)

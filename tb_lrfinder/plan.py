@@ -9,6 +9,8 @@ TensorFlow, so a loop on another Keras backend can write it too.
 
 from __future__ import annotations
 
+import secrets
+
 import keras
 
 from . import tags
@@ -50,10 +52,15 @@ def optimizer_plan(optimizer) -> dict[str, float]:
             tags.PLAN_STEP_SIZE: float(rate_is_a_step_size(optimizer))}
 
 
+def new_sweep_id() -> int:
+    """A random id for a sweep (`tags.PLAN_SWEEP_ID`): a whole number in [1, 2**24), exact in float32."""
+    return 1 + secrets.randbelow(2**24 - 1)
+
+
 def sweep_plan(min_lr: float, max_lr: float, num_steps: int, batch_size: int | None, optimizer) -> dict:
     """The plan of an exponential sweep (`StepRecorder(..., plan=...)`): its
     range and steps as for `find_lr`, its batch size (None or 0: not known),
-    and `optimizer_plan(optimizer)`.
+    `optimizer_plan(optimizer)`, and a new sweep id (`new_sweep_id`).
 
     >>> import keras
     >>> plan = sweep_plan(1e-7, 10.0, 200, 64, keras.optimizers.SGD(momentum=0.9))
@@ -62,5 +69,5 @@ def sweep_plan(min_lr: float, max_lr: float, num_steps: int, batch_size: int | N
     """
     return {
         tags.PLAN_MIN_LR: min_lr, tags.PLAN_MAX_LR: max_lr, tags.PLAN_STEPS: num_steps, tags.PLAN_LINEAR: 0,
-        tags.PLAN_BATCH_SIZE: batch_size or 0, **optimizer_plan(optimizer),
+        tags.PLAN_BATCH_SIZE: batch_size or 0, **optimizer_plan(optimizer), tags.PLAN_SWEEP_ID: new_sweep_id(),
     }

@@ -17,6 +17,11 @@ import numpy as np
 from .errors import LRFinderError
 from .runs import RangeTestResult
 
+MAX_RUNS_DRAWN = 12
+"""Runs drawn on one plot at most (the first, in the order given): past a dozen curves and legend
+entries a plot no longer reads. The figure says how many more there were; `left_out` names them."""
+_MAX_LABEL = 40  # characters of a run's name in a legend or tick label
+
 _MARKERS = {"safe": "o", "steepest": "v", "min_loss_div10": "s", "valley": "D"}
 _LABELS = {"safe": "safe", "steepest": "steepest", "min_loss_div10": "min loss / 10", "valley": "valley"}
 
@@ -52,6 +57,24 @@ def plot_range_test(results: RangeTestResult | Sequence[RangeTestResult], ax=Non
     return draw(runs, ax)
 
 
+def left_out(runs: Sequence[RangeTestResult]) -> list[str]:
+    """The names of the runs a plot of `runs` does not draw (past `MAX_RUNS_DRAWN`)."""
+    return [run.name for run in runs[MAX_RUNS_DRAWN:]]
+
+
+def _label(name: str) -> str:
+    """A run's name for a legend or a tick: its last `_MAX_LABEL` characters (a name can be a long path)."""
+    return name if len(name) <= _MAX_LABEL else "..." + name[-(_MAX_LABEL - 3):]
+
+
+def _note_left_out(runs: Sequence[RangeTestResult], ax) -> None:
+    """Say on `ax` how many of `runs` are not drawn, where any are not."""
+    hidden = len(runs) - MAX_RUNS_DRAWN
+    if hidden > 0:
+        ax.text(0.99, 0.01, f"the first {MAX_RUNS_DRAWN} of {len(runs)} runs; {hidden} more not drawn",
+                transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="dimgray")
+
+
 def _loss_limits(runs: Sequence[RangeTestResult]) -> tuple[float, float] | None:
     """Y range that shows every curve up to its stop, not the blow-up after it."""
     lows, highs = [], []
@@ -70,13 +93,15 @@ def _loss_limits(runs: Sequence[RangeTestResult]) -> tuple[float, float] | None:
 
 
 def draw(runs: Sequence[RangeTestResult], ax):
-    """Draw the runs on `ax`; returns it."""
+    """Draw the runs on `ax` (the first `MAX_RUNS_DRAWN`, saying so where there are more); returns it."""
     colors = _matplotlib().rcParams["axes.prop_cycle"].by_key()["color"]
+    _note_left_out(runs, ax)
+    runs = runs[:MAX_RUNS_DRAWN]
     for i, run in enumerate(runs):
         color = colors[i % len(colors)]
         curve, result = run.curve, run.analysis
-        label = run.name if len(runs) > 1 else "smoothed loss"
-        whose = "" if len(runs) == 1 else f" ({run.name})"  # the run a rate line belongs to, where several
+        label = _label(run.name) if len(runs) > 1 else "smoothed loss"
+        whose = "" if len(runs) == 1 else f" ({_label(run.name)})"  # the run a rate line belongs to, where several
         ax.plot(curve["learning_rate"], curve["loss"], color=color, alpha=0.25, linewidth=0.8)
         ax.plot(curve["learning_rate"], curve["smoothed_loss"], color=color, linewidth=1.8, label=label)
         if "val_loss" in curve:
@@ -113,8 +138,10 @@ def draw(runs: Sequence[RangeTestResult], ax):
 
 
 def draw_comparison(runs: Sequence[RangeTestResult], ax):
-    """Recommended rate of each run (its range as whiskers), in run order."""
-    names = [run.name for run in runs]
+    """Recommended rate of each run (its range as whiskers), in run order (the first `MAX_RUNS_DRAWN`)."""
+    _note_left_out(runs, ax)
+    runs = runs[:MAX_RUNS_DRAWN]
+    names = [_label(run.name) for run in runs]
     for i, run in enumerate(runs):
         rec = run.analysis.recommended
         if rec is None:

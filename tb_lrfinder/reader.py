@@ -77,8 +77,9 @@ def find_event_files(path: str | os.PathLike) -> dict[str, list[str]]:
     named by its directory relative to `path` ("." for `path` itself). Only
     regular files are read (a FIFO or a device named like an event file would
     block or never end). Files are ordered by the wall time of their first
-    event, then by name: a writer restarted within the same second sorts after
-    the one it replaced.
+    event, then by name in natural order (numbers by value, so `.10.` sorts
+    after `.9.`): a writer restarted within the same second sorts after the
+    one it replaced.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -100,14 +101,25 @@ def find_event_files(path: str | os.PathLike) -> dict[str, list[str]]:
 
 
 def _event_file_order(path: str):
-    """(wall time of the file's first event, name); where the first record
-    cannot be read, the creation time in its name (events.out.tfevents.<time>...)."""
+    """(wall time of the file's first event, `natural_key(name)`); where the
+    first record cannot be read, the creation time in its name
+    (events.out.tfevents.<time>...)."""
     name = os.path.basename(path)
     started = first_wall_time(path)
     if started is None:
         match = re.search(r"tfevents\.(\d+(?:\.\d+)?)", name)
         started = float(match.group(1)) if match else 0.0
-    return (started, name)
+    return (started, natural_key(name))
+
+
+def natural_key(name: str) -> tuple:
+    """A sort key that orders the runs of digits in `name` by value:
+    `natural_key("a.9.v2") < natural_key("a.10.v2")`.
+
+    >>> sorted(["f.10", "f.9", "f.1"], key=natural_key)
+    ['f.1', 'f.9', 'f.10']
+    """
+    return tuple((0, int(part), part) if part.isdecimal() else (1, 0, part) for part in re.split(r"(\d+)", name))
 
 
 def first_wall_time(path: str) -> float | None:
@@ -298,9 +310,10 @@ def _parse_batch(batch, first_index: int, templates: dict, columns: _Columns, on
         if candidates.size == 0:
             return
         slots = np.concatenate([np.arange(at, at + 4) for at in offsets])
-        positions = np.setdiff1d(np.arange(width), slots)  # the key's bytes, in order
+        is_key = np.ones(width, dtype=bool)  # the key's bytes (O(width): a tag may be megabytes long)
+        is_key[slots] = False
         expected = np.zeros(width, dtype=np.uint8)
-        expected[positions] = np.frombuffer(key, dtype=np.uint8)
+        expected[is_key] = np.frombuffer(key, dtype=np.uint8)
         rows = np.lib.stride_tricks.sliding_window_view(buf, width)[key_start[candidates]]
         differs = rows != expected
         differs[:, slots] = False  # the values may differ
@@ -346,33 +359,36 @@ def read_event_file(path: str | os.PathLike):
     """
     import pandas as pd
 
-    names, codes, steps, times, values = _read_columns(path)
+    names, codes, steps, times, values = read_file_columns(path)
     tag = pd.Categorical.from_codes(codes, categories=names).reorder_categories(sorted(names))
     # copy=False: the columns are this call's own arrays; pandas need not join them into one block.
     return pd.DataFrame({"tag": tag, "step": steps, "wall_time": times, "value": values}, copy=False)
 
 
-def _read_columns(path: str | os.PathLike):
-    """`read_event_file`'s points as arrays: (tag names, tag codes, steps, wall times, values)."""
+def read_file_columns(path: str | os.PathLike):
+    """One event file's scalar points as arrays: (tag names, tag codes, steps, wall times, values), in
+    the order written. Damage is warned about (`LogReadWarning`) and skipped; a file with no readable
+    record raises `LRFinderError`. The layer under `read_table`, for a caller that caches files."""
     path = os.fspath(path)
-    problems: list[Problem] = []
+    problems = _ProblemSummary(path)
     columns = _Columns()
     templates: dict = {}  # (value offsets after the head, the other bytes after it) -> tags
     records = parse_errors = 0
     try:
-        for batch in iter_record_batches(path, problems.append):
-            count, errors = _parse_batch(batch, records, templates, columns, problems.append, path)
+        for batch in iter_record_batches(path, problems.add):
+            count, errors = _parse_batch(batch, records, templates, columns, problems.add, path)
             records += count
             parse_errors += errors
     except OSError as exc:
         raise LRFinderError(f"cannot read {path!r}: {exc.strerror or exc}") from None
-    if records == 0 and len(problems) == 1 and problems[0].message.startswith("file ends inside"):
-        raise LRFinderError(f"{path!r} holds no complete record: the {problems[0].message} "
-                            f"at byte offset {problems[0].offset}")
+    truncated = problems.only_problem()
+    if records == 0 and truncated is not None and truncated.message.startswith("file ends inside"):
+        raise LRFinderError(f"{path!r} holds no complete record: the {truncated.message} "
+                            f"at byte offset {truncated.offset}")
     if records == 0 or parse_errors == records:
         raise LRFinderError(f"{path!r} is not a TensorBoard event file (no readable record)")
-    for problem in problems:
-        warnings.warn(str(problem), LogReadWarning, stacklevel=2)
+    for line in problems.lines():
+        warnings.warn(line, LogReadWarning, stacklevel=2)
     if parse_errors:
         warnings.warn(
             f"{path}: {parse_errors} record(s) are not Event protos; skipped",
@@ -380,6 +396,52 @@ def _read_columns(path: str | os.PathLike):
             stacklevel=2,
         )
     return columns.arrays()
+
+
+class _ProblemSummary:
+    """The damage found in one file, summarised: per kind of problem (its
+    message) the count and the first and last byte offsets, so that a file
+    with a million bad records gives a few lines, not a million. Memory is
+    bounded by `KINDS` whatever the damage."""
+
+    KINDS = 8
+    """Kinds of problem told apart; any further kinds are counted together."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._kinds: dict[str, list] = {}  # message -> [count, first offset, last offset]
+        self._others = 0
+        self._first: Problem | None = None
+
+    def add(self, problem: Problem) -> None:
+        if self._first is None:
+            self._first = problem
+        kind = self._kinds.get(problem.message)
+        if kind is not None:
+            kind[0] += 1
+            kind[2] = problem.offset
+        elif len(self._kinds) < self.KINDS:
+            self._kinds[problem.message] = [1, problem.offset, problem.offset]
+        else:
+            self._others += 1
+
+    def only_problem(self) -> Problem | None:
+        """The problem, where exactly one was found."""
+        single = len(self._kinds) == 1 and not self._others and next(iter(self._kinds.values()))[0] == 1
+        return self._first if single else None
+
+    def lines(self) -> list[str]:
+        """One line per kind of problem."""
+        lines = []
+        for message, (count, first, last) in self._kinds.items():
+            if count == 1:
+                lines.append(str(Problem(self.path, first, message)))
+            else:
+                lines.append(f"{self.path}: {count} times: {message}; first at byte offset {first}, "
+                             f"last at byte offset {last}")
+        if self._others:
+            lines.append(f"{self.path}: {self._others} more problem(s) of other kinds")
+        return lines
 
 
 @dataclass(frozen=True, eq=False)
@@ -465,7 +527,9 @@ def _codes(column) -> tuple[tuple[str, ...], np.ndarray]:
         names, order = np.unique(names[used], return_inverse=True)  # sorted, in case the categories were not
         codes = order[codes]
     else:
-        names, codes = np.unique(np.asarray(column, dtype=str), return_inverse=True)
+        # Python strings in an object array: a fixed-width str array would cost rows x the longest name x 4
+        # bytes (a 64 KB tag over a million rows: 256 GB).
+        names, codes = np.unique(np.array([str(name) for name in column], dtype=object), return_inverse=True)
     return tuple(str(name) for name in names), codes.astype(np.int32).reshape(-1)
 
 
@@ -481,16 +545,26 @@ def read_scalars(path: str | os.PathLike):
 
 def read_table(path: str | os.PathLike) -> ScalarTable:
     """`read_scalars` as numpy columns (no pandas)."""
+    return read_runs(find_event_files(path))
+
+
+def read_runs(runs: dict[str, list[str]], read_file=read_file_columns) -> ScalarTable:
+    """The table of the event files of each run (as `find_event_files` lists them, oldest first),
+    each file's columns from `read_file` (`read_file_columns`, or a cache in front of it).
+
+    Raises:
+      LRFinderError: not one file could be read (a file that cannot is warned about and skipped).
+    """
     parts = []  # (run, tag names, tag codes, steps, wall times, values) of each file
     unreadable: list[str] = []
-    for run, files in find_event_files(path).items():
+    for run, files in runs.items():
         for file in files:
             try:
-                parts.append((run, *_read_columns(file)))
+                parts.append((run, *read_file(file)))
             except LRFinderError as exc:
                 unreadable.append(str(exc))
     if not parts:
-        raise LRFinderError(_summarized(unreadable))
+        raise LRFinderError(_summarized(unreadable) if unreadable else "no event files to read")
     if unreadable:
         warnings.warn(_summarized(unreadable) + "; skipped", LogReadWarning, stacklevel=2)
     run_names = sorted({part[0] for part in parts})

@@ -18,6 +18,7 @@ No TensorFlow: events go through `events.ScalarEventWriter`.
 from __future__ import annotations
 
 import math
+import operator
 import os
 import time
 
@@ -28,6 +29,7 @@ from . import tags
 from ._validation import fraction, int_at_least, positive_float
 from ._validation import stop_factor as checked_stop_factor
 from .analysis import diverged, floor_scale
+from .errors import LRFinderError
 from .events import ScalarEventWriter
 from .smoothing import time_constant
 
@@ -163,6 +165,12 @@ class StepRecorder:
         """
         if self.halted:
             return True
+        if type(step) is not int or not _MIN_STEP <= step <= _MAX_STEP:  # (the checks cost ~0.1 us a step)
+            step = checked_step(step)
+        if type(loss) is not float:
+            loss = checked_number("loss", loss)
+        if type(learning_rate) is not float:
+            learning_rate = checked_number("learning_rate", learning_rate)
         self.training_samples += samples
         if not update:
             return False
@@ -235,6 +243,39 @@ class StepRecorder:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+_MIN_STEP, _MAX_STEP = -(2**63), 2**63 - 1
+"""Steps TensorBoard can store (int64)."""
+
+
+def checked_step(step: object) -> int:
+    """`step` as an int within int64, or raise naming it (a float, a string, a step TensorBoard cannot store)."""
+    if isinstance(step, bool):
+        raise LRFinderError(f"step must be an integer, got {step!r}")
+    try:
+        value = operator.index(step)  # ints, numpy integers, integer scalar tensors; not 3.0
+    except TypeError:
+        raise LRFinderError(f"step must be an integer, got {_shown(step)} ({type(step).__name__})") from None
+    if not _MIN_STEP <= value <= _MAX_STEP:
+        raise LRFinderError(f"step {value} is beyond int64, the range TensorBoard stores steps in")
+    return value
+
+
+def checked_number(name: str, value: object) -> float:
+    """`value` as a float (NaN and inf allowed: they are data), or raise naming `name`."""
+    if value is None or isinstance(value, (str, bytes)):
+        raise LRFinderError(f"{name} must be a number, got {_shown(value)}")
+    try:
+        return float(value)  # Python and numpy numbers, scalar tensors and arrays of one value
+    except (TypeError, ValueError, OverflowError):
+        raise LRFinderError(f"{name} must be a number, got {_shown(value)} ({type(value).__name__})") from None
+
+
+def _shown(value: object, limit: int = 60) -> str:
+    """repr(value), cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def checked_options(stop_factor, smoothing, flush_secs) -> tuple[float | None, float, float]:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import socket
 import time
 from collections.abc import Mapping
 
@@ -32,7 +31,7 @@ from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_
 from . import tags
 from .analysis import Analysis
 from .errors import LRFinderError
-from .events import frame_record
+from .events import event_file_name, frame_record
 from .verify import deciding_first_round
 
 
@@ -78,7 +77,8 @@ def format_analysis(analysis: Analysis, *, title: str | None = None) -> str:
     lines = [title] if title else []
     rec = analysis.recommended
     if rec is None:
-        lines.append("recommended rate: none (the curve cannot be read)")
+        lines.append("recommended rate: none (" + ("see the note below" if analysis.notes else "the curve cannot be read")
+                     + ")")
     else:
         trust = "confident" if rec.confident else "NOT confident"
         lines.append(f"recommended rate: {rec.learning_rate:.3g}  (range {rec.low:.3g} .. {rec.high:.3g}, {trust})")
@@ -273,16 +273,20 @@ def write_report(run, *, hparams: Mapping[str, object] | None = None, include_sm
                  plot: bool = True) -> str:
     """Write `report_summaries(run)` (a `RangeTestResult`) as a new event file in `run.log_dir`; return its path."""
     now = time.time()
-    name = f"events.out.tfevents.{now:.6f}.{socket.gethostname()}.{os.getpid()}.tb_lrfinder_report"
+    name = event_file_name(now, ".tb_lrfinder_report")
     path = os.path.join(run.log_dir, name)
     records = [frame_record(event_pb2.Event(wall_time=now, file_version="brain.Event:2").SerializeToString())]
     for step, summary in report_summaries(run, hparams=hparams, include_smoothed=include_smoothed, plot=plot):
         records.append(frame_record(event_pb2.Event(wall_time=now, step=step, summary=summary).SerializeToString()))
     partial = os.path.join(run.log_dir, "." + name + ".partial")  # no 'tfevents' match until complete
     try:
-        with open(partial, "wb") as handle:
+        with open(partial, "xb") as handle:
             handle.write(b"".join(records))
         os.replace(partial, path)
     except OSError as exc:
+        try:
+            os.remove(partial)  # nothing half-written stays behind
+        except OSError:
+            pass
         raise LRFinderError(f"cannot write the report into {run.log_dir!r}: {exc.strerror or exc}") from None
     return path

@@ -48,6 +48,8 @@ class RangeTestResult:
         (curve, analysis and log_dir above are the first one's); else ().
       combined: with repeats, the recommendation over all k sweeps (see
         `analysis.combine`); else None.
+      sweep_id: the id the sweep recorded in its plan (`tags.PLAN_SWEEP_ID`),
+        which its verification trials carry too; None where it recorded none.
     """
 
     curve: Mapping[str, np.ndarray]
@@ -61,6 +63,7 @@ class RangeTestResult:
     validation_cost: dict | None = None
     repeats: tuple[RangeTestResult, ...] = ()
     combined: analysis_module.Recommendation | None = None
+    sweep_id: int | None = None
 
     @functools.cached_property
     def frame(self):
@@ -119,22 +122,45 @@ def _pick_tag(available: Sequence[str], requested: str | None, candidates: Itera
     if requested is not None:
         if requested in available:
             return requested
-        raise LRFinderError(
-            f"run {run!r} has no tag {requested!r} ({what}); its tags: {', '.join(sorted(available)) or 'none'}"
-        )
+        raise LRFinderError(f"run {run!r} has no tag {requested!r} ({what}); its tags: {_listed(available)}")
     for candidate in candidates:
         if candidate in available:
             return candidate
     regex = re.compile(pattern, re.IGNORECASE)
-    matches = sorted(t for t in available if regex.search(t.rsplit("/", 1)[-1]))
+    named = sorted(t for t in available if regex.search(t.rsplit("/", 1)[-1]))
+    matches = [t for t in named if not _held_out(t)]
+    if len(matches) > 1:  # a per-step series over a per-epoch one (Lightning's train_loss_step, train_loss_epoch)
+        matches = [t for t in matches if "epoch" not in t.lower()] or matches
     if len(matches) == 1:
         return matches[0]
     flag = "--lr-tag" if what == "learning rate" else "--loss-tag"
-    hint = f"several match ({', '.join(matches)})" if matches else "none matches"
+    argument = "lr_tag" if what == "learning rate" else "loss_tag"
+    if matches:
+        hint = f"several match ({_listed(matches)})"
+    elif named:
+        hint = (f"only held-out series match ({_listed(named)}), and a range test reads the training {what} of "
+                "each step")
+    else:
+        hint = "none matches"
     raise LRFinderError(
         f"run {run!r}: cannot tell which tag is the {what}: {hint}; "
-        f"its tags: {', '.join(sorted(available)) or 'none'}. Name it with {flag}."
+        f"its tags: {_listed(available)}. Name it with {flag} ({argument}= in Python)."
     )
+
+
+def _held_out(tag: str) -> bool:
+    """Whether `tag` names a series measured on held-out data (`tags.HELD_OUT_WORDS`)."""
+    words = re.split(r"[^a-z]+", tag.lower())
+    return any(word in tags.HELD_OUT_WORDS for word in words)
+
+
+def _listed(names: Sequence[str], shown: int = 20) -> str:
+    """`names`, sorted and comma-separated, the first `shown` (a run may hold thousands of tags)."""
+    names = sorted(names)
+    if not names:
+        return "none"
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(repr(name) if len(name) <= 80 else repr(name[:77] + "...") for name in names[:shown]) + more
 
 
 def _as_table(scalars) -> ScalarTable:
@@ -184,14 +210,15 @@ def _run_curve(table: ScalarTable, *, run: str | None, lr_tag: str | None, loss_
     if not runs:
         raise LRFinderError("the log holds no scalars (nothing was logged yet?)")
     if run is None:
-        if len(runs) != 1:
-            raise LRFinderError(f"the log holds {len(runs)} runs; name one of: {', '.join(runs)}")
-        run = runs[0]
+        sweeps = [name for name in runs if not _has(table, name, tags.TRIAL_RATE)]  # a sweep's trials aside
+        if len(sweeps) != 1:
+            raise LRFinderError(f"the log holds {len(sweeps)} runs; name one of: {_listed(sweeps)}")
+        run = sweeps[0]
     elif run not in runs:
         raise LRFinderError(f"no run {run!r}; runs: {', '.join(runs)}")
     available = table.tags_of(run)
     lr_name = _pick_tag(available, lr_tag, tags.LEARNING_RATE_CANDIDATES, r"^(lr|learning_rate)", "learning rate", run)
-    loss_name = _pick_tag(available, loss_tag, tags.LOSS_CANDIDATES, r"loss$", "loss", run)
+    loss_name = _pick_tag(available, loss_tag, tags.LOSS_CANDIDATES, r"loss(_step)?$", "loss", run)
 
     def series(tag):  # the tag's (steps, values), by step (the table holds one row per step); copies, not views
         rows = table.rows(run, tag)
@@ -258,23 +285,43 @@ def analyze_run(
     curve = _run_curve(table, run=run, lr_tag=lr_tag, loss_tag=loss_tag)
     if planned_steps is None:
         planned_steps = planned_steps_of(table, curve.run)
+    momentum_lag, plan_note = _momentum_lag_of(table, curve.run, momentum)
     result = analysis_module.analyze(
         curve.columns, smoothing=smoothing, stop_factor=stop_factor, planned_steps=planned_steps,
-        momentum_lag=_momentum_lag_of(table, curve.run, momentum),
-        rate_is_step_size=_last_value(table, curve.run, tags.PLAN_STEP_SIZE) != 0.0,
+        momentum_lag=momentum_lag, rate_is_step_size=_last_value(table, curve.run, tags.PLAN_STEP_SIZE) != 0.0,
     )
+    if plan_note:
+        result = dataclasses.replace(result, notes=result.notes + (plan_note,))
     return RangeTestResult(
         {**curve.columns, "smoothed_loss": result.smoothed}, result, log_dir, name=name or run,
         lr_tag=curve.lr_tag, loss_tag=curve.loss_tag, planned_steps=planned_steps,
+        sweep_id=_sweep_id_of(table, curve.run, tags.PLAN_SWEEP_ID),
     )
 
 
-def _momentum_lag_of(table: ScalarTable, run: str, momentum: float | None) -> float:
-    """The lag the run's plan records, else that of `momentum` (a beta in [0, 1)), else 0."""
+def _momentum_lag_of(table: ScalarTable, run: str, momentum: float | None) -> tuple[float, str]:
+    """(the lag the run's plan records, else that of `momentum` (a beta in [0, 1)), else 0; a note
+    where the plan's value is not a lag and was ignored, else "")."""
+    fallback = 0.0 if momentum is None else analysis_module.lag_of_momentum(fraction("momentum", momentum))
     planned = _last_value(table, run, tags.PLAN_MOMENTUM_LAG)
-    if planned is not None:
-        return planned
-    return 0.0 if momentum is None else analysis_module.lag_of_momentum(fraction("momentum", momentum))
+    if planned is None:
+        return fallback, ""
+    try:
+        return analysis_module.checked_momentum_lag(planned), ""
+    except LRFinderError as error:
+        return fallback, f"the run's plan records {tags.PLAN_MOMENTUM_LAG} = {planned!r}, ignored ({error})"
+
+
+def _sweep_id_of(table: ScalarTable, run: str, tag: str) -> int | None:
+    """The sweep id `run` records under `tag` (`tags.PLAN_SWEEP_ID` or `tags.TRIAL_SWEEP_ID`), or None."""
+    value = _last_value(table, run, tag)
+    return int(value) if value is not None and value >= 1 and value.is_integer() else None
+
+
+def _has(table: ScalarTable, run: str, tag: str) -> bool:
+    """Whether `run` logged `tag`."""
+    rows = table.rows(run, tag)
+    return rows.stop > rows.start
 
 
 def _last_value(table: ScalarTable, run: str, tag: str) -> float | None:
@@ -287,7 +334,7 @@ def _last_value(table: ScalarTable, run: str, tag: str) -> float | None:
 def planned_steps_of(scalars, run: str) -> int | None:
     """The steps the run's sweep was planned for (`tags.PLAN_STEPS`), or None."""
     value = _last_value(_as_table(scalars), run, tags.PLAN_STEPS)
-    return int(value) if value is not None and value >= 1 and value.is_integer() else None
+    return int(value) if value is not None and 1 <= value < 2**63 and value.is_integer() else None
 
 
 def analyze_paths(
@@ -335,6 +382,12 @@ def analyze_scalars(
     `reader.ScalarTable`, with its verification trials (runs `<run>_trial_*`)
     attached; runs without a range test are skipped with the reason.
 
+    A run's trials are those that carry its sweep id (`tags.TRIAL_SWEEP_ID`,
+    wherever they are in the table): trials left by a deleted run of another
+    sweep never are. In a log whose sweep records no id (written before ids
+    were), its trials are the runs `<run>/trial_*` and `<run>_trial_*` that
+    record none either.
+
     Raises:
       LRFinderError: a bad `momentum` (not a reason to skip a run).
     """
@@ -354,7 +407,7 @@ def analyze_scalars(
         except LRFinderError as exc:
             skipped.append(SkippedRun(name, str(exc)))
             continue
-        own = [trial for trial_run, trial in trials.items() if trial_run.startswith(f"{run}_trial_")]
+        own = [trial[:3] for trial_run, trial in trials.items() if _trial_of(trial_run, trial[3], run, result.sweep_id)]
         if own and result.recommended is not None:
             starts = [start for _, start, _ in own if math.isfinite(start)]
             verification = conclude(tuple(trial for trial, _, _ in own), min(starts) if starts else math.nan,
@@ -364,10 +417,20 @@ def analyze_scalars(
     return analysed, skipped
 
 
-def _trial_runs(table: ScalarTable, directory_of) -> dict[str, tuple[Trial, float, float]]:
+def _trial_of(trial_run: str, trial_sweep_id: int | None, run: str, sweep_id: int | None) -> bool:
+    """Whether the trial run `trial_run` (recording `trial_sweep_id`) verified the sweep `run`
+    (recording `sweep_id`): the same id, or, where neither records one, the trial's place."""
+    if sweep_id is not None or trial_sweep_id is not None:
+        return sweep_id == trial_sweep_id
+    inside = "trial_" if run == "." else f"{run}/trial_"
+    return trial_run.startswith(inside) or trial_run.startswith(f"{run}_trial_")
+
+
+def _trial_runs(table: ScalarTable, directory_of) -> dict[str, tuple[Trial, float, float, int | None]]:
     """The verification trials among the runs of `table`, by run, each with
-    the starting model's held-out loss (its step 0; NaN where not logged) and
-    the last comparison's tie (`tags.TRIAL_TIE`; 0 where not logged)."""
+    the starting model's held-out loss (its step 0; NaN where not logged),
+    the last comparison's tie (`tags.TRIAL_TIE`; 0 where not logged) and the
+    id of the sweep it verified (`tags.TRIAL_SWEEP_ID`; None where not logged)."""
     trials = {}
     for run in table.runs:
         loss_rows, rate = table.rows(run, tags.TRIAL_LOSS), _last_value(table, run, tags.TRIAL_RATE)
@@ -381,7 +444,7 @@ def _trial_runs(table: ScalarTable, directory_of) -> dict[str, tuple[Trial, floa
         trials[run] = (Trial(rate, losses, int(steps[rounds][-1]),
                              directory_of(run), diverged_trial(losses[-1], start),
                              first_round_steps=int(steps[rounds][0])), start,
-                       0.0 if tie is None else tie)
+                       0.0 if tie is None else tie, _sweep_id_of(table, run, tags.TRIAL_SWEEP_ID))
     return trials
 
 

@@ -30,7 +30,11 @@ def debiased_ema(values, beta: float = 0.9) -> np.ndarray:
         weights = np.full(int(finite.sum()), 1.0 / (1.0 - beta))
         changing = weights[: int(54.0 / -np.log2(beta)) + 1] if beta > 0.0 else weights[:0]
         changing[:] = (1.0 - beta ** np.arange(1, len(changing) + 1)) / (1.0 - beta)
-        smoothed[finite] = _discounted_sums(x[finite], beta) / weights
+        # Losses beyond 2**500 would overflow the block sums (`_discounted_sums`): they are summed
+        # scaled down by a power of two, which is exact, so smaller losses are not affected at all.
+        peak = float(np.max(np.abs(x[finite])))
+        shift = int(np.frexp(peak)[1]) if peak >= 2.0**500 else 0
+        smoothed[finite] = np.ldexp(_discounted_sums(np.ldexp(x[finite], -shift), beta) / weights, shift)
     return smoothed
 
 

@@ -43,7 +43,16 @@ LOSS_CANDIDATES = (
     "Loss/train",
     "batch_loss",
     "training_loss",
+    "train_loss_step",
+    "train/loss_step",
+    "loss_step",
 )
+"""Loss tags of other writers, in order of preference. Where none is there, a tag that names a loss
+is looked for; validation and test losses (`HELD_OUT_WORDS`) are never taken on their own: a range
+test reads the training loss of each step."""
+
+HELD_OUT_WORDS = ("val", "valid", "validation", "test", "eval", "evaluation", "holdout", "dev")
+"""Words that mark a tag as measured on held-out data (`val_loss`, `Loss/validation`, `test/loss`)."""
 
 METRIC_RECOMMENDED_LR = f"{PREFIX}/metrics/recommended_lr"
 METRIC_LOSS_MINIMUM = f"{PREFIX}/metrics/minimum_of_smoothed"
@@ -74,8 +83,12 @@ PLAN_MOMENTUM_LAG = f"{PLAN_PREFIX}/momentum_lag"
 PLAN_STEP_SIZE = f"{PLAN_PREFIX}/rate_is_step_size"
 """1 where the optimizer's rate is a step size; 0 for FTRL, whose rate scales the weights it sets
 (absent: 1)."""
+PLAN_SWEEP_ID = f"{PLAN_PREFIX}/sweep_id"
+"""A random whole number below 2**24 (exact in float32) naming this sweep: its verification trials
+record it (`TRIAL_SWEEP_ID`), so that a reader attaches to a run only the trials of that very sweep,
+never those a deleted run of another model left in the same place."""
 PLAN_TAGS = (PLAN_MIN_LR, PLAN_MAX_LR, PLAN_STEPS, PLAN_LINEAR, PLAN_BATCH_SIZE, PLAN_MOMENTUM_LAG,
-             PLAN_STEP_SIZE)
+             PLAN_STEP_SIZE, PLAN_SWEEP_ID)
 
 TRIAL_LOSS = f"{PREFIX}/trial/held_out_loss"
 """A verification trial's loss on held-out data after each round (step: the steps it had trained)."""
@@ -84,4 +97,7 @@ TRIAL_RATE = f"{PREFIX}/trial/learning_rate"
 TRIAL_TIE = f"{PREFIX}/trial/tie"
 """At step 0, where verification's last comparison takes near-equal held-out losses as a tie (with
 `train_steps`): the margin, a fraction of the start's held-out loss (absent: none)."""
+TRIAL_SWEEP_ID = f"{PREFIX}/trial/sweep_id"
+"""At step 0: the `PLAN_SWEEP_ID` of the sweep whose rate the trial verifies (absent: a trial run
+by `verify_rate` alone, or by a version that did not record it)."""
 METRIC_VERIFIED_LR = f"{PREFIX}/metrics/verified_lr"

@@ -202,6 +202,7 @@ def verify_rate(
     validation_split: float = 0.2,
     shuffle: bool = True,
     log_dir: str | os.PathLike | None = None,
+    sweep_id: int | None = None,
 ) -> Verification:
     """Confirm a rate by short trainings of candidates around it (see the module).
 
@@ -230,7 +231,10 @@ def verify_rate(
       validation_data: (x_val, y_val) to judge on; by default `validation_split`
         of the array data is held out (a fixed random part) and not trained on.
       log_dir: where the trials' runs go, one folder each
-        (`<log_dir>_trial_<i>_<rate>`, beside a sweep's run); None for none.
+        (`<log_dir>/trial_<i>_<rate>`, inside a sweep's run); None for none.
+      sweep_id: the `tags.PLAN_SWEEP_ID` of the sweep whose rate this verifies
+        (`find_lr` passes its own), recorded in each trial's run so that readers
+        attach the trials to that sweep only.
 
     Returns:
       A `Verification`: the winner's rate, every trial, the optimizer steps spent.
@@ -273,7 +277,7 @@ def verify_rate(
     trials = None
     try:
         initial_loss = _held_out_loss(model, held_x, held_y, batch_size)
-        writer_of = None if log_dir is None else _trial_writers(os.fspath(log_dir), initial_loss, tie)
+        writer_of = None if log_dir is None else _trial_writers(os.fspath(log_dir), initial_loss, tie, sweep_id)
         trials = _Trials(model, x, y, (held_x, held_y), start=saved.weights, batch_size=batch_size, shuffle=shuffle,
                          writer_of=writer_of)
         _successive_halving(trials, first_round_steps=first_round_steps, initial_loss=initial_loss, **settings)
@@ -472,22 +476,25 @@ def _any_improved(trials: list[int], losses: dict, initial_loss: float) -> bool:
     return any(_improved(losses[i][-1], initial_loss) for i in trials)
 
 
-def _trial_writers(base: str, initial_loss: float, tie: float):
-    """A function (index, rate) -> the event writer of that trial's run, `<base>_trial_<i>_<rate>`,
-    which starts with the held-out loss after 0 steps (and the last comparison's `tie`, where not 0)."""
+def _trial_writers(base: str, initial_loss: float, tie: float, sweep_id: int | None):
+    """A function (index, rate) -> the event writer of that trial's run, `<base>/trial_<i>_<rate>`,
+    which starts with the held-out loss after 0 steps (and the last comparison's `tie`, where not 0;
+    the sweep's id, where given)."""
     from tensorboard.plugins.scalar import metadata as scalar_metadata
 
     from .events import ScalarEventWriter
 
     descriptions = {tags.TRIAL_LOSS: "Loss on held-out data after each round of the trial",
                     tags.TRIAL_RATE: "The trial's constant learning rate",
-                    tags.TRIAL_TIE: "Held-out losses this close (a fraction of the start's) tie in the last comparison"}
+                    tags.TRIAL_TIE: "Held-out losses this close (a fraction of the start's) tie in the last comparison",
+                    tags.TRIAL_SWEEP_ID: "The id of the sweep whose rate the trial verifies"}
     metadata = {tag: scalar_metadata.create_summary_metadata(display_name="", description=text).SerializeToString()
                 for tag, text in descriptions.items()}
 
     def writer_of(i: int, rate: float):
-        writer = ScalarEventWriter(f"{base}_trial_{i}_{rate:.3g}", metadata=metadata)
-        at_start = {tags.TRIAL_LOSS: initial_loss, tags.TRIAL_RATE: rate, **({tags.TRIAL_TIE: tie} if tie else {})}
+        writer = ScalarEventWriter(os.path.join(base, f"trial_{i}_{rate:.3g}"), metadata=metadata)
+        at_start = {tags.TRIAL_LOSS: initial_loss, tags.TRIAL_RATE: rate, **({tags.TRIAL_TIE: tie} if tie else {}),
+                    **({tags.TRIAL_SWEEP_ID: float(sweep_id)} if sweep_id is not None else {})}
         writer.scalars(0, tuple(at_start), tuple(at_start.values()), time.time())
         return writer
 

@@ -313,3 +313,36 @@ def test_a_curve_of_non_numbers_is_refused_naming_the_column():
         analyze(curve)
     with pytest.raises(LRFinderError, match="differ in length"):
         analyze({"step": [0, 1, 2], "learning_rate": [1e-3, 1e-2, 1e-1], "loss": [1.0, 0.5]})
+
+
+@pytest.mark.parametrize("wiggle", [0.0, 1e-7])
+def test_a_flat_loss_never_fell_and_gives_no_rate(wiggle):
+    # A loss that does not depend on the weights, logged in float32: constant, or rounding wiggles.
+    rng = np.random.default_rng(5)
+    losses = np.float32(0.6931) + np.float32(wiggle) * rng.integers(-1, 2, 100)
+    result = analyze(_frame(losses, 1e-7, 10.0))
+    assert result.stop.reason == analysis.LAST_STEP  # not "diverged ... training collapsed"
+    assert result.recommended is None and result.suggestions == ()
+    assert any("never fell" in note for note in result.notes)
+
+
+def test_a_flat_loss_that_blows_up_still_diverges():
+    losses = np.full(100, 0.6931)
+    losses[90:] = np.linspace(3, 40, 10)
+    assert analyze(_frame(losses, 1e-7, 10.0)).stop.reason == analysis.DIVERGED
+
+
+def test_losses_near_the_largest_float_give_the_rates_of_small_ones():
+    curve = _valley_curve()
+    small = analyze(_frame(curve))
+    huge = analyze(_frame(curve * 2.0**1000))  # ~1e301: the moving average must not overflow
+    assert np.isfinite(huge.smoothed).all()
+    assert huge.stop == small.stop
+    assert huge.recommended.learning_rate == small.recommended.learning_rate
+    assert huge.recommended.confident == small.recommended.confident
+
+
+@pytest.mark.parametrize("lag", [1e30, float("nan"), -1.0, float("inf")])
+def test_a_momentum_lag_that_is_not_one_is_refused_naming_it(lag):
+    with pytest.raises(LRFinderError, match="momentum_lag"):
+        analyze(_frame(_valley_curve()), momentum_lag=lag)

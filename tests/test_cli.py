@@ -118,3 +118,45 @@ def test_a_run_with_no_scalars_is_named(tmp_path):
     (tmp_path / "run" / "events.out.tfevents.1.h").write_bytes(frame_record(version_event()))
     out = _run(tmp_path / "run")
     assert out.returncode == 2 and "hold no scalars" in out.stderr and "()" not in out.stderr
+
+
+def test_plot_of_many_runs_names_those_it_leaves_out(tmp_path):
+    pytest.importorskip("matplotlib")
+    for k in range(15):
+        _sweep(tmp_path / "logs" / f"run{k:02d}")
+    out = _run(tmp_path / "logs", "--plot", tmp_path / "many.png")
+    assert out.returncode == 0, out.stderr
+    assert "the plot draws the first 12 of 15 runs; not drawn: " in out.stderr and "run14" in out.stderr
+
+
+def test_a_report_that_cannot_be_written_back_is_a_warning(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from tb_lrfinder import cli
+    from tb_lrfinder import report as report_module
+
+    def full_disk(source, destination):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    _sweep(tmp_path / "run")
+    monkeypatch.setattr(report_module.os, "replace", full_disk)
+    assert cli.main(["analyze", str(tmp_path / "run"), "--write-back"]) == 0
+    out = capsys.readouterr()
+    assert "recommended rate" in out.out
+    assert "warning: cannot write the report" in out.err and "No space left on device" in out.err
+    assert sorted(os.listdir(tmp_path / "run")) == ["events.out.tfevents.1.h"]  # nothing partial left
+
+
+def test_the_installed_command_analyses_a_log(tmp_path):
+    """`tb-lrfinder analyze` from the environment's bin folder, the source tree not on the path."""
+    command = os.path.join(os.path.dirname(sys.executable), "tb-lrfinder")
+    if not os.path.exists(command):
+        pytest.skip("tb-lrfinder is not installed in this environment (pip install .)")
+    _sweep(tmp_path / "run")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([command, "analyze", str(tmp_path / "run"), "--json"], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["runs"][0]["stop"]["reason"] == "diverged"
+    out = subprocess.run([command, "--help"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
+    assert out.returncode == 0 and "analyze" in out.stdout

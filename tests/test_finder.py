@@ -584,3 +584,36 @@ def test_ftrl_verification_spans_the_swept_range(tmp_path, make_mlp, tiny_data):
     rates = sorted(t.learning_rate for t in result.verification.trials if t.first_round_steps == first)
     around = result.recommended.learning_rate * 2.0 ** np.arange(-2, 3)
     assert all(np.isclose(rates, rate, rtol=1e-9).any() for rate in around) and min(rates) > 1e-6
+
+
+def test_a_report_that_cannot_be_written_is_a_warning_and_the_result_is_returned(tmp_path, make_mlp, tiny_data,
+                                                                                 monkeypatch):
+    """The sweep's events fit on the disk, its report does not: the result (and a verified rate)
+    must not be lost over the report, and nothing half-written may stay behind."""
+    import errno
+
+    from tb_lrfinder import find_lr
+    from tb_lrfinder import report as report_module
+
+    def full_disk(source, destination):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(report_module.os, "replace", full_disk)  # after the report was written aside
+    x, y = tiny_data
+    with pytest.warns(RuntimeWarning, match="No space left on device.*the sweep itself is logged in.*report=False"):
+        result = find_lr(make_mlp(), x, y, batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=30, verbose=0,
+                         log_dir=tmp_path / "sweep", verify=2)
+    assert result.recommended is not None and result.verification is not None
+    leftovers = [name for name in os.listdir(tmp_path / "sweep") if os.path.isfile(tmp_path / "sweep" / name)]
+    assert len(leftovers) == 1 and leftovers[0].endswith(".v2")  # the sweep's events only: no partial report
+
+
+def test_tiny_data_is_swept_and_verified(tmp_path, make_mlp):
+    """Tiny data: a few samples a pass; each pass must not cost a Keras epoch (tests/test_data.py)."""
+    from tb_lrfinder import find_lr
+
+    x = np.random.default_rng(0).normal(size=(3, 8)).astype("float32")
+    y = np.array([0, 1, 2], dtype="int32")
+    result = find_lr(make_mlp(), x, y, batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=30, verbose=0,
+                     log_dir=tmp_path / "tiny", verify=2, validation_data=(x, y), report=False)
+    assert result.verification is not None and len(result.curve["step"]) >= 8

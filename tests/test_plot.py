@@ -73,3 +73,27 @@ def test_writing_a_plot_keeps_the_backend_and_opens_no_pyplot_figure(tmp_path):
 def test_nothing_to_plot_is_an_error():
     with pytest.raises(LRFinderError, match="nothing to plot"):
         plot_range_test([])
+
+
+def test_many_runs_draw_a_readable_dozen_and_say_how_many_more(tmp_path):
+    import matplotlib.pyplot as plt
+
+    from tb_lrfinder.plot import MAX_RUNS_DRAWN, left_out
+
+    write_diverging_sweep(tmp_path / "one")
+    (run,), _ = analyze_paths([tmp_path / "one"])
+    runs = [dataclasses.replace(run, name="x" * 200 + f"/run_{k:03d}") for k in range(40)]
+    fig, ax = plt.subplots()
+    try:
+        plot_range_test(runs, ax=ax)
+        smoothed = [line for line in ax.get_lines() if line.get_label().endswith(tuple(f"run_{k:03d}"
+                                                                                       for k in range(40)))]
+        assert len(smoothed) == MAX_RUNS_DRAWN
+        assert all(len(line.get_label()) <= 40 for line in smoothed)  # a long name does not widen the figure
+        assert any(f"{40 - MAX_RUNS_DRAWN} more not drawn" in text.get_text() for text in ax.texts)
+    finally:
+        plt.close(fig)
+    assert left_out(runs) == [r.name for r in runs[MAX_RUNS_DRAWN:]]
+    png = render_png(runs)
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert width < 2000 and height < 1200

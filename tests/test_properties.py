@@ -108,3 +108,16 @@ def test_rules_on_random_curves(losses, min_lr, decades, scale):
         rec = result.recommended
         assert rates[0] <= rec.low <= rec.learning_rate <= rec.high <= rates[-1]
         assert np.isfinite(rec.learning_rate)
+
+
+def test_the_library_error_is_a_value_error():
+    from tb_lrfinder import LRFinderError
+    from tb_lrfinder.analysis import analyze
+
+    assert issubclass(LRFinderError, ValueError)
+    try:
+        analyze({"step": [0, 1], "learning_rate": [1.0, 0.5], "loss": [1.0, 1.0]})
+    except ValueError as error:  # as a caller who guards Keras or optax calls writes it
+        assert isinstance(error, LRFinderError) and "does not increase" in str(error)
+    else:
+        raise AssertionError("a decreasing rate was accepted")

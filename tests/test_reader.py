@@ -417,3 +417,50 @@ def test_a_tidy_frame_with_a_bad_column_is_refused_naming_it():
         analyze_scalars(frame)
     with pytest.raises(LRFinderError, match=r"lacks column\(s\) \['value'\]"):
         analyze_scalars({"run": ["a"], "tag": ["lr"], "step": [0]})
+
+
+def test_files_with_the_same_first_wall_time_are_ordered_by_number_not_text(tmp_path):
+    from tensorboard.compat.proto import event_pb2
+
+    from tb_lrfinder.events import frame_record
+
+    def log(name, loss):
+        first = event_pb2.Event(wall_time=77.0, file_version="brain.Event:2").SerializeToString()
+        (tmp_path / name).write_bytes(frame_record(first) + frame_record(scalar_event(0, {"loss": loss}, 77.0)))
+
+    log("events.out.tfevents.77.h.1.9.v2", 1.0)  # the ninth writer of the process
+    log("events.out.tfevents.77.h.1.10.v2", 2.0)  # the tenth: "10" < "9" as text
+    assert read_scalars(tmp_path)["value"].tolist() == [2.0]
+
+
+def test_many_damaged_records_are_summarised_per_file(tmp_path):
+    path = tmp_path / "events.out.tfevents.1.h"
+    offsets = write_simple_log(path, [(i, 0.1 + i, 1.0) for i in range(2001)])
+    data = bytearray(path.read_bytes())
+    damaged = offsets[2:2001:2]  # every other record's data: 1000 CRC mismatches
+    for offset in damaged:
+        data[offset + 20] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.warns(LogReadWarning) as caught:
+        frame = read_range_test(tmp_path)
+    messages = [str(w.message) for w in caught if issubclass(w.category, LogReadWarning)]
+    assert len(messages) == 1
+    assert "1000 times" in messages[0] and "CRC mismatch" in messages[0]
+    assert f"first at byte offset {damaged[0]}" in messages[0] and f"last at byte offset {damaged[-1]}" in messages[0]
+    assert len(frame) == 1001  # every intact record is kept (steps 0, 2, ..., 2000)
+
+
+def test_a_megabyte_tag_is_read_like_a_short_one(tmp_path):
+    """Long tags take the protobuf path or a template whose width is the tag's: the cost follows
+    the bytes (bench/reader.py prints seconds per megabyte for 16-byte to 1 MiB tags)."""
+    from tb_lrfinder.events import frame_record
+
+    tag = "t" * (1 << 20)
+    path = tmp_path / "events.out.tfevents.1.h"
+    with open(path, "wb") as handle:
+        handle.write(frame_record(version_event()))
+        for step in range(12):
+            handle.write(frame_record(scalar_event(step, {tag: float(step), "lr": 0.1 * (step + 1)})))
+    scalars = read_scalars(tmp_path)
+    values = scalars[scalars["tag"] == tag]
+    assert values["step"].tolist() == list(range(12)) and values["value"].tolist() == [float(s) for s in range(12)]

@@ -1,3 +1,4 @@
+import os
 import math
 
 import numpy as np
@@ -253,3 +254,30 @@ def test_recording_needs_no_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "5"
+
+
+def test_recorders_opened_one_after_another_never_share_a_file(tmp_path):
+    paths = set()
+    for _ in range(50):  # in one second, each recorder freed before the next (its id() is reused)
+        with StepRecorder(tmp_path) as recorder:
+            recorder.record(0, 0.1, 1.0)
+        paths.add(recorder._events.path)
+    assert len(paths) == 50 and len(os.listdir(tmp_path)) == 50
+
+
+@pytest.mark.parametrize("step, rate, loss, named", [
+    (1.0, 0.1, 1.0, "step must be an integer, got 1.0"),
+    ("3", 0.1, 1.0, "step must be an integer"),
+    (True, 0.1, 1.0, "step must be an integer"),
+    (2**70, 0.1, 1.0, "beyond int64"),
+    (3, 0.1, None, "loss must be a number, got None"),
+    (3, "0.1", 1.0, "learning_rate must be a number"),
+    (3, 0.1, [1.0, 2.0], "loss must be a number"),
+])
+def test_a_bad_point_is_one_line_naming_what_is_wrong(tmp_path, step, rate, loss, named):
+    with StepRecorder(tmp_path, stop_factor=4.0) as recorder:
+        with pytest.raises(LRFinderError, match=named):
+            recorder.record(step, rate, loss)
+        assert not recorder.halted and recorder.last_step is None  # nothing of the bad point was kept
+        assert recorder.record(np.int64(0), np.float32(0.1), np.float64(1.0)) is False  # numpy numbers are fine
+    assert _column(tmp_path, tags.LOSS) == [(0, 1.0)]

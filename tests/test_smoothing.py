@@ -88,3 +88,10 @@ def test_rolling_median_ignores_spikes_and_keeps_steps():
     assert median[10] == 2.0 and median[70] == 1.0  # single spikes vanish
     assert median[45] == 2.0 and median[54] == 1.0  # the step is not smeared
     assert np.isnan(rolling_median([np.nan, np.nan], 3)).all()
+
+
+def test_the_moving_average_of_huge_losses_is_that_of_small_ones_scaled():
+    from tb_lrfinder.smoothing import debiased_ema
+
+    x = np.random.default_rng(1).uniform(1.0, 2.0, 3000)
+    assert np.array_equal(debiased_ema(x * 2.0**1010), debiased_ema(x) * 2.0**1010)  # exact: a power of two

@@ -153,7 +153,7 @@ def test_train_steps_breaks_a_final_tie_toward_the_lower_rate_and_analyze_agrees
                                     **options)
         finalists = sorted(t.learning_rate for t in result.trials if len(t.losses) == 3)
         assert finalists == pytest.approx([0.2, 0.4]) and result.learning_rate == pytest.approx(winner)
-        (tmp_path / name / "sweep").mkdir()
+        (tmp_path / name / "sweep").mkdir(exist_ok=True)  # the trials are in it
         write_simple_log(tmp_path / name / "sweep" / "events.out.tfevents.1.h",
                          [(i, r, 2.0 - 0.01 * i if i < 60 else 1.4 * 1.5 ** (i - 60)) for i, r in enumerate(rates)],
                          lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)
@@ -225,7 +225,7 @@ def test_a_plateau_is_tried_again_with_longer_trials(linear_task, monkeypatch, t
     assert model.optimizer is optimizer
 
     rates = 1e-4 * 1e5 ** (np.arange(80) / 80)  # a sweep for the trials to sit beside
-    (tmp_path / "sweep").mkdir()
+    (tmp_path / "sweep").mkdir(exist_ok=True)  # the trials are in it
     write_simple_log(tmp_path / "sweep" / "events.out.tfevents.1.h",
                      [(i, r, 2.0 - 0.01 * i if i < 60 else 1.4 * 1.5 ** (i - 60)) for i, r in enumerate(rates)],
                      lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)
@@ -461,7 +461,7 @@ def test_accumulation_and_steps_per_execution_are_not_mistaken_for_data_running_
         assert [t.steps for t in result.trials] == [updates, updates]
 
 
-def test_find_lr_verify_writes_trials_beside_the_sweep_and_analyze_reads_them(linear_task, tmp_path):
+def test_find_lr_verify_writes_trials_inside_the_sweep_and_analyze_reads_them(linear_task, tmp_path):
     import subprocess
     import sys
 
@@ -476,20 +476,41 @@ def test_find_lr_verify_writes_trials_beside_the_sweep_and_analyze_reads_them(li
     rec = result.recommended
     assert rates == pytest.approx([rec.learning_rate * 2.0**k for k in (-2, -1, 0, 1, 2)])
     _assert_identical(before, _state(model))
-    trial_dirs = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("sweep_trial_"))
+    trial_dirs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.name.startswith("trial_"))
     assert len(trial_dirs) == 5
-    analysed, skipped = analyze_paths([tmp_path])
-    (sweep,) = analysed
-    assert not skipped and len(sweep.verification.trials) == 5
-    assert sweep.verified_rate == pytest.approx(result.learning_rate, rel=1e-6)  # float32 in the log
-    assert sweep.verification.steps == result.verification.steps
+    for path in ([tmp_path], [tmp_path / "sweep"]):  # the root of runs, and the run folder alone
+        analysed, skipped = analyze_paths(path)
+        (sweep,) = analysed
+        assert not skipped and len(sweep.verification.trials) == 5
+        assert sweep.verified_rate == pytest.approx(result.learning_rate, rel=1e-6)  # float32 in the log
+        assert sweep.verification.steps == result.verification.steps
     script = __import__("os").path.join(__import__("os").path.dirname(__file__), "..", "scripts", "analyze.py")
-    out = subprocess.run([sys.executable, script, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, script, str(tmp_path / "sweep")], capture_output=True, text=True,
+                         timeout=120)
     assert out.returncode == 0 and "verified rate" in out.stdout and "<- verified" in out.stdout
     from tb_lrfinder import read_scalars
 
     scalars = read_scalars(tmp_path)
-    assert set(scalars[scalars["run"] == trial_dirs[0]]["tag"]) == {tags.TRIAL_LOSS, tags.TRIAL_RATE}
+    assert set(scalars[scalars["run"] == f"sweep/{trial_dirs[0]}"]["tag"]) == {
+        tags.TRIAL_LOSS, tags.TRIAL_RATE, tags.TRIAL_SWEEP_ID}
+    assert result.sweep_id is not None and set(scalars[scalars["tag"] == tags.TRIAL_SWEEP_ID]["value"]) == {
+        result.sweep_id}
+
+    # A new sweep, without verification, where the old one's trials were left (a run folder removed but
+    # not its trials, or trials copied along): they verified another sweep, and are not its answer.
+    import shutil
+
+    again = find_lr(model, x, y, batch_size=32, min_lr=1e-4, max_lr=100.0, num_steps=60, verbose=0,
+                    log_dir=tmp_path / "again")
+    for trial in trial_dirs:
+        shutil.copytree(tmp_path / "sweep" / trial, tmp_path / "again" / trial)
+        shutil.copytree(tmp_path / "sweep" / trial, tmp_path / f"again_{trial}")
+    assert again.verification is None
+    (reread,), _ = analyze_paths([tmp_path / "again"])
+    assert reread.verification is None and reread.learning_rate == again.learning_rate
+    by_name = {r.name: r for r in analyze_paths([tmp_path])[0]}
+    assert by_name[str(tmp_path / "again")].verification is None
+    assert by_name[str(tmp_path / "sweep")].verified_rate == pytest.approx(result.learning_rate, rel=1e-6)
 
 
 def test_find_lr_checks_verify_before_sweeping(linear_task, tmp_path):
