@@ -55,7 +55,7 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
 def analyze(args: argparse.Namespace) -> int:
     """Run `analyze` with parsed arguments; returns the exit status."""
     from .reader import LogReadWarning
-    from .report import analysis_to_dict, format_analysis, format_table, format_trials, trials_to_dicts
+    from .report import format_result, format_table, format_trials, result_to_dict
     from .runs import analyze_paths
 
     with warnings.catch_warnings(record=True) as caught:
@@ -73,24 +73,19 @@ def analyze(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(
             {
-                "runs": [
-                    {"run": r.name, "lr_tag": r.lr_tag, "loss_tag": r.loss_tag, **analysis_to_dict(r.analysis),
-                     **({"verified_rate": r.verified_rate, "trials": trials_to_dicts(r.verification)}
-                        if r.verification else {})}
-                    for r in analysed
-                ],
+                "runs": [result_to_dict(r) for r in analysed],
                 "skipped": [{"run": s.name, "reason": s.reason} for s in skipped],
             },
             indent=2,
         ))
     else:
-        print(format_table({r.name: r.analysis for r in analysed}))
+        print(format_table({r.name: r for r in analysed}))
         for s in skipped:
             print(f"skipped {s.name}: {s.reason}")
         if args.details or len(analysed) == 1:
             for r in analysed:
                 print()
-                print(format_analysis(r.analysis, title=f"[{r.name}]"))
+                print(format_result(r))
         for r in analysed:
             if r.verification:
                 print()

@@ -114,11 +114,15 @@ def draw(runs: Sequence[RangeTestResult], ax):
             y = np.interp(np.log(rate), np.log(curve["learning_rate"]), curve["smoothed_loss"])
             ax.plot([rate], [y], marker=_MARKERS[suggestion.rule], color=color, markersize=8, linestyle="none",
                     markeredgecolor="black", label=f"{_LABELS[suggestion.rule]} {rate:.2g}" if len(runs) == 1 else None)
-        if result.recommended is not None:
-            rec = result.recommended
+        for sweep in run.repeats[1:]:  # the other sweeps of a combined result, thin
+            ax.plot(sweep.curve["learning_rate"], sweep.curve["smoothed_loss"], color=color, linewidth=0.9,
+                    alpha=0.6, linestyle="-.")
+        if run.recommended is not None:
+            rec = run.recommended
+            combines = f" ({len(run.repeats)} sweeps combined)" if run.repeats else ""
             ax.axvspan(rec.low, rec.high, color=color, alpha=0.08)
             ax.axvline(rec.learning_rate, color=color, linestyle="--", linewidth=1.2,
-                       label=f"recommended {rec.learning_rate:.2g}{whose}")
+                       label=f"recommended {rec.learning_rate:.2g}{combines}{whose}")
         if run.verified_rate is not None:
             ax.axvline(run.verified_rate, color=color, linestyle="-", linewidth=1.6, alpha=0.8,
                        label=f"verified {run.verified_rate:.2g}{whose}")
@@ -143,7 +147,7 @@ def draw_comparison(runs: Sequence[RangeTestResult], ax):
     runs = runs[:MAX_RUNS_DRAWN]
     names = [_label(run.name) for run in runs]
     for i, run in enumerate(runs):
-        rec = run.analysis.recommended
+        rec = run.recommended
         if rec is None:
             ax.plot([i], [run.analysis.stop.learning_rate], marker="x", color="gray")
             continue

@@ -111,11 +111,15 @@ def format_analysis(analysis: Analysis, *, title: str | None = None) -> str:
 TABLE_COLUMNS = ("run", "recommended", "range", "confident", "safe", "steepest", "min/10", "valley", "stop")
 
 
-def table_rows(analyses: dict[str, Analysis]) -> list[list[str]]:
-    """One row per run for `format_table` / `format_markdown_table`."""
+def table_rows(analyses: dict) -> list[list[str]]:
+    """One row per run for `format_table` / `format_markdown_table`: run name -> its `Analysis`, or its
+    `RangeTestResult` (whose recommendation combines its repeats where it has several)."""
     rows = []
-    for run, analysis in analyses.items():
-        rec = analysis.recommended
+    for run, item in analyses.items():
+        analysis = getattr(item, "analysis", item)
+        rec = getattr(item, "recommended", analysis.recommended)
+        if getattr(item, "repeats", ()):
+            run = f"{run} ({len(item.repeats)} sweeps combined)"
         rows.append(
             [
                 run,
@@ -143,6 +147,40 @@ def format_markdown_table(analyses: dict[str, Analysis]) -> str:
     """The same table in Markdown (for TensorBoard's text dashboard or a README)."""
     rows = [list(TABLE_COLUMNS), ["---"] * len(TABLE_COLUMNS)] + table_rows(analyses)
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def format_result(result) -> str:
+    """`format_analysis` of a `RangeTestResult`; with repeats, the combined recommendation first, then
+    each sweep's own report."""
+    if not result.repeats:
+        return format_analysis(result.analysis, title=f"[{result.name}]")
+    rec = result.recommended
+    lines = [f"[{result.name}] {len(result.repeats)} sweeps combined"]
+    if rec is None:
+        lines.append("recommended rate: none (no sweep gave one)")
+    else:
+        trust = "confident" if rec.confident else "NOT confident"
+        lines.append(f"recommended rate: {rec.learning_rate:.3g}  (range {rec.low:.3g} .. {rec.high:.3g}, {trust}; "
+                     "the median of the sweeps' rates, capped by their lowest range top)")
+        lines += [f"  caveat: {c}" for c in rec.caveats]
+    for sweep in result.repeats:
+        lines += ["", format_analysis(sweep.analysis, title=f"  [{sweep.name}] one of the sweeps:")]
+    return "\n".join(lines)
+
+
+def result_to_dict(result) -> dict:
+    """A `RangeTestResult` as plain data: its analysis (`analysis_to_dict`), the recommendation it gives
+    (combined over its repeats where it has several), and its verification, where it has one."""
+    data = {"run": result.name, "lr_tag": result.lr_tag, "loss_tag": result.loss_tag,
+            **analysis_to_dict(result.analysis)}
+    if result.repeats:
+        data["recommended"] = _clean(dataclasses.asdict(result.recommended)) if result.recommended else None
+        data["repeats"] = [{"run": sweep.name, **analysis_to_dict(sweep.analysis)} for sweep in result.repeats]
+    if result.verification is not None:
+        data["verified_rate"] = result.verified_rate
+        data["trials"] = trials_to_dicts(result.verification)
+    data["learning_rate"] = result.learning_rate
+    return data
 
 
 def trials_to_dicts(verification) -> list[dict]:
@@ -181,7 +219,11 @@ def format_trials(result) -> str:
 
 def _markdown(run) -> str:
     result, verification = run.analysis, run.verification
-    lines = [format_markdown_table({os.path.basename(run.name) or run.name: result}), ""]
+    lines = [format_markdown_table({os.path.basename(run.name) or run.name: run}), ""]
+    if run.repeats:
+        lines += [f"The recommendation combines {len(run.repeats)} sweeps on different data orders:", "",
+                  format_markdown_table({os.path.basename(sweep.name) or sweep.name: sweep.analysis
+                                         for sweep in run.repeats}), ""]
     if verification is not None:
         lines.append(f"**Verified rate: {verification.learning_rate:.3g}** ({verification.message})")
         lines.append("")
@@ -245,7 +287,7 @@ def report_summaries(run, *, hparams: Mapping[str, object] | None = None, includ
     settings.update({"swept_from": result.swept[0], "swept_to": result.swept[1], "steps_logged": result.num_points,
                      "smoothing": result.smoothing, "stop_factor": result.stop_factor})
     summaries.append((0, hparams_summary.hparams_pb(settings, trial_id=run.name)))
-    rec = result.recommended
+    rec = run.recommended
     nan = float("nan")
     metrics = {  # in the order the HParams dashboard shows them
         tags.METRIC_RECOMMENDED_LR: rec.learning_rate if rec is not None else nan,

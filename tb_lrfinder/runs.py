@@ -379,8 +379,12 @@ def analyze_scalars(
     momentum: float | None = None,
 ) -> tuple[list[RangeTestResult], list[SkippedRun]]:
     """Analyse every run of a tidy scalar frame (see `reader.read_scalars`) or
-    `reader.ScalarTable`, with its verification trials (runs `<run>_trial_*`)
-    attached; runs without a range test are skipped with the reason.
+    `reader.ScalarTable`, with its verification trials attached; runs without
+    a range test are skipped with the reason.
+
+    The sweeps `find_lr(..., repeats=k)` writes (runs `<root>/repeat_<i>`) are
+    one result, named after `<root>`, as `find_lr` returns it: the combined
+    recommendation (`analysis.combine`), its sweeps in `repeats`.
 
     A run's trials are those that carry its sweep id (`tags.TRIAL_SWEEP_ID`,
     wherever they are in the table): trials left by a deleted run of another
@@ -394,27 +398,63 @@ def analyze_scalars(
     if momentum is not None:
         fraction("momentum", momentum)
     table = _as_table(scalars)
-    analysed, skipped = [], []
+    analysed: dict[str, RangeTestResult] = {}
+    skipped = []
     trials = _trial_runs(table, directory_of)
     for run in table.runs:
         if run in trials:
             continue
         name = name_of(run)
         try:
-            result = analyze_run(table, run, name=name, log_dir=directory_of(run), lr_tag=lr_tag,
-                                 loss_tag=loss_tag, smoothing=smoothing, stop_factor=stop_factor,
-                                 momentum=momentum)
+            analysed[run] = analyze_run(table, run, name=name, log_dir=directory_of(run), lr_tag=lr_tag,
+                                        loss_tag=loss_tag, smoothing=smoothing, stop_factor=stop_factor,
+                                        momentum=momentum)
         except LRFinderError as exc:
             skipped.append(SkippedRun(name, str(exc)))
-            continue
-        own = [trial[:3] for trial_run, trial in trials.items() if _trial_of(trial_run, trial[3], run, result.sweep_id)]
+    results = []
+    for runs in _repeat_groups(analysed):
+        members = [analysed[run] for run in runs]
+        result = members[0] if len(runs) == 1 else _combined(members, name_of, directory_of, runs[0])
+        own = [trial[:3] for trial_run, trial in trials.items()
+               if any(_trial_of(trial_run, trial[3], run, analysed[run].sweep_id) for run in runs)]
         if own and result.recommended is not None:
             starts = [start for _, start, _ in own if math.isfinite(start)]
             verification = conclude(tuple(trial for trial, _, _ in own), min(starts) if starts else math.nan,
                                     result.recommended.learning_rate, tie=max(tie for _, _, tie in own))
             result = dataclasses.replace(result, verification=verification)
-        analysed.append(result)
-    return analysed, skipped
+        results.append(result)
+    return results, skipped
+
+
+_REPEAT = re.compile(r"^(?:(.*)/)?repeat_(\d+)$")
+"""A run `find_lr(..., repeats=k)` wrote: `<root>/repeat_<i>` (group 1: the root, None at the top)."""
+
+
+def _repeat_groups(runs: Iterable[str]) -> list[list[str]]:
+    """The runs, in order, with the repeats of one root together (by their index); a lone repeat alone."""
+    roots: dict[str, list[tuple[int, str]]] = {}
+    for run in runs:
+        match = _REPEAT.match(run)
+        if match:
+            roots.setdefault(match.group(1) or ".", []).append((int(match.group(2)), run))
+    groups, done = [], set()
+    for run in runs:
+        match = _REPEAT.match(run)
+        root = (match.group(1) or ".") if match else None
+        if root is None or len(roots[root]) < 2:
+            groups.append([run])
+        elif root not in done:
+            done.add(root)
+            groups.append([name for _, name in sorted(roots[root])])
+    return groups
+
+
+def _combined(members: list[RangeTestResult], name_of, directory_of, first_run: str) -> RangeTestResult:
+    """The sweeps of `find_lr(..., repeats=k)` as the one result `find_lr` returns: the first sweep's
+    curve and analysis, the combined recommendation, every sweep in `repeats`."""
+    root = _REPEAT.match(first_run).group(1) or "."
+    return dataclasses.replace(members[0], name=name_of(root), log_dir=directory_of(root), repeats=tuple(members),
+                               combined=analysis_module.combine([member.analysis for member in members]))
 
 
 def _trial_of(trial_run: str, trial_sweep_id: int | None, run: str, sweep_id: int | None) -> bool:

@@ -496,6 +496,30 @@ def test_repeated_sweeps_are_runs_of_their_own_and_combined(tmp_path, make_mlp, 
         result.recommended.high == result.learning_rate
     _assert_identical(before, _state(model))
 
+    # Read back, the three runs are the one answer find_lr gave: in Python, on the command line, in a plot.
+    from tb_lrfinder import analyze_paths
+    from tb_lrfinder.cli import main
+    from tb_lrfinder.report import format_result
+
+    (read,), skipped = analyze_paths([tmp_path])
+    assert not skipped and len(read.repeats) == 3 and read.learning_rate == pytest.approx(result.learning_rate)
+    assert read.recommended == result.recommended or read.recommended.learning_rate == pytest.approx(
+        result.recommended.learning_rate, rel=1e-6)
+    assert f"recommended={result.learning_rate:.3g}" in repr(result) and "repeats=3" in repr(result)
+    text = format_result(read)
+    assert text.startswith(f"[{tmp_path}] 3 sweeps combined\nrecommended rate: {result.learning_rate:.3g}")
+    assert main(["analyze", str(tmp_path)]) == 0
+    plt = pytest.importorskip("matplotlib.pyplot")
+    from tb_lrfinder import plot_range_test
+
+    fig, ax = plt.subplots()
+    try:
+        plot_range_test(result, ax=ax)
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert f"recommended {result.learning_rate:.2g} (3 sweeps combined)" in labels
+    finally:
+        plt.close(fig)
+
 
 def test_combined_recommendation_flags_disagreeing_repeats():
     from tb_lrfinder.analysis import Recommendation, combine

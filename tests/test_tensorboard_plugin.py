@@ -1,5 +1,6 @@
 """The LR Finder tab: its routes served by a real TensorBoard on 127.0.0.1, and its page in a real browser."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -67,14 +68,20 @@ def logdir(tmp_path_factory):
 def tensorboard(logdir):
     """One TensorBoard for this module's tests (each start costs seconds); only
     `test_a_run_still_being_written_updates` changes its logs, by appending."""
+    with _serving(logdir, "--reload_interval", "1", "--load_fast", "false") as port:
+        yield port, logdir
+
+
+@contextlib.contextmanager
+def _serving(logdir, *options, start_timeout_s=120):
+    """A TensorBoard on a free loopback port whose LR Finder tab is enabled; yields the port."""
     if not os.path.exists(TENSORBOARD):
         pytest.skip("no tensorboard executable beside this Python")
     port = _free_port()
-    process = subprocess.Popen(
-        [TENSORBOARD, "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port), "--reload_interval", "1",
-         "--load_fast", "false"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen([TENSORBOARD, "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port),
+                                *options], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.time() + 90
+        deadline = time.time() + start_timeout_s
         while True:
             try:
                 listing = json.loads(_get(port, "/data/plugins_listing", timeout=5))
@@ -85,7 +92,7 @@ def tensorboard(logdir):
             if time.time() > deadline or process.poll() is not None:
                 raise AssertionError("TensorBoard did not start: " + process.stderr.read1().decode()[-2000:])
             time.sleep(0.5)
-        yield port, logdir
+        yield port
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -164,3 +171,46 @@ def test_the_dashboard_renders_in_a_browser(tensorboard):
         assert f'data-run="{run}"' in dom
     assert dom.count('class="trial"') == len(TRIALS)  # one tick per trial, the winner's alone marked
     assert dom.count("(verified)</title>") == 1 and "trial 0.00200 (verified)</title>" in dom
+
+
+HOSTILE = "<img src=x onerror=document.body.setAttribute('data-pwned',1)>"
+"""A valid directory name that is markup: put into innerHTML, it would run its script in TensorBoard's page."""
+
+
+@pytest.fixture(scope="module")
+def untrusted_tensorboard(tmp_path_factory):
+    """A TensorBoard (its fast Rust loader: a million events load in seconds) over a log directory
+    with a run named as markup, a caveat-bearing run and a run of a million points."""
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard_data_server") is None:
+        pytest.skip("no tensorboard-data-server (TensorBoard's fast loader)")
+    root = tmp_path_factory.mktemp("untrusted")
+    rates, losses = _curve()
+    (root / HOSTILE).mkdir()
+    write_simple_log(root / HOSTILE / "events.out.tfevents.1.h", zip(range(120), rates, losses),
+                     lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)
+    from test_plugin_payload import _big_sweep
+
+    _big_sweep(root / "million", 1_000_000)
+    with _serving(root, "--load_fast", "true") as port:
+        yield port
+
+
+def test_a_hostile_run_name_renders_as_text_and_a_million_point_run_draws(untrusted_tensorboard):
+    browser = _chromium()
+    port = untrusted_tensorboard
+    answer = json.loads(_get(port, "/data/plugin/lr_finder/runs", timeout=120))
+    assert {run["run"] for run in answer["runs"]} == {HOSTILE, "million"}
+    url = f"http://127.0.0.1:{port}/data/plugin_entry.html?name=lr_finder"
+    out = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                          "--virtual-time-budget=30000", "--dump-dom", url],
+                         capture_output=True, text=True, timeout=180)
+    dom = out.stdout
+    assert 'id="plot"' in dom, out.stderr[-2000:]
+    assert "data-pwned" not in dom.replace("setAttribute('data-pwned',1)", "")  # the script never ran
+    assert "<img" not in dom  # no element was made of the name: it shows as text
+    assert "&lt;img src=x onerror=document.body.setAttribute('data-pwned',1)&gt;" in dom
+    assert dom.count('class="smoothed-loss"') == 2 and dom.count('class="use-line"') == 2
+    assert "drawn: 2000 of 1000000 points" in dom
+    assert dom.count('class="y-tick"') >= 3 and 'class="headline' in dom

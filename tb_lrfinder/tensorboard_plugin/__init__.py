@@ -1,15 +1,17 @@
 """The LR Finder dashboard: TensorBoard draws loss against learning rate.
 
 A TensorBoard plugin (entry point `tensorboard_plugins`, so a plain
-`tensorboard --logdir logs` shows an **LR Finder** tab). Its backend reads
-every run's scalars through TensorBoard's data provider and analyses them
-with this project's own pipeline (`runs.analyze_scalars`: the same
-numbers as `scripts/analyze.py`), on every request, so a sweep still being
-written updates as TensorBoard reloads it. Its frontend (`static/index.js`,
-an ES module with no dependencies, drawing SVG) plots raw and smoothed loss
-against log(rate) for each run, the rules' rates, the recommended rate and
-range, the stop point, validation points and verification trials, with a
-table of each run's recommendation.
+`tensorboard --logdir logs` shows an **LR Finder** tab). Its backend analyses
+every run with this project's own pipeline (`runs.analyze_scalars`: the same
+numbers as `tb-lrfinder analyze`): on a local log directory it reads the
+event files itself, every point whatever TensorBoard's sampling, and caches
+each file until it changes (`payload.LogDirectory`); elsewhere it reads what
+TensorBoard's data provider kept, and says so. Each run goes to the page at
+drawing size (`payload.MAX_POINTS_DRAWN` points). Its frontend
+(`static/index.js`, an ES module with no dependencies, drawing SVG, every
+string from a log set as text, never as markup) draws each run's rate to use
+first (verified, else recommended), then raw and smoothed loss against
+log(rate), the rules' rates, the range, the stop and the verification trials.
 
 Routes (under /data/plugin/lr_finder/): `index.js`, `runs` (JSON).
 """
@@ -17,10 +19,9 @@ Routes (under /data/plugin/lr_finder/): `index.js`, `runs` (JSON).
 from __future__ import annotations
 
 import json
-import math
 import os
+import threading
 
-import numpy as np
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
@@ -35,7 +36,12 @@ class LRFinderPlugin(base_plugin.TBPlugin):
     plugin_name = PLUGIN_NAME
 
     def __init__(self, context):
+        from .payload import LogDirectory
+
         self._provider = context.data_provider
+        logdir = getattr(context, "logdir", "") or ""
+        self._directory = LogDirectory(logdir) if logdir and os.path.isdir(logdir) else None
+        self._provider_lock = threading.Lock()
 
     def get_plugin_apps(self):
         return {"/index.js": self._serve_js, "/runs": self._serve_runs}
@@ -53,51 +59,57 @@ class LRFinderPlugin(base_plugin.TBPlugin):
     def _serve_js(self, request):
         with open(os.path.join(_STATIC, "index.js"), "rb") as handle:
             body = handle.read()
-        return wrappers.Response(body, content_type="text/javascript; charset=utf-8")
+        return _response(body, "text/javascript; charset=utf-8")
 
     @wrappers.Request.application
     def _serve_runs(self, request):
+        if self._directory is not None:
+            body = self._directory.answer()
+        else:
+            body = self._provider_answer(request)
+        return _response(body, "application/json")
+
+    def _provider_answer(self, request) -> bytes:
         from tensorboard import plugin_util
+
+        from .payload import provider_payload
 
         ctx = plugin_util.context(request.environ)
         experiment = plugin_util.experiment_id(request.environ)
-        series = self._provider.read_scalars(ctx, experiment_id=experiment, plugin_name="scalars",
-                                             downsample=_MAX_POINTS)
-        body = json.dumps(runs_payload(scalar_table(series)), allow_nan=False)
-        return wrappers.Response(body, content_type="application/json")
+        with self._provider_lock:  # one analysis at a time: requests that pile up do not multiply the memory
+            series = self._provider.read_scalars(ctx, experiment_id=experiment, plugin_name="scalars",
+                                                 downsample=_MAX_POINTS)
+            return json.dumps(provider_payload(scalar_table(series)), allow_nan=False).encode()
+
+
+def _response(body: bytes, content_type: str):
+    """A response the browser takes as `content_type` only (no sniffing: TensorBoard asks for it)."""
+    return wrappers.Response(body, content_type=content_type, headers={"X-Content-Type-Options": "nosniff"})
 
 
 def scalar_table(series):
-    """A data provider's `read_scalars` answer ({run: {tag: [ScalarDatum]}}) as `reader.read_table`'s table."""
-    from ..reader import ScalarTable
+    """A data provider's `read_scalars` answer ({run: {tag: [ScalarDatum]}}) as `reader.read_table`'s table:
+    run and tag names as codes (a long tag costs its length once, not once per row)."""
+    import numpy as np
 
-    rows = [(run, tag, d.step, d.wall_time, d.value) for run, by_tag in series.items()
-            for tag, data in by_tag.items() for d in data]
-    names = ("run", "tag", "step", "wall_time", "value")
-    return ScalarTable.from_frame({name: [row[i] for row in rows] for i, name in enumerate(names)})
+    from ..reader import ScalarTable, last_of_each
 
-
-def _number(value):
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def runs_payload(scalars) -> dict:
-    """What the dashboard draws: per range-test run its points and analysis; the runs skipped and why."""
-    from ..runs import analyze_scalars
-    from ..report import analysis_to_dict, trials_to_dicts
-
-    if len(scalars) == 0:
-        return {"runs": [], "skipped": []}
-    analysed, skipped = analyze_scalars(scalars)
-    runs = []
-    for run in analysed:
-        points = {column: [_number(v) for v in np.asarray(run.curve[column], dtype=np.float64)]
-                  for column in ("step", "learning_rate", "loss", "smoothed_loss", "val_loss") if column in run.curve}
-        runs.append({
-            "run": run.name, "lr_tag": run.lr_tag, "loss_tag": run.loss_tag, "points": points,
-            "analysis": analysis_to_dict(run.analysis),
-            "verified_rate": run.verified_rate,
-            "trials": trials_to_dicts(run.verification) if run.verification else [],
-        })
-    return {"runs": runs, "skipped": [{"run": s.name, "reason": s.reason} for s in skipped]}
+    run_names = sorted(series)
+    tag_names = sorted({tag for by_tag in series.values() for tag in by_tag})
+    tag_code = {tag: code for code, tag in enumerate(tag_names)}
+    runs, tags_, steps, times, values = [], [], [], [], []
+    for run_code, run in enumerate(run_names):
+        for tag, data in series[run].items():
+            runs.append(np.full(len(data), run_code, np.int32))
+            tags_.append(np.full(len(data), tag_code[tag], np.int32))
+            steps.append(np.fromiter((d.step for d in data), np.int64, len(data)))
+            times.append(np.fromiter((d.wall_time for d in data), np.float64, len(data)))
+            values.append(np.fromiter((d.value for d in data), np.float64, len(data)))
+    if not runs:
+        empty = np.zeros(0)
+        return ScalarTable((), (), empty.astype(np.int32), empty.astype(np.int32), empty.astype(np.int64), empty,
+                           empty)
+    runs, tags_, steps, times, values = (np.concatenate(part) for part in (runs, tags_, steps, times, values))
+    keep = last_of_each(steps, tags_, runs)
+    return ScalarTable(tuple(run_names), tuple(tag_names), runs[keep], tags_[keep], steps[keep], times[keep],
+                       values[keep])

@@ -1,0 +1,176 @@
+"""The LR Finder tab's backend without TensorBoard: payload shape, caching, long tags, big runs,
+and the data-provider path with a fake provider."""
+
+import json
+import os
+import types
+
+import numpy as np
+import pytest
+from eventlog import scalar_event, version_event, write_diverging_sweep, write_simple_log
+
+from tb_lrfinder import tags
+from tb_lrfinder.events import frame_record
+from tb_lrfinder.recorder import StepRecorder
+from tb_lrfinder.tensorboard_plugin import scalar_table
+from tb_lrfinder.tensorboard_plugin.payload import MAX_POINTS_DRAWN, LogDirectory, drawn_indices, provider_payload
+
+
+def _answer(directory):
+    return json.loads(directory.answer())
+
+
+def _big_sweep(path, n):
+    rates = 1e-6 * 1e7 ** (np.arange(n) / n)
+    losses = 2.0 - 1.5 / (1 + np.exp(-(np.log10(rates) + 2.5) * 3))
+    losses[int(0.95 * n):] *= np.exp(np.arange(n - int(0.95 * n)) * 200 / n)
+    with StepRecorder(path, stop_factor=None, flush_secs=1e9) as recorder:
+        for step in range(n):
+            recorder.record(step, float(rates[step]), float(losses[step]), wall_time=1.0)
+
+
+def test_payload_has_the_rate_to_use_and_the_analysis_of_every_point(tmp_path):
+    from tb_lrfinder.runs import analyze_paths
+
+    write_diverging_sweep(tmp_path / "sweep")
+    answer = _answer(LogDirectory(tmp_path))
+    assert answer["source"] == "files" and answer["skipped"] == [] and answer["notes"] == []
+    (run,) = answer["runs"]
+    (expected,), _ = analyze_paths([tmp_path / "sweep"])
+    assert run["run"] == "sweep" and run["points_total"] == run["points_drawn"] == 100
+    assert set(run["points"]) == {"step", "learning_rate", "loss", "smoothed_loss"}
+    assert run["use"] == {"learning_rate": pytest.approx(expected.learning_rate), "source": "recommended",
+                          "confident": expected.recommended.confident}
+    assert run["analysis"]["stop"] == json.loads(json.dumps(run["analysis"]["stop"]))
+    assert run["analysis"]["recommended"]["learning_rate"] == pytest.approx(expected.recommended.learning_rate)
+
+
+def test_a_million_point_run_is_analysed_whole_and_sent_at_drawing_size(tmp_path):
+    from tb_lrfinder.runs import analyze_paths
+
+    _big_sweep(tmp_path / "million", 1_000_000)
+    body = LogDirectory(tmp_path).answer()
+    assert len(body) < 400_000  # a drawing's worth, not 70 MB of every point
+    (run,) = json.loads(body)["runs"]
+    assert run["points_total"] == 1_000_000 and run["points_drawn"] == MAX_POINTS_DRAWN
+    assert run["points"]["step"][0] == 0 and run["points"]["step"][-1] == 999_999
+    (expected,), _ = analyze_paths([tmp_path / "million"])  # what the command line says, from every point
+    assert run["analysis"]["stop"]["step"] == expected.analysis.stop.step
+    assert run["use"]["learning_rate"] == pytest.approx(expected.learning_rate)
+
+
+def test_an_unchanged_directory_is_answered_from_the_cache_and_a_changed_run_is_read_again(tmp_path, monkeypatch):
+    from tb_lrfinder import reader
+
+    write_diverging_sweep(tmp_path / "a")
+    write_diverging_sweep(tmp_path / "b")
+    directory = LogDirectory(tmp_path)
+    read = []
+    original = reader.read_file_columns
+    monkeypatch.setattr(reader, "read_file_columns", lambda path: read.append(os.path.basename(
+        os.path.dirname(path))) or original(path))
+    first = directory.answer()
+    assert sorted(read) == ["a", "b"]
+    assert directory.answer() is first and sorted(read) == ["a", "b"]  # nothing read, nothing analysed
+    rates, losses = 1e-5 * 1.1 ** np.arange(200), np.linspace(2.0, 1.0, 200)
+    write_simple_log(tmp_path / "b" / "events.out.tfevents.2.h", zip(range(200), rates, losses))  # b changes
+    changed = _answer(directory)
+    assert sorted(read) == ["a", "b", "b"]  # only b's new file; a and b's first file from the cache
+    assert {run["run"]: run["points_total"] for run in changed["runs"]} == {"a": 100, "b": 200}
+
+
+def test_a_long_tag_costs_its_length_once(tmp_path):
+    """A 1 MiB tag over 2,000 rows: the answer neither copies it per row nor sends it more than once."""
+    tag = "x" * (1 << 20)
+    path = tmp_path / "run" / "events.out.tfevents.1.h"
+    path.parent.mkdir()
+    records = [version_event()] + [scalar_event(step, {tag: 1.0, "lr": 0.1, "loss": 1.0}) for step in range(2000)]
+    path.write_bytes(b"".join(frame_record(r) for r in records))
+    import tracemalloc
+
+    tracemalloc.start()
+    body = LogDirectory(tmp_path).answer()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 200 * 2**20  # a fixed-width copy of the tag per row would be 8 GB
+    assert body.count(b"x" * 1000) <= 1
+
+
+def test_skip_reasons_speak_to_the_page_not_to_the_command_line(tmp_path):
+    (tmp_path / "run").mkdir()
+    write_simple_log(tmp_path / "run" / "events.out.tfevents.1.h", [(i, 0.1 * (i + 1), 1.0) for i in range(20)],
+                     lr_tag="lr", loss_tag="val_loss")
+    (skipped,) = _answer(LogDirectory(tmp_path))["skipped"]
+    assert "held-out" in skipped["reason"] and "Name it with --loss-tag" not in skipped["reason"]
+    assert "tb-lrfinder analyze" in skipped["reason"]
+
+
+def test_damage_is_a_note_and_the_rest_is_drawn(tmp_path):
+    path = tmp_path / "run" / "events.out.tfevents.1.h"
+    path.parent.mkdir()
+    offsets = write_simple_log(path, [(i, 1e-5 * 1.2**i, 2.0) for i in range(50)])
+    data = bytearray(path.read_bytes())
+    data[offsets[10] + 20] ^= 1
+    path.write_bytes(bytes(data))
+    answer = _answer(LogDirectory(tmp_path))
+    assert any("CRC mismatch" in note for note in answer["notes"]) and answer["runs"][0]["points_total"] == 49
+
+
+def test_runs_are_ordered_newest_first(tmp_path):
+    for name, wall_time in (("old", 100.0), ("new", 300.0), ("middle", 200.0)):
+        (tmp_path / name).mkdir()
+        records = [version_event()] + [scalar_event(i, {"lr": 1e-5 * 1.2**i, "loss": 2.0 - i / 100}, wall_time)
+                                       for i in range(60)]
+        (tmp_path / name / "events.out.tfevents.1.h").write_bytes(b"".join(frame_record(r) for r in records))
+    assert [run["run"] for run in _answer(LogDirectory(tmp_path))["runs"]] == ["new", "middle", "old"]
+
+
+def test_a_data_provider_answer_is_analysed_and_says_it_may_be_sampled():
+    datum = types.SimpleNamespace
+    rates = 1e-5 * (10 / 1e-5) ** (np.arange(120) / 120)
+    losses = 2.0 - 1.5 / (1 + np.exp(-(np.log10(rates) + 2.5) * 3))
+    losses[100:] *= np.exp(np.arange(20))
+    hostile = "<img src=x onerror=alert(1)>"
+    series = {hostile: {"lr": [datum(step=i, wall_time=1.0, value=r) for i, r in enumerate(rates)],
+                        "loss": [datum(step=i, wall_time=1.0, value=v) for i, v in enumerate(losses)]}}
+    answer = provider_payload(scalar_table(series))
+    assert answer["source"] == "data provider" and "samples_per_plugin" in answer["notes"][0]
+    (run,) = answer["runs"]
+    assert run["run"] == hostile  # the name as it is: the page sets it as text (tests/test_tensorboard_plugin.py)
+    assert run["analysis"]["stop"]["reason"] == "diverged" and run["use"] is not None
+
+
+def test_drawn_indices_keep_the_ends_and_the_limit():
+    for count in (1, 10, 2000, 2001, 10**6):
+        kept = drawn_indices(count)
+        assert kept[0] == 0 and kept[-1] == count - 1 and len(kept) == min(count, MAX_POINTS_DRAWN)
+        assert np.all(np.diff(kept) > 0)
+
+
+def test_nice_ticks_are_round_values_inside_the_range(tmp_path):
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node")
+    module = tmp_path / "index.mjs"
+    module.write_text(open(os.path.join(os.path.dirname(__file__), "..", "tb_lrfinder", "tensorboard_plugin",
+                                        "static", "index.js")).read())
+    script = ("import('./index.mjs').then(m => console.log(JSON.stringify([m.niceTicks(0, 4.07), "
+              "m.niceTicks(0.31, 2.97), m.niceTicks(1e-4, 3e-4)])))")
+    out = subprocess.run([node, "-e", script], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    first, second, third = json.loads(out.stdout)
+    assert first == [0, 1, 2, 3, 4] and second == [0.5, 1, 1.5, 2, 2.5]
+    assert third == [0.0001, 0.00015, 0.0002, 0.00025, 0.0003] or third == [0.0001, 0.0002, 0.0003]
+
+
+def test_repeated_sweeps_are_one_combined_answer_with_their_sweeps_beneath(tmp_path):
+    for i in range(3):
+        write_diverging_sweep(tmp_path / "exp" / f"repeat_{i}")
+    (run,) = _answer(LogDirectory(tmp_path))["runs"]
+    assert run["run"] == "exp" and run["use"]["combines"] == 3
+    assert [sweep["run"] for sweep in run["repeats"]] == [f"exp/repeat_{i}" for i in range(3)]
+    assert run["recommended"]["learning_rate"] == run["use"]["learning_rate"]
+    assert any("same batches" in caveat for caveat in run["recommended"]["caveats"])  # identical logs
