@@ -14,7 +14,7 @@ Then times:
 
 * walk:      `events.walk_frames`, the framing alone (no CRC, no parsing);
 * crc walk:  `events.iter_record_batches`, the framing with every CRC checked;
-* reader:    `tb_lrfinder.read_scalars` (CRC-checked, parsed, every point,
+* reader:    `tb_lrfinder.read_frame` (CRC-checked, parsed, every point,
              into a pandas DataFrame);
 * tbparse:   `tbparse.SummaryReader(path).tensors` (TensorBoard's
              EventAccumulator with sampling off), the common alternative.
@@ -57,7 +57,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2  # noqa: E402
 from tensorboard.plugins.scalar import metadata as scalar_metadata  # noqa: E402
 
-from tb_lrfinder import read_scalars, tags  # noqa: E402
+from tb_lrfinder import tags  # noqa: E402
+from tb_lrfinder.reader import read_scalars
 from tb_lrfinder.events import frame_record  # noqa: E402
 from tb_lrfinder.events import iter_record_batches, walk_frames  # noqa: E402
 

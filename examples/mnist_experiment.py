@@ -8,6 +8,7 @@
 
 Everything is logged under --logdir as TensorBoard runs (range_test,
 baseline_lr_0.01, found_lr_<rate>): `tensorboard --logdir logs` shows them.
+The runs an earlier run of this job left there are removed first.
 """
 
 from __future__ import annotations
@@ -76,8 +77,14 @@ def main(argv=None) -> int:
     print(f"train {len(x_train)} / test {len(x_test)} images, batch {args.batch_size}, {args.epochs} epochs")
 
     sweep_dir = os.path.join(args.logdir, "range_test")
-    for old in [sweep_dir, *glob.glob(sweep_dir + "_trial_*")]:  # (trials of versions before 0.2 sat beside)
+    # This job's runs of an earlier run of it (the training runs are named by their rate, which may differ
+    # this time): gone, so that TensorBoard never shows a stale run beside the current ones.
+    earlier = [path for pattern in ("range_test", "range_test_trial_*", "baseline_lr_*", "found_lr_*", "one_cycle_*")
+               for path in glob.glob(os.path.join(args.logdir, pattern))]
+    for old in earlier:
         shutil.rmtree(old, ignore_errors=True)
+    if earlier:
+        print(f"removed {len(earlier)} run(s) of an earlier run of this job from {args.logdir}")
     print(f"\n== range test: {args.min_lr:g} -> {args.max_lr:g} over {args.num_steps} steps ==")
     steps_per_epoch = -(-len(x_train) // args.batch_size)
     started = time.perf_counter()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import shutil
 import time
 import warnings
 from collections.abc import Iterable
@@ -39,6 +40,46 @@ from .verify import check_held_out, search_for, verify_rate
 
 def _default_log_dir() -> str:
     return os.path.join("logs", time.strftime("range_test-%Y%m%d-%H%M%S"))
+
+
+IF_EXISTS = ("new", "replace", "error")
+"""What `find_lr` does where its log_dir already holds a sweep (see its `if_exists`)."""
+
+_SWEEP_FOLDERS = ("trial_", "repeat_")
+"""Folders find_lr writes inside a sweep's log_dir: verification trials, repeated sweeps."""
+
+
+def _sweep_parts(log_dir: str) -> list[str]:
+    """What a sweep wrote directly in `log_dir`: its event files and its trial_* / repeat_* folders."""
+    try:
+        names = os.listdir(log_dir)
+    except OSError:  # missing (or not a folder: then creating the run fails with a clear error)
+        return []
+    return [os.path.join(log_dir, name) for name in sorted(names)
+            if "tfevents" in name or (name.startswith(_SWEEP_FOLDERS) and os.path.isdir(os.path.join(log_dir, name)))]
+
+
+def run_folder(log_dir: str, if_exists: str, *, say: bool = False) -> str:
+    """The folder a sweep asked to go to `log_dir` writes to (see `find_lr`'s `if_exists`)."""
+    earlier = _sweep_parts(log_dir)
+    if not earlier:
+        return log_dir
+    if if_exists == "error":
+        raise LRFinderError(f"log_dir {log_dir!r} already holds a sweep; give a new directory, or "
+                            "if_exists='new' or 'replace'")
+    if if_exists == "replace":
+        for path in earlier:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        return log_dir
+    n = 2
+    while _sweep_parts(f"{log_dir}_{n}"):
+        n += 1
+    if say:
+        print(f"{log_dir} holds an earlier sweep: this one goes to {log_dir}_{n} (if_exists='replace' replaces it)")
+    return f"{log_dir}_{n}"
 
 
 def _data_order(x, y, order: int, shuffle: bool):
@@ -99,6 +140,7 @@ def find_lr(
     repeats: int = 1,
     verify: bool | int = False,
     train_steps: int | None = None,
+    if_exists: str = "new",
 ) -> RangeTestResult:
     """Run a learning-rate range test on a compiled model and analyse it.
 
@@ -122,7 +164,8 @@ def find_lr(
       stop_factor: divergence threshold on the smoothed loss (> 1).
       smoothing: EMA coefficient beta in [0, 1).
       log_dir: TensorBoard run directory for the sweep; a new one under
-        `logs/` by default. It must not already hold event files.
+        `logs/` by default. Where it already holds a sweep, `if_exists` says
+        what happens.
       optimizer: an unbuilt optimizer to sweep with (created in the model's
         strategy scope, if any); by default a copy of the model's own (same
         class and settings, rate replaced by the sweep).
@@ -155,6 +198,12 @@ def find_lr(
         start's loss, the lower); the trials then cost about 2.7x
         train_steps (3.9x where the first round is a plateau). None: rounds
         from a quarter of one pass, doubling.
+      if_exists: where `log_dir` already holds a sweep (event files, or the
+        `trial_*` / `repeat_*` folders find_lr writes): "new" (the default)
+        writes this one to the first free `<log_dir>_<n>`, n = 2, 3, ... (said
+        unless verbose is 0; `result.log_dir` is where it went), so that the
+        same call can run again; "replace" deletes that sweep (its event files
+        and those folders, nothing else) first; "error" raises.
 
     Returns:
       A `RangeTestResult` (frame, analysis, log_dir).
@@ -183,6 +232,8 @@ def find_lr(
     ['step', 'learning_rate', 'loss', 'smoothed_loss']
     """
     min_lr, max_lr = rate_range(min_lr, max_lr)
+    if if_exists not in IF_EXISTS:
+        raise LRFinderError(f"if_exists must be one of {', '.join(map(repr, IF_EXISTS))}, got {if_exists!r}")
     num_steps = int_at_least("num_steps", num_steps, 2)
     repeats = int_at_least("repeats", repeats, 1)
     verify = _verify_candidates(verify, x, validation_data)
@@ -191,7 +242,8 @@ def find_lr(
         if not verify:
             raise LRFinderError("train_steps is the length verification judges at: it needs verify=True")
     if repeats > 1:
-        root = os.fspath(log_dir) if log_dir is not None else _default_log_dir()
+        root = run_folder(os.fspath(log_dir) if log_dir is not None else _default_log_dir(), if_exists,
+                          say=verbose not in (0, False))
         options = dict(batch_size=batch_size, min_lr=min_lr, max_lr=max_lr, num_steps=num_steps,
                        stop_factor=stop_factor, smoothing=smoothing, optimizer=optimizer, shuffle=shuffle,
                        verbose=verbose, report=report, validation_data=validation_data,
@@ -200,12 +252,18 @@ def find_lr(
             raise LRFinderError("repeats > 1 needs the model's own optimizer (optimizer=None): "
                                 "an optimizer object can drive one sweep only")
         sweeps = tuple(find_lr(model, *_data_order(x, y, i, shuffle), log_dir=os.path.join(root, f"repeat_{i}"),
-                               **options) for i in range(repeats))
+                               if_exists="error", **options) for i in range(repeats))
         first = sweeps[0]
-        result = dataclasses.replace(first, repeats=sweeps,
+        result = dataclasses.replace(first, repeats=sweeps, name=root, log_dir=root,
                                      combined=analysis_module.combine([r.analysis for r in sweeps]))
-        return _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, root, train_steps,
-                         swept=(min_lr, max_lr))
+        hparams = {"min_lr": min_lr, "max_lr": max_lr, "num_steps": num_steps, "repeats": repeats}
+        try:
+            result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, root, train_steps,
+                               swept=(min_lr, max_lr))
+        finally:
+            if report:  # the combined answer's own report, in <root> beside its sweeps' runs
+                _write_report_or_warn(result, hparams)
+        return result
     stop_factor = positive_float("stop_factor", stop_factor)
     if batch_size is not None:
         batch_size = int_at_least("batch_size", batch_size, 1)
@@ -219,11 +277,8 @@ def find_lr(
             "the model has no weights yet (they are created on its first batch), so the sweep could not put "
             "them back: give it an input shape first (keras.Input(...) as its first layer, or model.build(shape))"
         )
-    log_dir = os.fspath(log_dir) if log_dir is not None else _default_log_dir()
-    if os.path.isdir(log_dir) and any("tfevents" in f for f in os.listdir(log_dir)):
-        raise LRFinderError(
-            f"log_dir {log_dir!r} already holds a TensorBoard run; give a new directory"
-        )
+    log_dir = run_folder(os.fspath(log_dir) if log_dir is not None else _default_log_dir(), if_exists,
+                         say=verbose not in (0, False))
 
     accumulation = accumulation_steps(optimizer if optimizer is not None else model.optimizer)
     schedule = lr_range_schedule(min_lr, max_lr, num_steps, gradient_accumulation_steps=accumulation)

@@ -533,7 +533,7 @@ def _codes(column) -> tuple[tuple[str, ...], np.ndarray]:
     return tuple(str(name) for name in names), codes.astype(np.int32).reshape(-1)
 
 
-def read_scalars(path: str | os.PathLike):
+def read_frame(path: str | os.PathLike):
     """Every scalar of every run under `path`, as a tidy pandas DataFrame.
 
     Columns: run, tag (both categorical, categories sorted), step, wall_time,
@@ -541,6 +541,10 @@ def read_scalars(path: str | os.PathLike):
     a run's files repeat a step (a restarted writer), the later write wins.
     """
     return read_table(path).to_frame()
+
+
+read_scalars = read_frame
+"""`read_frame`'s name before 0.2."""
 
 
 def read_table(path: str | os.PathLike) -> ScalarTable:

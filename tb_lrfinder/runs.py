@@ -318,6 +318,13 @@ def _sweep_id_of(table: ScalarTable, run: str, tag: str) -> int | None:
     return int(value) if value is not None and value >= 1 and value.is_integer() else None
 
 
+def _report_only(table: ScalarTable, run: str) -> bool:
+    """Whether `run` holds only a report's metrics (`tags.METRIC_*`): the report of a combined result,
+    written beside its sweeps' runs, is no sweep of its own."""
+    names = table.tags_of(run)
+    return bool(names) and all(name.startswith(f"{tags.PREFIX}/metrics/") for name in names)
+
+
 def _has(table: ScalarTable, run: str, tag: str) -> bool:
     """Whether `run` logged `tag`."""
     rows = table.rows(run, tag)
@@ -367,6 +374,44 @@ def analyze_paths(
     return analysed, skipped
 
 
+def read_results(path: str | os.PathLike, *more: str | os.PathLike, lr_tag: str | None = None,
+                 loss_tag: str | None = None, smoothing: float = 0.9, stop_factor: float = 4.0,
+                 momentum: float | None = None) -> list[RangeTestResult]:
+    """Every range test in the logs under `path` (and `more` paths), analysed: one `RangeTestResult`
+    per sweep, with its verification trials, repeats combined (no TensorFlow).
+
+    Each path may be an event file, a run directory or a root of runs. Runs that hold no range test
+    are skipped and named in one `reader.LogReadWarning` (`runs.analyze_paths` returns them instead).
+    Options as for `analyze_paths`.
+
+    Raises:
+      LRFinderError: a path cannot be read at all (missing, no event files), or bad options.
+
+    >>> import os, tempfile
+    >>> from tb_lrfinder import StepRecorder, read_results
+    >>> run = os.path.join(tempfile.mkdtemp(), "sweep")
+    >>> with StepRecorder(run, stop_factor=4.0) as recorder:
+    ...     for step in range(60):
+    ...         if recorder.record(step, 1e-4 * 1.2**step, 2.0 - step / 50 if step < 45 else 2.0 ** (step - 40)):
+    ...             break
+    >>> (result,) = read_results(run)
+    >>> result.analysis.stop.reason
+    'diverged'
+    """
+    import warnings
+
+    from .reader import LogReadWarning
+
+    results, skipped = analyze_paths([path, *more], lr_tag=lr_tag, loss_tag=loss_tag, smoothing=smoothing,
+                                     stop_factor=stop_factor, momentum=momentum)
+    if skipped:
+        listed = "; ".join(f"{s.name}: {s.reason}" for s in skipped[:3])
+        more_text = f"; and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+        warnings.warn(f"{len(skipped)} run(s) hold no range test and were skipped ({listed}{more_text})",
+                      LogReadWarning, stacklevel=2)
+    return results
+
+
 def analyze_scalars(
     scalars,
     *,
@@ -402,7 +447,7 @@ def analyze_scalars(
     skipped = []
     trials = _trial_runs(table, directory_of)
     for run in table.runs:
-        if run in trials:
+        if run in trials or _report_only(table, run):
             continue
         name = name_of(run)
         try:

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tb_lrfinder import LRFinderError, analysis, analyze
+from tb_lrfinder import LRFinderError, analysis
+from tb_lrfinder.analysis import analyze
 
 
 def _frame(losses, min_lr=1e-6, max_lr=10.0):

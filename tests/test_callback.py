@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from tb_lrfinder import LRFinderError, read_scalars, sweep_rates, tags
+from tb_lrfinder import LRFinderError, tags
+from tb_lrfinder.reader import read_scalars
+from tb_lrfinder.schedules import sweep_rates
 
 
 def test_fit_logs_every_step_with_stable_tags_across_epochs(tmp_path, make_mlp, tiny_data):
@@ -32,7 +34,8 @@ def test_the_plan_describes_the_optimizer_unless_given(tmp_path, make_mlp, tiny_
     optimizer is taken out (SGD momentum 0.9: 9 steps); a plan given wins."""
     import keras
 
-    from tb_lrfinder import StepLogger, analyze_paths, lr_range_schedule
+    from tb_lrfinder import StepLogger, lr_range_schedule
+    from tb_lrfinder.runs import analyze_paths
 
     x, y = tiny_data
     for name, plan, lag in (("own", None, 9.0), ("given", {tags.PLAN_MOMENTUM_LAG: 3.0}, 3.0)):

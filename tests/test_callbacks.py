@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from tb_lrfinder import LRFinderError, read_scalars, tags
+from tb_lrfinder import LRFinderError, tags
+from tb_lrfinder.reader import read_scalars
 
 pytest.importorskip("tensorflow")
 

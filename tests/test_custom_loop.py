@@ -30,7 +30,9 @@ def test_a_custom_loop_sweep_is_analysed_as_find_lr_analyses_it(tmp_path):
     as for find_lr."""
     import keras
 
-    from tb_lrfinder import analyze_paths, read_scalars, tags
+    from tb_lrfinder import tags
+    from tb_lrfinder.reader import read_scalars
+    from tb_lrfinder.runs import analyze_paths
 
     result = _sweep(tmp_path, keras.optimizers.SGD(momentum=0.9), "momentum")
     (read_back,), _ = analyze_paths([tmp_path / "momentum"])

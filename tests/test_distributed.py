@@ -28,7 +28,8 @@ def test_mirrored_strategy_logs_the_global_batch_loss(tmp_path):
 
 
 def test_multi_worker_custom_loop_writes_one_run(tmp_path):
-    from tb_lrfinder import read_scalars, tags
+    from tb_lrfinder import tags
+    from tb_lrfinder.reader import read_scalars
     from tensorboard_server import free_port
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), os.environ.get("PYTHONPATH", "")]))

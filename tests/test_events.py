@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from eventlog import write_simple_log
 
-from tb_lrfinder import LRFinderError, read_scalars, tags
+from tb_lrfinder import LRFinderError, tags
+from tb_lrfinder.reader import read_scalars
 from tb_lrfinder.events import ScalarEventWriter, frame_record, iter_records, masked_crc32c, walk_frames
 
 

@@ -127,7 +127,7 @@ def test_the_experiment_verifies_at_its_training_s_length(tmp_path, capsys):
     pytest.importorskip("tensorflow")
     import mnist_experiment
 
-    from tb_lrfinder import analyze_paths
+    from tb_lrfinder.runs import analyze_paths
 
     rng = np.random.default_rng(0)
     arrays = {}

@@ -3,7 +3,10 @@ import os
 import numpy as np
 import pytest
 
-from tb_lrfinder import LRFinderError, analysis, read_range_test, read_scalars, sweep_rates, tags
+from tb_lrfinder import LRFinderError, analysis, tags
+from tb_lrfinder.reader import read_scalars
+from tb_lrfinder.runs import read_range_test
+from tb_lrfinder.schedules import sweep_rates
 
 pytest.importorskip("tensorflow")
 
@@ -271,7 +274,8 @@ def test_other_keras_backends_are_refused_naming_the_way_out(tmp_path, make_mlp,
 
 
 def test_array_data_shorter_than_the_sweep_is_repeated_and_the_plan_is_in_the_run(tmp_path, make_mlp, tiny_data):
-    from tb_lrfinder import analyze_paths, find_lr
+    from tb_lrfinder import find_lr
+    from tb_lrfinder.runs import analyze_paths
 
     x, y = tiny_data  # 512 samples: 16 batches of 32
     result = find_lr(make_mlp(), x, y, min_lr=1e-6, max_lr=1e-4, num_steps=40, verbose=0,
@@ -290,7 +294,8 @@ def test_array_data_shorter_than_the_sweep_is_repeated_and_the_plan_is_in_the_ru
 def test_a_sweep_cut_short_by_the_data_is_told_apart_from_a_complete_one(tmp_path, make_mlp, tiny_data):
     import tensorflow as tf
 
-    from tb_lrfinder import analyze_paths, find_lr
+    from tb_lrfinder import find_lr
+    from tb_lrfinder.runs import analyze_paths
 
     x, y = tiny_data
     unknown = tf.data.Dataset.from_tensor_slices((x, y)).batch(32).filter(lambda a, b: True)
@@ -416,7 +421,9 @@ def test_arguments_and_model_are_checked_up_front(tmp_path, make_mlp, tiny_data)
         find_lr(make_mlp, x, y)  # the factory, not its model
     find_lr(model, x, y, batch_size=64, num_steps=4, verbose=0, log_dir=tmp_path)
     with pytest.raises(LRFinderError, match="already holds"):
-        find_lr(model, x, y, batch_size=64, num_steps=4, verbose=0, log_dir=tmp_path)
+        find_lr(model, x, y, batch_size=64, num_steps=4, verbose=0, log_dir=tmp_path, if_exists="error")
+    with pytest.raises(LRFinderError, match="if_exists must be one of 'new', 'replace', 'error', got 'keep'"):
+        find_lr(model, x, y, batch_size=64, num_steps=4, verbose=0, log_dir=tmp_path, if_exists="keep")
 
 
 def test_nan_at_the_first_step_is_reported_and_state_restored(tmp_path, make_mlp, tiny_data):
@@ -487,6 +494,7 @@ def test_repeated_sweeps_are_runs_of_their_own_and_combined(tmp_path, make_mlp, 
     result = find_lr(model, x, y, min_lr=1e-4, max_lr=10.0, num_steps=30, verbose=0, log_dir=tmp_path,
                      report=False, repeats=3)
     assert [os.path.basename(r.log_dir) for r in result.repeats] == ["repeat_0", "repeat_1", "repeat_2"]
+    assert result.log_dir == str(tmp_path)
     assert sorted(read_scalars(tmp_path)["run"].unique()) == ["repeat_0", "repeat_1", "repeat_2"]
     losses = [r.frame["loss"].to_numpy() for r in result.repeats]
     assert not np.array_equal(losses[0], losses[1])  # a new data order each time
@@ -497,7 +505,7 @@ def test_repeated_sweeps_are_runs_of_their_own_and_combined(tmp_path, make_mlp, 
     _assert_identical(before, _state(model))
 
     # Read back, the three runs are the one answer find_lr gave: in Python, on the command line, in a plot.
-    from tb_lrfinder import analyze_paths
+    from tb_lrfinder.runs import analyze_paths
     from tb_lrfinder.cli import main
     from tb_lrfinder.report import format_result
 
@@ -574,7 +582,8 @@ def test_an_ftrl_sweep_is_not_confident_also_when_read_back(tmp_path, make_mlp, 
     recommendation carries that caveat, also for a reader of the log alone."""
     import keras
 
-    from tb_lrfinder import analyze_paths, find_lr
+    from tb_lrfinder import find_lr
+    from tb_lrfinder.runs import analyze_paths
 
     x, y = tiny_data
     options = dict(batch_size=32, min_lr=1e-4, max_lr=1e-1, num_steps=30, verbose=0, report=False)
@@ -641,3 +650,51 @@ def test_tiny_data_is_swept_and_verified(tmp_path, make_mlp):
     result = find_lr(make_mlp(), x, y, batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=30, verbose=0,
                      log_dir=tmp_path / "tiny", verify=2, validation_data=(x, y), report=False)
     assert result.verification is not None and len(result.curve["step"]) >= 8
+
+
+def test_the_same_call_runs_twice_and_replace_replaces_only_the_sweep(tmp_path, make_mlp, tiny_data, capsys):
+    """A notebook cell run again: a fresh folder beside the first (said), or the first replaced."""
+    from tb_lrfinder import find_lr, read_results
+
+    x, y = tiny_data
+    options = dict(batch_size=64, min_lr=1e-4, max_lr=10.0, num_steps=20, verbose=1, report=False, verify=2)
+    first = find_lr(make_mlp(), x, y, log_dir=tmp_path / "sweep", **options)
+    second = find_lr(make_mlp(), x, y, log_dir=tmp_path / "sweep", **options)
+    assert first.log_dir == str(tmp_path / "sweep") and second.log_dir == str(tmp_path / "sweep_2")
+    assert f"{tmp_path / 'sweep'} holds an earlier sweep: this one goes to {tmp_path / 'sweep_2'}" in capsys.readouterr().out
+    (tmp_path / "sweep" / "notes.txt").write_text("mine")  # not the sweep's: stays
+    third = find_lr(make_mlp(), x, y, log_dir=tmp_path / "sweep", if_exists="replace", **options)
+    assert third.log_dir == str(tmp_path / "sweep")
+    assert len([p for p in (tmp_path / "sweep").iterdir() if p.name.startswith("trial_")]) == len(
+        third.verification.trials)  # the first sweep's trials went with it
+    assert (tmp_path / "sweep" / "notes.txt").read_text() == "mine"
+    assert len([p for p in (tmp_path / "sweep").iterdir() if "tfevents" in p.name]) == 1
+    by_dir = {r.log_dir: r for r in read_results(tmp_path)}
+    assert set(by_dir) == {str(tmp_path / "sweep"), str(tmp_path / "sweep_2")}
+    assert by_dir[str(tmp_path / "sweep")].sweep_id == third.sweep_id != first.sweep_id
+    assert len(by_dir[str(tmp_path / "sweep")].verification.trials) == len(third.verification.trials)
+
+
+def test_repeats_write_the_combined_answer_as_their_own_report(tmp_path, make_mlp, tiny_data):
+    pytest.importorskip("matplotlib")
+    from tensorboard.compat.proto import event_pb2
+
+    from tb_lrfinder import find_lr, read_results
+    from tb_lrfinder.events import iter_records
+
+    x, y = tiny_data
+    result = find_lr(make_mlp(), x, y, min_lr=1e-4, max_lr=10.0, num_steps=30, verbose=0, log_dir=tmp_path,
+                     repeats=2)
+    reports = [name for name in os.listdir(tmp_path) if name.endswith(".tb_lrfinder_report")]
+    assert len(reports) == 1  # in the root, beside repeat_0 and repeat_1 (each with its own)
+    values = {}
+    for data in iter_records(tmp_path / reports[0], lambda problem: None):
+        for value in event_pb2.Event.FromString(data).summary.value:
+            values[value.tag] = value
+    text = values[tags.SUMMARY_TEXT].tensor.string_val[0].decode()
+    assert "combines 2 sweeps" in text and f"| {result.learning_rate:.3g} |" in text
+    scalars = read_scalars(tmp_path)
+    metric = scalars[(scalars["run"] == ".") & (scalars["tag"] == tags.METRIC_RECOMMENDED_LR)]["value"]
+    assert metric.tolist() == [pytest.approx(result.learning_rate, rel=1e-6)]
+    (read,) = read_results(tmp_path)  # the report's own run is no sweep, and no skipped one either
+    assert len(read.repeats) == 2

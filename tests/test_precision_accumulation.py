@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from tb_lrfinder import analysis, sweep_rates
+from tb_lrfinder import analysis
+from tb_lrfinder.schedules import sweep_rates
 
 pytest.importorskip("tensorflow")
 

@@ -9,7 +9,8 @@ from eventlog import scalar_event, version_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tb_lrfinder import LRFinderError, analyze
+from tb_lrfinder import LRFinderError
+from tb_lrfinder.analysis import analyze
 from tb_lrfinder.events import frame_record
 from tb_lrfinder.reader import read_event_file
 
@@ -121,3 +122,17 @@ def test_the_library_error_is_a_value_error():
         assert isinstance(error, LRFinderError) and "does not increase" in str(error)
     else:
         raise AssertionError("a decreasing rate was accepted")
+
+
+def test_the_top_level_is_small_and_moved_names_still_work_with_a_warning():
+    import importlib
+
+    import tb_lrfinder
+
+    assert len(tb_lrfinder.__all__) <= 13
+    for name in tb_lrfinder.__all__:
+        assert getattr(tb_lrfinder, name) is not None
+    for name, module in tb_lrfinder._MOVED.items():
+        with pytest.warns(DeprecationWarning, match=f"tb_lrfinder.{name} is tb_lrfinder."):
+            value = getattr(tb_lrfinder, name)
+        assert value is getattr(importlib.import_module(f"tb_lrfinder.{module}"), name)

@@ -6,14 +6,9 @@ import numpy as np
 import pytest
 from eventlog import scalar_event, version_event, write_simple_log
 
-from tb_lrfinder import (
-    LogReadWarning,
-    LRFinderError,
-    range_test_frame,
-    read_range_test,
-    read_scalars,
-    tags,
-)
+from tb_lrfinder import LRFinderError, tags
+from tb_lrfinder.reader import LogReadWarning, read_scalars
+from tb_lrfinder.runs import range_test_frame, read_range_test
 from tb_lrfinder.reader import last_of_each
 
 
@@ -125,8 +120,8 @@ def test_corrupt_record_warns_and_keeps_the_rest(tmp_path):
 def test_reading_does_not_import_tensorflow(tmp_path):
     write_simple_log(tmp_path / "events.out.tfevents.1.h", [(i, 0.1 + i, 1.0) for i in range(3)])
     code = (
-        "import sys, tb_lrfinder; f = tb_lrfinder.read_range_test(sys.argv[1]); "
-        "tb_lrfinder.analyze(f); assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print(len(f))"
+        "import sys, tb_lrfinder.runs, tb_lrfinder.analysis; f = tb_lrfinder.runs.read_range_test(sys.argv[1]); "
+        "tb_lrfinder.analysis.analyze(f); assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print(len(f))"
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -230,7 +225,8 @@ def test_duplicate_and_out_of_order_steps_in_one_file(tmp_path):
 
 
 def test_negative_losses_are_read_and_analysed(tmp_path):
-    from tb_lrfinder import analysis, analyze
+    from tb_lrfinder import analysis
+    from tb_lrfinder.analysis import analyze
 
     n = 80
     rates = 1e-4 * 10 ** (5 * np.arange(n) / n)
@@ -363,7 +359,7 @@ def test_only_regular_files_are_read(tmp_path):
 def test_messages_for_empty_and_truncated_logs(tmp_path):
     import pandas as pd
 
-    from tb_lrfinder import range_test_frame
+    from tb_lrfinder.runs import range_test_frame
     from tb_lrfinder.events import frame_record
 
     with pytest.raises(LRFinderError, match="holds no scalars"):

@@ -4,7 +4,10 @@ import math
 import numpy as np
 import pytest
 
-from tb_lrfinder import LRFinderError, StepRecorder, analyze, read_range_test, read_scalars, tags
+from tb_lrfinder import LRFinderError, StepRecorder, tags
+from tb_lrfinder.analysis import analyze
+from tb_lrfinder.reader import read_scalars
+from tb_lrfinder.runs import read_range_test
 from tb_lrfinder.smoothing import debiased_ema
 
 
@@ -249,7 +252,8 @@ def test_recording_needs_no_tensorflow(tmp_path):
         "with tb_lrfinder.StepRecorder(sys.argv[1], stop_factor=4.0) as r:\n"
         "    [r.record(s, 0.1 * 2**s, 1.0) for s in range(5)]\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'tensorflow imported'\n"
-        "print(len(tb_lrfinder.read_range_test(sys.argv[1])))"
+        "import tb_lrfinder.runs\n"
+        "print(len(tb_lrfinder.runs.read_range_test(sys.argv[1])))"
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -12,7 +12,8 @@ import pytest
 from eventlog import write_diverging_sweep
 from tensorboard.compat.proto import event_pb2
 
-from tb_lrfinder import read_scalars, tags
+from tb_lrfinder import tags
+from tb_lrfinder.reader import read_scalars
 from tb_lrfinder.runs import analyze_paths
 from tb_lrfinder.events import iter_records
 from tb_lrfinder.report import write_report

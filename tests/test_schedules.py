@@ -3,7 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tb_lrfinder import LRFinderError, analysis, analyze, lr_range_schedule, sweep_rates
+from tb_lrfinder import LRFinderError, analysis, lr_range_schedule
+from tb_lrfinder.analysis import analyze
+from tb_lrfinder.schedules import sweep_rates
 from tb_lrfinder.schedules import (
     Cyclical,
     OneCycle,

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from tb_lrfinder import LRFinderError, analyze_paths, tags
+from tb_lrfinder import LRFinderError, tags
+from tb_lrfinder.runs import analyze_paths
 
 pytest.importorskip("tensorflow")
 
@@ -488,7 +489,7 @@ def test_find_lr_verify_writes_trials_inside_the_sweep_and_analyze_reads_them(li
     out = subprocess.run([sys.executable, script, str(tmp_path / "sweep")], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and "verified rate" in out.stdout and "<- verified" in out.stdout
-    from tb_lrfinder import read_scalars
+    from tb_lrfinder.reader import read_scalars
 
     scalars = read_scalars(tmp_path)
     assert set(scalars[scalars["run"] == f"sweep/{trial_dirs[0]}"]["tag"]) == {
