@@ -3,10 +3,10 @@
 
 A sweep that reaches its last step without diverging (stop reason `last_step`)
 is not confident and says to raise `max_lr`: the top of the good range is
-unknown. For every such recorded sweep (`sweeps.json`), this sweeps the task
+unknown. For every such recorded sweep (`records.sweeps()`), this sweeps the task
 again as a user following that advice would: the same steps, data order and
 seed, from the same 1e-7 but up to `--max-lr` (default 1000, 100x the default
-top). The new sweeps are appended to `raw/advice.jsonl` (resumable); `--score`
+top). The new sweeps are appended to `raw/advice.jsonl.gz` (resumable, `records.py`); `--score`
 prints the recommended rate's regret (as `score.py` counts it) before and
 after, per task, without TensorFlow.
 
@@ -26,9 +26,11 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import score  # noqa: E402
-from remake import _append, _read_jsonl, run_sweep, start_worker  # noqa: E402
+import records  # noqa: E402
+from remake import run_sweep, start_worker  # noqa: E402
 
-RAW = os.path.join(HERE, "raw", "advice.jsonl")
+RAW = "advice"
+"""The raw records of the new sweeps (`records.read`)."""
 
 
 def never_diverged(sweeps):
@@ -40,7 +42,7 @@ def print_scores() -> None:
 
     truth = score.load_truth()
     before = {(s["task"], s["num_steps"], s["order"]): s for s in never_diverged(score.load_sweeps())}
-    after = {(r["task"], r["num_steps"], r["order"]): score.with_arrays(r) for r in _read_jsonl(RAW)}
+    after = {(r["task"], r["num_steps"], r["order"]): score.with_arrays(r) for r in records.read(RAW)}
     rows = []
     for key, old in before.items():
         if key not in after:
@@ -71,13 +73,13 @@ def main(argv=None) -> int:
         print_scores()
         return 0
     index, count = start_worker(args.worker)
-    done = {(r["task"], r["num_steps"], r["order"]) for r in _read_jsonl(RAW)}
+    done = {(r["task"], r["num_steps"], r["order"]) for r in records.read(RAW)}
     for i, sweep in enumerate(never_diverged(score.load_sweeps())):
         key = (sweep["task"], sweep["num_steps"], sweep["order"])
         if i % count != index or key in done:
             continue
         record = run_sweep(*key, max_lr=args.max_lr)
-        _append(RAW, record)
+        records.append(RAW, record)
         print(f"{key}: {len(record['step'])} points, {record['stop']}", flush=True)
     return 0
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """How finely can the benchmark's ground truth judge a rate? Its noise floor, task by task.
 
-`truth.json` holds, per task, the test score of trainings at log-spaced
+`records.truth()` holds, per task, the test score of trainings at log-spaced
 constant rates with a few seeds each; `score.py` judges a rate by the mean
 over seeds, interpolated linearly in log(rate). This prints what that truth
 can and cannot resolve:
@@ -14,8 +14,8 @@ can and cannot resolve:
   for every choice of k seeds. Its regret is taken against the mean of all
   seeds (its own seeds included, which flatters it) and against the mean of
   the other seeds only. It costs k/seeds of the grid, far above a tenth;
-- beside it, the recorded verifications (`verified_wide.json`, the default,
-  and `verified_budget.json`, `train_steps`; see `score.py`) judged the way the
+- beside it, the recorded verifications (`verified_wide`, the default,
+  and `verified_budget`, `train_steps`; see `score.py`) judged the way the
   one-seed grid search is judged against the seeds it did not see: against
   the mean of 2 of the 3 seeds, averaged over the three pairs.
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import sys
 
@@ -39,11 +38,12 @@ import pandas as pd
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import records  # noqa: E402
 import score  # noqa: E402
 
 
 def scores_by_seed(entry: dict) -> pd.DataFrame:
-    """rate x seed -> test score, from one task of `truth.json`."""
+    """rate x seed -> test score, from one task of `records.truth()`."""
     return pd.DataFrame(entry["runs"]).pivot(index="rate", columns="seed", values="score")
 
 
@@ -95,9 +95,9 @@ def verification_against_seed_pairs(tables: dict[str, pd.DataFrame]) -> list[tup
     """(variant, mean regret against seed pairs, mean share of the grid's steps) of each recorded verification."""
     truth, sweeps = score.load_truth(), score.load_sweeps()
     out = []
-    for name, path, tie in (("verification, default", "verified_wide.json", None),
-                            ("verification, train_steps", "verified_budget.json", score.FINAL_TIE)):
-        frame = score.verified_regrets(truth, sweeps, os.path.join(HERE, path), tie)
+    for name, path, tie in (("verification, default", "verified_wide", None),
+                            ("verification, train_steps", "verified_budget", score.FINAL_TIE)):
+        frame = score.verified_regrets(truth, sweeps, path, tie)
         if frame is None:
             continue
         regrets = [regret_against_seed_pairs(tables[task], rate) for task, rate in zip(frame["task"], frame["rate"])]
@@ -111,8 +111,7 @@ def main(argv=None) -> int:
     parser.add_argument("--by-task", action="store_true", help="a row per task")
     args = parser.parse_args(argv)
 
-    with open(os.path.join(HERE, "truth.json")) as handle:
-        raw = json.load(handle)
+    raw = records.truth()
     rows = []
     searches = []
     tables = {task: scores_by_seed(entry) for task, entry in raw.items()}

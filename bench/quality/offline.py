@@ -7,9 +7,9 @@ nothing to run. Both are scored on the tasks of rounds 1 to 10 only (the
 development data); the later rounds' tasks are left out.
 
 * `extend`: where a 100-step sweep ran to its last step without diverging,
-  sweep again with 300 steps (its twin in `sweeps.json`: same task, data
+  sweep again with 300 steps (its twin in `records.sweeps()`: same task, data
   order and range) and verify the rate read from that sweep (its record in
-  `verified_wide_choice12.json`, verification as it was when these policies
+  `verified_wide_choice12`, verification as it was when these policies
   were scored, before choice 13). Printed: regret of the verified rate without and
   with the extension, per task where it differs, and its cost.
 * `backoff`: the verified rate divided by a constant factor (short trials
@@ -22,7 +22,6 @@ development data); the later rounds' tasks are left out.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -33,6 +32,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
+import records  # noqa: E402
 import score  # noqa: E402
 
 from tb_lrfinder.analysis import NEVER_DIVERGED  # noqa: E402
@@ -43,11 +43,11 @@ BACKOFF_FACTORS = (1.0, 2**0.25, 2**0.5, 2**0.75, 2.0, 2**1.5, 4.0)
 def development_rows() -> pd.DataFrame:
     """One row per recorded sweep of rounds 1-10 with its verification record."""
     truth, sweeps = score.load_truth(), score.load_sweeps()
-    with open(os.path.join(HERE, "verified_wide_choice12.json")) as handle:  # verification when these were scored
-        records = {(r["task"], r["num_steps"], r["order"]): r for r in json.load(handle)}
+    found = {(r["task"], r["num_steps"], r["order"]): r  # verification when these were scored
+             for r in records.verified("verified_wide_choice12")}
     rows = []
     for sweep in sweeps:
-        record = records.get((sweep["task"], sweep["num_steps"], sweep["order"]))
+        record = found.get((sweep["task"], sweep["num_steps"], sweep["order"]))
         if record is None or score.round_of(sweep["task"]) > 10:
             continue
         t = truth[sweep["task"]]

@@ -7,7 +7,7 @@ but not that loss. This recomputes it for every recorded sweep exactly as
 `verified.py` sets verification up (the task's model at the sweep's seed, a
 fifth of the training data held out by `verify`'s own split), checks that
 `conclude` then gives each record's rate back, and writes
-`raw/plateaus.jsonl` (task, num_steps, order, initial_loss, plateau), resumable.
+`raw/plateaus.jsonl.gz` (task, num_steps, order, initial_loss, plateau), resumable.
 
     python bench/quality/plateaus.py --worker 0/2 & python bench/quality/plateaus.py --worker 1/2
 """
@@ -25,9 +25,11 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import tasks  # noqa: E402
-from remake import _append, _read_jsonl, start_worker  # noqa: E402
+import records  # noqa: E402
+from remake import start_worker  # noqa: E402
 
-RAW = os.path.join(HERE, "raw", "plateaus.jsonl")
+RAW = "plateaus"
+"""The raw records (`records.read`)."""
 
 
 def trials_of(record) -> tuple:
@@ -41,14 +43,14 @@ def trials_of(record) -> tuple:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--worker", default="0/1", help="i/n: every n-th record, from the i-th")
-    parser.add_argument("--records", default=os.path.join(HERE, "raw", "verified_wide_choice12.jsonl"))
+    parser.add_argument("--records", default="verified_wide_choice12", help="the verification variant to look at")
     args = parser.parse_args(argv)
     index, count = start_worker(args.worker)
 
     from tb_lrfinder.verify import _held_out_loss, _held_out_split, conclude
 
-    done = {(r["task"], r["num_steps"], r["order"]) for r in _read_jsonl(RAW)}
-    for i, record in enumerate(_read_jsonl(args.records)):
+    done = {(r["task"], r["num_steps"], r["order"]) for r in records.read(RAW)}
+    for i, record in enumerate(records.read(args.records)):
         key = (record["task"], record["num_steps"], record["order"])
         if i % count != index or key in done:
             continue
@@ -59,7 +61,7 @@ def main(argv=None) -> int:
         initial = _held_out_loss(model, held_x, held_y, task.batch_size)
         verdict = conclude(trials_of(record), initial, record["recommended"])
         matches = math.isclose(verdict.learning_rate, record["rate"], rel_tol=1e-9)
-        _append(RAW, {"task": key[0], "num_steps": key[1], "order": key[2], "initial_loss": initial,
+        records.append(RAW, {"task": key[0], "num_steps": key[1], "order": key[2], "initial_loss": initial,
                       "plateau": verdict.plateau, "rate_matches_record": matches})
         print(f"{key}: initial {initial:.4g}, plateau {verdict.plateau}, rate matches {matches}", flush=True)
     return 0

@@ -8,9 +8,9 @@
   `--sweep-steps`, on `--orders` data orders (initialisation and shuffle
   seeds 100, 101, ...), the curve (step, rate, true batch loss) recorded.
 
-Each result is appended to `raw/*.jsonl` as it comes, so an interrupted run
-resumes where it stopped; `truth.json` and `sweeps.json` are rewritten from
-them after every result. Jobs can be split over processes with `--worker
+Each result is appended to `raw/truth.jsonl.gz` or `raw/sweeps.jsonl.gz` as it
+comes (`records.py`), so an interrupted run resumes where it stopped; the
+tables the scoring reads are built from them on reading. Jobs can be split over processes with `--worker
 i/n` (each process runs on one thread). About 12 minutes with two workers on 2 cores here.
 
     python bench/quality/remake.py --worker 0/2 & python bench/quality/remake.py --worker 1/2
@@ -19,7 +19,6 @@ i/n` (each process runs on one thread). About 12 minutes with two workers on 2 c
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -30,22 +29,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
+import records  # noqa: E402
 import tasks  # noqa: E402
-
-RAW = os.path.join(HERE, "raw")
-
-
-def _read_jsonl(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as handle:
-        return [json.loads(line) for line in handle if line.strip().endswith("}")]
-
-
-def _append(path, record):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
 
 
 def start_worker(spec: str) -> tuple[int, int]:
@@ -56,22 +41,6 @@ def start_worker(spec: str) -> tuple[int, int]:
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     return index, count
-
-
-def merge() -> None:
-    """truth.json and sweeps.json from the raw results (sorted, so the files are stable)."""
-    truth = {}
-    for r in sorted(_read_jsonl(os.path.join(RAW, "truth.jsonl")), key=lambda r: (r["task"], r["rate"], r["seed"])):
-        entry = truth.setdefault(r["task"], {"metric": tasks.TASKS[r["task"]].metric,
-                                             "steps_per_training": r["steps"], "runs": []})
-        entry["runs"].append({"rate": r["rate"], "seed": r["seed"], "score": r["score"]})
-    sweeps = sorted(_read_jsonl(os.path.join(RAW, "sweeps.jsonl")),
-                    key=lambda r: (r["task"], r["num_steps"], r["order"]))
-    for name, data in (("truth.json", truth), ("sweeps.json", sweeps)):
-        tmp = os.path.join(HERE, name + ".tmp")
-        with open(tmp, "w") as handle:
-            json.dump(data, handle, indent=0 if name == "sweeps.json" else 1)
-        os.replace(tmp, os.path.join(HERE, name))
 
 
 def jobs(args):
@@ -109,14 +78,10 @@ def main(argv=None) -> int:
     parser.add_argument("--orders", type=int, default=5)
     parser.add_argument("--sweep-steps", type=int, nargs="*", default=[100, 300])
     parser.add_argument("--worker", default="0/1", help="i/n: run every n-th job, starting at the i-th")
-    parser.add_argument("--merge-only", action="store_true")
     args = parser.parse_args(argv)
-    if args.merge_only:
-        merge()
-        return 0
     index, count = start_worker(args.worker)
-    done = {(r["task"], r["rate"], r["seed"]) for r in _read_jsonl(os.path.join(RAW, "truth.jsonl"))}
-    done |= {(r["task"], r["num_steps"], r["order"]) for r in _read_jsonl(os.path.join(RAW, "sweeps.jsonl"))}
+    done = {(r["task"], r["rate"], r["seed"]) for r in records.read("truth")}
+    done |= {(r["task"], r["num_steps"], r["order"]) for r in records.read("sweeps")}
     for i, job in enumerate(jobs(args)):
         kind, name, a, b = job
         if i % count != index or (name, a, b) in done:
@@ -125,14 +90,13 @@ def main(argv=None) -> int:
         if kind == "truth":
             record = {"task": name, "rate": a, "seed": b, "score": tasks.train_and_score(name, a, seed=b),
                       "steps": tasks.steps_per_training(name)}
-            _append(os.path.join(RAW, "truth.jsonl"), record)
+            records.append("truth", record)
             print(f"{name} rate {a:.3g} seed {b}: {record['score']:.2f} ({time.perf_counter() - started:.1f} s)", flush=True)
         else:
             record = run_sweep(name, a, b)
-            _append(os.path.join(RAW, "sweeps.jsonl"), record)
+            records.append("sweeps", record)
             print(f"{name} sweep {a} steps order {b}: {len(record['step'])} points, {record['stop']} "
                   f"({time.perf_counter() - started:.1f} s)", flush=True)
-    merge()
     return 0
 
 

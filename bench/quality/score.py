@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Score learning-rate rules on the recorded sweeps against the ground truth.
 
-For every task of `tasks.py`, `truth.json` holds the test score (accuracy x
+For every task of `tasks.py`, `records.truth()` holds the test score (accuracy x
 100, or R^2 x 100) of trainings at log-spaced constant rates, several seeds
-each, and `sweeps.json` the range tests recorded on several data orders (see
+each, and `records.sweeps()` the range tests recorded on several data orders (see
 `remake.py`). A rule reads one sweep's curve and names a rate; its regret on
 that sweep is
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
-import json
 import os
 import sys
 import warnings
@@ -42,6 +41,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import baselines  # noqa: E402
+import records  # noqa: E402
 import tasks  # noqa: E402
 from tasks import momentum_lag, rate_is_step_size  # noqa: E402
 
@@ -67,12 +67,10 @@ CLIFF = 20.0
 """Regret (points) beyond which a rate counts as past the cliff."""
 
 
-def load_truth(path=os.path.join(HERE, "truth.json")):
+def load_truth():
     """task -> (log10 rates, mean score per rate, best score, steps per training, trainings)."""
-    with open(path) as handle:
-        raw = json.load(handle)
     truth = {}
-    for task, entry in raw.items():
+    for task, entry in records.truth().items():
         runs = pd.DataFrame(entry["runs"])
         means = runs.groupby("rate")["score"].mean()
         truth[task] = {
@@ -86,9 +84,9 @@ def load_truth(path=os.path.join(HERE, "truth.json")):
     return truth
 
 
-def load_sweeps(path=os.path.join(HERE, "sweeps.json")):
-    with open(path) as handle:
-        return [with_arrays(sweep) for sweep in json.load(handle)]
+def load_sweeps():
+    """The recorded sweeps (`records.sweeps()`), each with its curve as numpy arrays."""
+    return [with_arrays(sweep) for sweep in records.sweeps()]
 
 
 def with_arrays(sweep: dict) -> dict:
@@ -196,23 +194,23 @@ def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
 
 VERIFIED = (("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4, none at or above a diverged one, "
               "a window below where all diverge, windows above where the highest did best after a sweep that never "
-              "diverged, a plateau tried again with 4x longer trials; choice 13)", "verified_wide.json", 0.0),
+              "diverged, a plateau tried again with 4x longer trials; choice 13)", "verified_wide", 0.0),
             ("verified, told the training's length (the option train_steps=the budget: as above, the last pair "
              "trained that long and judged there, a first round on a plateau drops none, a tie in the last "
-             "comparison to the lower rate; choices 15 and 16)", "verified_budget.json", FINAL_TIE),
+             "comparison to the lower rate; choices 15 and 16)", "verified_budget", FINAL_TIE),
             ("verified, train_steps, before choice 16 (choice 15: the lowest held-out loss wins)",
-             "verified_budget.json", 0.0),
-            ("verified, with choice 16's tie (not adopted without train_steps)", "verified_wide.json", FINAL_TIE),
+             "verified_budget", 0.0),
+            ("verified, with choice 16's tie (not adopted without train_steps)", "verified_wide", FINAL_TIE),
             ("verified, choice 14 (train_steps, a first round on a plateau ranked like any other)",
-             "verified_budget_choice14.json", None),
-            ("verified, choice 12 (as choice 13, but a plateau confirms nothing)", "verified_wide_choice12.json", None),
-            ("verified, choice 10 (as above, without the windows above)", "verified_wide_choice10.json", None),
-            ("verified, choice 11 (rejected: windows above after every sweep)", "verified_wide_choice11.json", None),
+             "verified_budget_choice14", None),
+            ("verified, choice 12 (as choice 13, but a plateau confirms nothing)", "verified_wide_choice12", None),
+            ("verified, choice 10 (as above, without the windows above)", "verified_wide_choice10", None),
+            ("verified, choice 11 (rejected: windows above after every sweep)", "verified_wide_choice11", None),
             ("verified, choice 7 (as above, but a noise-level rise on a plateau counted as divergence)",
-             "verified_wide_choice7.json", None),
-            ("verified, capped (5 trials up to the range's top; find_lr before choice 7)", "verified_capped.json", None),
-            ("verified, rule 1 (the previous safe rule, r_min / 2; 70 sweeps)", "verified_capped_rule1.json", None),
-            ("verified, uncapped (5 trials up to 4x; the first design; 70 sweeps)", "verified.json", None))
+             "verified_wide_choice7", None),
+            ("verified, capped (5 trials up to the range's top; find_lr before choice 7)", "verified_capped", None),
+            ("verified, rule 1 (the previous safe rule, r_min / 2; 70 sweeps)", "verified_capped_rule1", None),
+            ("verified, uncapped (5 trials up to 4x; the first design; 70 sweeps)", "verified", None))
 """(name, records, tie): `tie` None scores the rate each record holds; a number re-concludes the
 recorded trials with `verify.conclude(..., tie=tie)` (the rule of the last comparison is all that
 differs, so the trials are the same; round 16's records of the default were made while choice 16
@@ -229,16 +227,16 @@ def verified_rate(record: dict, tie: float | None) -> float:
     return conclude(trials, record["initial_loss"], unconfirmed, tie=tie).learning_rate
 
 
-def verified_regrets(truth, sweeps, path, tie=None) -> pd.DataFrame | None:
+def verified_regrets(truth, sweeps, name, tie=None) -> pd.DataFrame | None:
     """Regret of the rate verification confirmed (see `verified.py`, `verified_rate`), and the
-    compute of sweep + trials as a fraction of the grid's, per sweep."""
-    if not os.path.exists(path):
+    compute of sweep + trials as a fraction of the grid's, per sweep; `name`: the variant's records
+    (`records.verified`), None where there are none."""
+    found = {(r["task"], r["num_steps"], r["order"]): r for r in records.verified(name)}
+    if not found:
         return None
-    with open(path) as handle:
-        records = {(r["task"], r["num_steps"], r["order"]): r for r in json.load(handle)}
     rows = []
     for sweep in sweeps:
-        record = records.get((sweep["task"], sweep["num_steps"], sweep["order"]))
+        record = found.get((sweep["task"], sweep["num_steps"], sweep["order"]))
         if record is None:
             continue
         t = truth[sweep["task"]]
@@ -344,7 +342,7 @@ def main(argv=None) -> int:
     for k in args.repeats:
         frames += [(f"{name}, {k} sweeps", repeated_regrets(repeated(RULES[name], k), k, truth, sweeps))
                    for name in args.rules[:1]]
-    verified = [(name, verified_regrets(truth, sweeps, os.path.join(HERE, file), tie)) for name, file, tie in VERIFIED]
+    verified = [(name, verified_regrets(truth, sweeps, file, tie)) for name, file, tie in VERIFIED]
     verified = [(name, frame) for name, frame in verified if frame is not None]
     frames = verified + frames
     print_table(frames)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Verification on the quality benchmark: does checking the rate fix the worst cases?
 
-For every recorded sweep (`sweeps.json`), the recommended rate is read from
+For every recorded sweep (`records.sweeps()`), the recommended rate is read from
 its curve as `find_lr` would, then `verify_rate` trains 5 candidates from
 rate/4 up to rate*4, with windows above or below where the first round
 ends at an edge (`--variant wide`, what `find_lr(verify=True)` does; choices
@@ -24,9 +24,8 @@ model's held-out loss into records made before it was recorded, so that
 `score.py` can conclude their trials again under a changed last comparison
 (choice 16).
 The winner and the optimizer steps spent are appended to
-`raw/verified_<variant>.jsonl` (resumable) and merged into
-`verified_<variant>.json` (`verified.json` for uncapped), which `score.py`
-scores beside the curve-only rules.
+`raw/verified_<variant>.jsonl.gz` (`raw/verified.jsonl.gz` for uncapped;
+resumable, `records.py`), which `score.py` scores beside the curve-only rules.
 
     python bench/quality/verified.py --worker 0/2 & python bench/quality/verified.py --worker 1/2
 """
@@ -34,7 +33,6 @@ scores beside the curve-only rules.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -46,7 +44,8 @@ sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import score  # noqa: E402
 import tasks  # noqa: E402
-from remake import _append, _read_jsonl, start_worker  # noqa: E402
+import records  # noqa: E402
+from remake import start_worker  # noqa: E402
 
 VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a diverged one, windows above where the "
                     "highest did best on a sweep that never diverged, a plateau tried again with 4x longer trials "
@@ -66,10 +65,9 @@ RECORDS_ONLY = ("wide_choice7", "wide_choice10", "wide_choice11", "wide_choice12
 """Variants whose data are the record of an earlier `verify_rate`: they cannot be rerun."""
 
 
-def paths(variant: str) -> tuple[str, str]:
-    """(raw results, merged file) of a variant."""
-    suffix = "" if variant == "uncapped" else f"_{variant}"
-    return os.path.join(HERE, "raw", f"verified{suffix}.jsonl"), os.path.join(HERE, f"verified{suffix}.json")
+def raw_name(variant: str) -> str:
+    """The name of a variant's raw records (`records.read`): verified_<variant>, verified for uncapped."""
+    return "verified" if variant == "uncapped" else f"verified_{variant}"
 
 
 def first_round_plateau(record: dict) -> bool:
@@ -92,27 +90,15 @@ def add_initial_loss(variant: str) -> None:
     model (the sweep's seed) before training, on the part `verify_rate` holds out (one process)."""
     from tb_lrfinder.verify import _held_out_loss, _held_out_split
 
-    raw, _ = paths(variant)
-    records = _read_jsonl(raw)
-    for record in records:
+    found = records.read(raw_name(variant))
+    for record in found:
         if "initial_loss" not in record:
             task = tasks.TASKS[record["task"]]
             (x, y), _ = tasks.data(record["task"])
             _, _, held_x, held_y = _held_out_split(x, y, 0.2)
             model = tasks.build(record["task"], 1e-3, seed=record["order"])
             record["initial_loss"] = _held_out_loss(model, held_x, held_y, task.batch_size)
-    with open(raw + ".tmp", "w") as handle:
-        handle.writelines(json.dumps(record) + "\n" for record in records)
-    os.replace(raw + ".tmp", raw)
-    merge(variant)
-
-
-def merge(variant: str) -> None:
-    raw, merged = paths(variant)
-    records = sorted(_read_jsonl(raw), key=lambda r: (r["task"], r["num_steps"], r["order"]))
-    with open(merged + ".tmp", "w") as handle:
-        json.dump(records, handle, indent=1)
-    os.replace(merged + ".tmp", merged)
+    records.rewrite(raw_name(variant), found)
 
 
 def main(argv=None) -> int:
@@ -120,19 +106,15 @@ def main(argv=None) -> int:
     parser.add_argument("--worker", default="0/1", help="i/n: every n-th sweep, from the i-th")
     parser.add_argument("--variant", choices=list(VARIANTS), default="wide")
     parser.add_argument("--tasks", nargs="*", default=None, help="only these tasks' sweeps")
-    parser.add_argument("--merge-only", action="store_true")
     parser.add_argument("--add-initial-loss", action="store_true",
                         help="write into each record that lacks it the starting model's held-out loss, as verify_rate "
                              "measures it (older records; score.py re-concludes trials with it)")
     parser.add_argument("--reuse", default=None, help="an earlier variant whose records this one would repeat "
                         "(see REUSABLE): copied, not run")
     args = parser.parse_args(argv)
-    if args.merge_only:
-        merge(args.variant)
-        return 0
     if args.variant in RECORDS_ONLY:
         parser.error(f"the {args.variant} variant is the record of an earlier verify_rate; it cannot be rerun")
-    raw, _ = paths(args.variant)
+    raw = raw_name(args.variant)
     index, count = start_worker(args.worker)
     if args.add_initial_loss:
         add_initial_loss(args.variant)
@@ -145,14 +127,14 @@ def main(argv=None) -> int:
 
     if args.reuse is not None and (args.variant, args.reuse) not in REUSABLE:
         parser.error(f"the {args.variant} variant cannot reuse {args.reuse}'s records")
-    done = {(r["task"], r["num_steps"], r["order"]) for r in _read_jsonl(raw)}
+    done = {(r["task"], r["num_steps"], r["order"]) for r in records.read(raw)}
     reusable = {} if args.reuse is None else {
-        (r["task"], r["num_steps"], r["order"]): r for r in _read_jsonl(paths(args.reuse)[0])
+        (r["task"], r["num_steps"], r["order"]): r for r in records.read(raw_name(args.reuse))
         if REUSABLE[args.variant, args.reuse](r)}
     if index == 0:
         for key, record in reusable.items():
             if key not in done:
-                _append(raw, {**record, "reused_from": args.reuse})
+                records.append(raw, {**record, "reused_from": args.reuse})
     done |= set(reusable)
     steps_of = {task: truth["steps"] for task, truth in score.load_truth().items()}
     for i, sweep in enumerate(score.load_sweeps()):
@@ -180,7 +162,7 @@ def main(argv=None) -> int:
         result = verify_rate(model, x, y, **search, batch_size=task.batch_size, train_steps=train_steps)
         # Unconfirmed, find_lr keeps the curve's rate (a rule naming none scores as the sweep's first rate).
         fallback = recommended if recommended is not None else float(sweep["learning_rate"][0])
-        _append(raw, {"task": key[0], "num_steps": key[1], "order": key[2], "recommended": recommended,
+        records.append(raw, {"task": key[0], "num_steps": key[1], "order": key[2], "recommended": recommended,
                       "rate": result.learning_rate if result.confirmed else fallback, "steps": result.steps,
                       "initial_loss": result.initial_loss, "confirmed": result.confirmed, "plateau": result.plateau,
                       "trials": [{"rate": t.learning_rate, "losses": [v if v < float("inf") else None for v in t.losses],
@@ -190,7 +172,6 @@ def main(argv=None) -> int:
               f"{time.perf_counter() - started:.1f} s)", flush=True)
         del model, result
         keras.backend.clear_session()  # else a worker holds every sweep's models and grows without bound
-    merge(args.variant)
     return 0
 
 
