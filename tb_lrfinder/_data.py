@@ -95,9 +95,13 @@ def fit_steps(model, x, y, steps: int, *, batch_size: int | None, shuffle: bool,
     one pass holds fewer; data of unknown size runs until it ends. `shuffle`, as
     for `fit`, reorders arrays and a PyDataset's batches; a Dataset or an
     iterator orders itself."""
+    if batch_size is None and not is_stream(x):
+        # Keras's own default for arrays: given steps_per_epoch and no batch size, fit would pick
+        # ceil(rows / steps) instead, and a pass would hold fewer batches than counted here.
+        batch_size = 32
     available = batches_available(x, batch_size)
     if available is not None and available < min(steps, SHORT_PASS_BATCHES) and _plain_arrays(x, y):
-        x, y, available = _passes(x, y, batch_size or 32, shuffle), None, None
+        x, y, available = _passes(x, y, batch_size, shuffle), None, None
         batch_size = None
     per_epoch = steps if available is None else min(steps, available)
     epochs = math.ceil(steps / per_epoch) if available else 1

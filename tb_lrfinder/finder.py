@@ -173,7 +173,10 @@ def find_lr(
       verbose: 0 for silence; otherwise the sweep's progress bar (steps done
         of num_steps, current rate, smoothed true loss, best so far; 2: one
         line at the end) replaces Keras's, whose running-mean loss and epoch
-        count do not fit a sweep.
+        count do not fit a sweep. With `verify`, the sweep's analysis is
+        printed as soon as the sweep ends, then each trial's progress bar
+        (its round, rate, held-out loss, the steps spent; 2: one line per
+        round).
       report: write the analysis (Markdown table, plot, HParams) into the
         run for TensorBoard's text, image and HParams dashboards.
       validation_data: (x_val, y_val) for the validation overlay: the loss on
@@ -259,7 +262,7 @@ def find_lr(
         hparams = {"min_lr": min_lr, "max_lr": max_lr, "num_steps": num_steps, "repeats": repeats}
         try:
             result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, root, train_steps,
-                               swept=(min_lr, max_lr))
+                               swept=(min_lr, max_lr), verbose=verbose)
         finally:
             if report:  # the combined answer's own report, in <root> beside its sweeps' runs
                 _write_report_or_warn(result, hparams)
@@ -356,7 +359,7 @@ def find_lr(
     }
     try:
         result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, log_dir, train_steps,
-                           swept=(min_lr, max_lr))
+                           swept=(min_lr, max_lr), verbose=verbose)
     finally:
         if report:  # the sweep's own report, whatever became of its verification
             _write_report_or_warn(result, hparams)
@@ -400,7 +403,7 @@ def _verify_candidates(verify, x, validation_data) -> int:
 
 
 def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validation_data, shuffle, log_dir,
-              train_steps, *, swept: tuple[float, float]):
+              train_steps, *, swept: tuple[float, float], verbose=0):
     """`result` with the verification of its rate, where `verify` asks for one and there is
     something to search (`search_for`: around the rate, or over `swept` where the rate is not a
     step size)."""
@@ -410,11 +413,21 @@ def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validati
     search = search_for(rate, result.analysis.stop.reason, candidates=verify, swept=swept,
                         rate_is_step_size=rate_is_a_step_size(model.optimizer))
     if search is None:
+        notes = "; ".join(result.analysis.notes)
+        warnings.warn(f"verify: nothing was verified, as the sweep gave no rate to verify "
+                      f"({notes or result.analysis.stop.message})", UserWarning, stacklevel=3)
         return result
     try:
+        shown = 0 if verbose in (0, False) else (2 if verbose == 2 else 1)
+        if shown:  # the sweep's answer now, not after the trials
+            from .report import format_result
+
+            print(format_result(result), flush=True)
+            print(f"verifying: {search['candidates']} candidate rates trained from the model's start, "
+                  "judged on held-out loss", flush=True)
         verification = verify_rate(model, x, y, **search, batch_size=batch_size, validation_data=validation_data,
                                    shuffle=shuffle, log_dir=log_dir, train_steps=train_steps,
-                                   sweep_id=result.sweep_id)
+                                   sweep_id=result.sweep_id, verbose=shown)
     except LRFinderError as error:
         raise LRFinderError(f"verification failed, {error} (the sweep itself is logged in {log_dir})") from error
     return dataclasses.replace(result, verification=verification)

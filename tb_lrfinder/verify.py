@@ -203,6 +203,7 @@ def verify_rate(
     shuffle: bool = True,
     log_dir: str | os.PathLike | None = None,
     sweep_id: int | None = None,
+    verbose: int = 1,
 ) -> Verification:
     """Confirm a rate by short trainings of candidates around it (see the module).
 
@@ -235,6 +236,8 @@ def verify_rate(
       sweep_id: the `tags.PLAN_SWEEP_ID` of the sweep whose rate this verifies
         (`find_lr` passes its own), recorded in each trial's run so that readers
         attach the trials to that sweep only.
+      verbose: 1, a progress bar per trial (round, rate, steps, held-out
+        loss, the steps spent in all); 2, one line per round; 0, silent.
 
     Returns:
       A `Verification`: the winner's rate, every trial, the optimizer steps spent.
@@ -279,7 +282,7 @@ def verify_rate(
         initial_loss = _held_out_loss(model, held_x, held_y, batch_size)
         writer_of = None if log_dir is None else _trial_writers(os.fspath(log_dir), initial_loss, tie, sweep_id)
         trials = _Trials(model, x, y, (held_x, held_y), start=saved.weights, batch_size=batch_size, shuffle=shuffle,
-                         writer_of=writer_of)
+                         writer_of=writer_of, progress=TrialProgress(verbose))
         _successive_halving(trials, first_round_steps=first_round_steps, initial_loss=initial_loss, **settings)
         verification = conclude(trials.result(initial_loss), initial_loss, rate, tie=tie)
         if longer_on_plateau and verification.plateau and train_steps is None:
@@ -302,10 +305,11 @@ class _Trials:
     rate, held-out loss after each round, optimizer steps, first round's
     steps, and run writer (None without runs)."""
 
-    def __init__(self, model, x, y, held_out, *, start, batch_size, shuffle, writer_of):
+    def __init__(self, model, x, y, held_out, *, start, batch_size, shuffle, writer_of, progress=None):
         self.model, self.x, self.y, self.held_out = model, x, y, held_out
         self.start, self.user_optimizer = start, model.optimizer
         self.batch_size, self.shuffle, self.writer_of = batch_size, shuffle, writer_of
+        self.progress = progress if progress is not None else TrialProgress(0)
         self.rates: list[float] = []
         self.losses: list[list[float]] = []
         self.steps: list[int] = []
@@ -334,6 +338,7 @@ class _Trials:
         goes non-finite), then record its held-out loss."""
         import keras
 
+        self.progress.round_starts(len(indices), steps)
         for i in indices:
             has_batches, self.x = with_batch_left(self.x)  # an iterator goes on where the last trial left it
             if not has_batches:
@@ -342,17 +347,21 @@ class _Trials:
             self.model.optimizer = self._optimizers[i]
             self.model.train_function = None
             guard = _trial_guard(keras)
+            bar = self.progress.trial_starts(self.rates[i], steps, self.losses[i][-1] if self.losses[i] else None)
             fit_steps(self.model, self.x, self.y, steps, batch_size=self.batch_size, shuffle=self.shuffle,
-                      callbacks=[guard])
+                      callbacks=[guard] + ([bar] if bar is not None else []))
             if guard.batches < steps and not guard.stopped:
                 raise _ran_out(self.rates[i], steps)
-            self.steps[i] = int(self._optimizers[i].iterations.numpy())
+            trained = int(self._optimizers[i].iterations.numpy()) - self.steps[i]
+            self.steps[i] += trained
             self._weights[i] = snapshot(self.model.variables)
             self.losses[i].append(_held_out_loss(self.model, *self.held_out, self.batch_size))
+            self.progress.trial_ends(self.rates[i], trained, self.losses[i][-1])
             if self.writers[i] is not None:
                 self.writers[i].scalars(self.steps[i], (tags.TRIAL_LOSS, tags.TRIAL_RATE),
                                         (self.losses[i][-1], self.rates[i]), time.time())
                 self.writers[i].flush()
+        self.progress.round_ends()
 
     def latest(self, i: int) -> float:
         """Trial `i`'s held-out loss after its last round."""
@@ -370,6 +379,64 @@ class _Trials:
         for writer in self.writers:
             if writer is not None:
                 writer.close()
+
+
+class TrialProgress:
+    """What verification shows while its trials run. `verbose` 1: a progress bar per trial (its
+    round, its rate, the steps of the round, its held-out loss so far, the optimizer steps the trials
+    have spent in all); 2: one line per round; 0: nothing."""
+
+    _SHOWN = ("round", "rate", "held-out loss", "steps spent")
+
+    def __init__(self, verbose: int):
+        self.verbose = verbose
+        self.round = 0
+        self.spent = 0
+        self._steps = 0
+        self._ended: list[tuple[float, float]] = []
+        self._bar = None
+
+    def round_starts(self, count: int, steps: int) -> None:
+        self.round += 1
+        self._steps = steps
+        self._ended = []
+
+    def trial_starts(self, rate: float, steps: int, held_out: float | None):
+        """A Keras callback that draws this trial's bar (verbose 1), else None."""
+        if self.verbose != 1:
+            return None
+        import keras
+
+        progress, spent, number = self, self.spent, self.round
+        bar = keras.utils.Progbar(steps, stateful_metrics=self._SHOWN)
+
+        class Bar(keras.callbacks.Callback):
+            def __init__(self):
+                super().__init__()
+                self.done = 0
+
+            def on_train_batch_end(self, batch, logs=None):
+                self.done += 1
+                if self.done < steps:  # the last update, with the new held-out loss, is `trial_ends`'
+                    values = [("round", number), ("rate", rate), ("steps spent", spent + self.done)]
+                    bar.update(self.done, values + ([("held-out loss", held_out)] if held_out else []))
+
+        progress._bar = bar
+        return Bar()
+
+    def trial_ends(self, rate: float, trained: int, held_out: float) -> None:
+        self.spent += trained
+        self._ended.append((rate, held_out))
+        if self.verbose == 1:
+            self._bar.update(self._bar.target, [("round", self.round), ("rate", rate),
+                                                ("held-out loss", held_out), ("steps spent", self.spent)],
+                             finalize=True)
+
+    def round_ends(self) -> None:
+        if self.verbose == 2 and self._ended:
+            losses = ", ".join(f"{rate:.3g}: {loss:.4g}" for rate, loss in sorted(self._ended))
+            print(f"verification round {self.round}: {len(self._ended)} candidate(s) x {self._steps} steps; "
+                  f"held-out loss {losses}; {self.spent} steps spent", flush=True)
 
 
 def _successive_halving(trials: _Trials, *, rate: float, candidates: int, spread: float, max_rate: float | None,

@@ -54,3 +54,13 @@ def test_a_short_pass_keeps_fits_batches(make_mlp):
 def test_a_long_pass_is_fed_as_arrays(make_mlp, tiny_data):
     x, y = tiny_data  # 16 batches a pass
     assert _epochs_and_batches(make_mlp(), x, y, 40, batch_size=32, shuffle=True) == (3, 40)
+
+
+def test_array_data_without_a_batch_size_gets_fits_default_of_32(make_mlp):
+    """Given steps and no batch size, Keras would pick ceil(rows / steps): 2,400 rows and 72 steps make
+    batches of 34, 71 of them, and a trial of 72 steps would run out."""
+    x = np.random.default_rng(0).normal(size=(2400, 8)).astype("float32")
+    y = np.arange(2400, dtype="int32") % 3
+    model = make_mlp()
+    epochs, batches = _epochs_and_batches(model, x, y, 72, batch_size=None, shuffle=True)
+    assert (epochs, batches) == (1, 72)

@@ -698,3 +698,28 @@ def test_repeats_write_the_combined_answer_as_their_own_report(tmp_path, make_ml
     assert metric.tolist() == [pytest.approx(result.learning_rate, rel=1e-6)]
     (read,) = read_results(tmp_path)  # the report's own run is no sweep, and no skipped one either
     assert len(read.repeats) == 2
+
+
+def test_verify_on_arrays_without_a_batch_size(tmp_path, make_mlp):
+    from tb_lrfinder import find_lr
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 8)).astype("float32")
+    y = np.argmax(x @ rng.normal(size=(8, 3)), axis=1).astype("int32")
+    result = find_lr(make_mlp(), x, y, min_lr=1e-4, max_lr=10.0, num_steps=40, verbose=0, log_dir=tmp_path,
+                     report=False, verify=2, train_steps=72)
+    assert result.verification is not None and result.verification.confirmed
+
+
+def test_verify_says_why_nothing_was_verified(tmp_path, make_mlp, tiny_data):
+    import keras
+
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = make_mlp()
+    model.compile(keras.optimizers.SGD(0.01), loss=lambda y_true, y_pred: 0.0 * keras.ops.sum(y_pred) + 0.7)
+    with pytest.warns(UserWarning, match="nothing was verified.*the loss never fell"):
+        result = find_lr(model, x, y, batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=20, verbose=0,
+                         log_dir=tmp_path, report=False, verify=True)
+    assert result.verification is None and result.recommended is None

@@ -621,3 +621,32 @@ def test_find_lr_passes_train_steps_to_verification(linear_task, tmp_path):
                      log_dir=tmp_path / "b", verify=True, train_steps=49, report=False)
     steps = sorted(t.steps for t in result.verification.trials)
     assert steps[-1] == 49 and steps[0] == 7  # first round 49 // 7, the last pair at 49
+
+
+@pytest.mark.parametrize("verbose", [0, 1, 2])
+def test_the_trials_show_their_progress(linear_task, capsys, verbose):
+    from tb_lrfinder.verify import verify_rate
+
+    model, x, y = linear_task
+    result = verify_rate(model, x, y, learning_rate=0.01, candidates=3, spread=4.0, batch_size=32,
+                         first_round_steps=6, verbose=verbose)
+    out = capsys.readouterr().out
+    if verbose == 0:
+        assert out == ""
+    elif verbose == 2:  # one line per round: 3 candidates, then the 2 best
+        lines = [line for line in out.splitlines() if line.startswith("verification round")]
+        assert len(lines) == 2 and lines[0].startswith("verification round 1: 3 candidate(s) x 6 steps")
+        assert lines[-1].endswith(f"; {result.steps} steps spent")
+    else:  # a bar per trial of each round, with the round, the rate, the held-out loss, the steps spent
+        assert out.count("held-out loss:") >= 5 and "round: 2" in out and f"steps spent: {result.steps}" in out
+
+
+def test_find_lr_prints_the_sweep_before_its_trials(linear_task, tmp_path, capsys):
+    from tb_lrfinder import find_lr
+
+    model, x, y = linear_task
+    find_lr(model, x, y, batch_size=32, min_lr=1e-4, max_lr=100.0, num_steps=40, verbose=2, log_dir=tmp_path,
+            report=False, verify=2)
+    out = capsys.readouterr().out
+    assert out.index("recommended rate:") < out.index("verifying: 2 candidate rates") < out.index(
+        "verification round 1")
