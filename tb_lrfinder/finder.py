@@ -140,6 +140,7 @@ def find_lr(
     repeats: int = 1,
     verify: bool | int = False,
     train_steps: int | None = None,
+    verify_budget: int | None = None,
     if_exists: str = "new",
 ) -> RangeTestResult:
     """Run a learning-rate range test on a compiled model and analyse it.
@@ -201,6 +202,11 @@ def find_lr(
         start's loss, the lower); the trials then cost about 2.7x
         train_steps (3.9x where the first round is a plateau). None: rounds
         from a quarter of one pass, doubling.
+      verify_budget: with `verify`, the most optimizer steps the sweep(s) and
+        the trials together may take (e.g. a tenth of the training's); the
+        trials get what the sweep leaves (see `verify_rate`'s `budget`), and
+        `result.verification.steps` says what they took. Not with
+        `train_steps`. None: no limit.
       if_exists: where `log_dir` already holds a sweep (event files, or the
         `trial_*` / `repeat_*` folders find_lr writes): "new" (the default)
         writes this one to the first free `<log_dir>_<n>`, n = 2, 3, ... (said
@@ -244,6 +250,13 @@ def find_lr(
         train_steps = int_at_least("train_steps", train_steps, 1)
         if not verify:
             raise LRFinderError("train_steps is the length verification judges at: it needs verify=True")
+    if verify_budget is not None:
+        verify_budget = int_at_least("verify_budget", verify_budget, 1)
+        if not verify:
+            raise LRFinderError("verify_budget limits verification's trials: it needs verify=True")
+        if train_steps is not None:
+            raise LRFinderError("give verify_budget or train_steps, not both (train_steps trains the last two "
+                                "candidates that long)")
     if repeats > 1:
         root = run_folder(os.fspath(log_dir) if log_dir is not None else _default_log_dir(), if_exists,
                           say=verbose not in (0, False))
@@ -262,7 +275,7 @@ def find_lr(
         hparams = {"min_lr": min_lr, "max_lr": max_lr, "num_steps": num_steps, "repeats": repeats}
         try:
             result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, root, train_steps,
-                               swept=(min_lr, max_lr), verbose=verbose)
+                               swept=(min_lr, max_lr), verbose=verbose, budget=verify_budget)
         finally:
             if report:  # the combined answer's own report, in <root> beside its sweeps' runs
                 _write_report_or_warn(result, hparams)
@@ -359,7 +372,7 @@ def find_lr(
     }
     try:
         result = _verified(result, model, x, y, verify, batch_size, validation_data, shuffle, log_dir, train_steps,
-                           swept=(min_lr, max_lr), verbose=verbose)
+                           swept=(min_lr, max_lr), verbose=verbose, budget=verify_budget)
     finally:
         if report:  # the sweep's own report, whatever became of its verification
             _write_report_or_warn(result, hparams)
@@ -403,7 +416,7 @@ def _verify_candidates(verify, x, validation_data) -> int:
 
 
 def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validation_data, shuffle, log_dir,
-              train_steps, *, swept: tuple[float, float], verbose=0):
+              train_steps, *, swept: tuple[float, float], verbose=0, budget: int | None = None):
     """`result` with the verification of its rate, where `verify` asks for one and there is
     something to search (`search_for`: around the rate, or over `swept` where the rate is not a
     step size)."""
@@ -417,6 +430,13 @@ def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validati
         warnings.warn(f"verify: nothing was verified, as the sweep gave no rate to verify "
                       f"({notes or result.analysis.stop.message})", UserWarning, stacklevel=3)
         return result
+    if budget is not None:
+        swept_steps = sum(len(sweep.curve["step"]) for sweep in (result.repeats or (result,)))
+        if budget - swept_steps < search["candidates"]:
+            warnings.warn(f"verify: nothing was verified, as the sweep took {swept_steps} of verify_budget's {budget} "
+                          "optimizer steps", UserWarning, stacklevel=3)
+            return result
+        budget -= swept_steps
     try:
         shown = 0 if verbose in (0, False) else (2 if verbose == 2 else 1)
         if shown:  # the sweep's answer now, not after the trials
@@ -427,7 +447,7 @@ def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validati
                   "judged on held-out loss", flush=True)
         verification = verify_rate(model, x, y, **search, batch_size=batch_size, validation_data=validation_data,
                                    shuffle=shuffle, log_dir=log_dir, train_steps=train_steps,
-                                   sweep_id=result.sweep_id, verbose=shown)
+                                   sweep_id=result.sweep_id, verbose=shown, budget=budget)
     except LRFinderError as error:
         raise LRFinderError(f"verification failed, {error} (the sweep itself is logged in {log_dir})") from error
     return dataclasses.replace(result, verification=verification)

@@ -210,7 +210,9 @@ def format_trials(result) -> str:
             mark = "  <- verified" if trial is winner else ""
             lines.append(f"  trial {trial.learning_rate:<9.3g} held-out loss per round: {losses}  "
                          f"({trial.steps} steps){mark}")
-    lines.append(f"  trials cost {result.verification.steps} optimizer steps")
+    budget = result.verification.budget
+    lines.append(f"  trials cost {result.verification.steps} optimizer steps"
+                 + (f" of a budget of {budget}" if budget is not None else ""))
     return "\n".join(lines)
 
 

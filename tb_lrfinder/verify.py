@@ -28,6 +28,7 @@ counts the optimizer steps spent.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -91,7 +92,8 @@ class Verification:
     only; the starting loss is one evaluation), the starting model's
     held-out loss the trials are judged against, whether a trial confirmed
     the rate (else `learning_rate` is the rate given, unconfirmed), and
-    whether the deciding trials ended on a plateau."""
+    whether the deciding trials ended on a plateau; the budget the trials
+    had (optimizer steps; None: none)."""
 
     learning_rate: float
     trials: tuple[Trial, ...]
@@ -100,6 +102,7 @@ class Verification:
     initial_loss: float
     confirmed: bool = True
     plateau: bool = False
+    budget: int | None = None
 
     @property
     def winner(self) -> Trial | None:
@@ -204,6 +207,7 @@ def verify_rate(
     log_dir: str | os.PathLike | None = None,
     sweep_id: int | None = None,
     verbose: int = 1,
+    budget: int | None = None,
 ) -> Verification:
     """Confirm a rate by short trainings of candidates around it (see the module).
 
@@ -236,6 +240,12 @@ def verify_rate(
       sweep_id: the `tags.PLAN_SWEEP_ID` of the sweep whose rate this verifies
         (`find_lr` passes its own), recorded in each trial's run so that readers
         attach the trials to that sweep only.
+      budget: the most optimizer steps all trials together may take (gradient
+        accumulation counted: k batches make one step). A round that would
+        pass it is not started; the search ends there and the rounds trained
+        decide. Without `first_round_steps` or `train_steps`, the first round
+        is sized so that the whole halving fits (`first_round_for_budget`).
+        None: no limit.
       verbose: 1, a progress bar per trial (round, rate, steps, held-out
         loss, the steps spent in all); 2, one line per round; 0, silent.
 
@@ -266,10 +276,17 @@ def verify_rate(
         if first_round_steps is not None:
             raise LRFinderError("give first_round_steps or train_steps, not both")
         first_round_steps = first_round_for(train_steps, candidates)
+    elif first_round_steps is None and budget is not None:
+        from .plan import accumulation_steps
+
+        first_round_steps = first_round_for_budget(int_at_least("budget", budget, candidates), candidates) * \
+            accumulation_steps(model.optimizer)
     elif first_round_steps is None:
         per_pass = None if is_stream(x) else batches_available(x, batch_size)
         first_round_steps = max(10, (per_pass or 40) // 4)
     first_round_steps = int_at_least("first_round_steps", first_round_steps, 1)
+    if budget is not None:
+        budget = int_at_least("budget", budget, 1)
 
     if max_rate is not None:
         max_rate = positive_float("max_rate", max_rate)
@@ -282,14 +299,19 @@ def verify_rate(
         initial_loss = _held_out_loss(model, held_x, held_y, batch_size)
         writer_of = None if log_dir is None else _trial_writers(os.fspath(log_dir), initial_loss, tie, sweep_id)
         trials = _Trials(model, x, y, (held_x, held_y), start=saved.weights, batch_size=batch_size, shuffle=shuffle,
-                         writer_of=writer_of, progress=TrialProgress(verbose))
-        _successive_halving(trials, first_round_steps=first_round_steps, initial_loss=initial_loss, **settings)
+                         writer_of=writer_of, progress=TrialProgress(verbose), budget=budget)
+        spent = _search_within_budget(trials, first_round_steps=first_round_steps, initial_loss=initial_loss,
+                                      **settings)
         verification = conclude(trials.result(initial_loss), initial_loss, rate, tie=tie)
-        if longer_on_plateau and verification.plateau and train_steps is None:
+        if longer_on_plateau and verification.plateau and train_steps is None and not spent:
             # The trials were too short to tell the rates apart: once more, longer.
-            _successive_halving(trials, first_round_steps=first_round_steps * PLATEAU_LENGTHENING,
-                                initial_loss=initial_loss, **settings)
+            spent = _search_within_budget(trials, first_round_steps=first_round_steps * PLATEAU_LENGTHENING,
+                                          initial_loss=initial_loss, **settings)
             verification = conclude(trials.result(initial_loss), initial_loss, rate, tie=tie)
+        if budget is not None:
+            ended = f"; the budget of {budget} steps ended the search early" if spent else ""
+            verification = dataclasses.replace(verification, budget=budget,
+                                               message=f"{verification.message}{ended}")
     finally:
         try:
             if trials is not None:
@@ -305,11 +327,15 @@ class _Trials:
     rate, held-out loss after each round, optimizer steps, first round's
     steps, and run writer (None without runs)."""
 
-    def __init__(self, model, x, y, held_out, *, start, batch_size, shuffle, writer_of, progress=None):
+    def __init__(self, model, x, y, held_out, *, start, batch_size, shuffle, writer_of, progress=None, budget=None):
         self.model, self.x, self.y, self.held_out = model, x, y, held_out
         self.start, self.user_optimizer = start, model.optimizer
         self.batch_size, self.shuffle, self.writer_of = batch_size, shuffle, writer_of
         self.progress = progress if progress is not None else TrialProgress(0)
+        self.budget = budget  # optimizer steps for all trials together; None: no limit
+        from .plan import accumulation_steps
+
+        self.accumulation = accumulation_steps(model.optimizer)
         self.rates: list[float] = []
         self.losses: list[list[float]] = []
         self.steps: list[int] = []
@@ -338,6 +364,9 @@ class _Trials:
         goes non-finite), then record its held-out loss."""
         import keras
 
+        if self.budget is not None and sum(self.steps) + len(indices) * math.ceil(steps / self.accumulation) > \
+                self.budget:
+            raise _BudgetSpent()
         self.progress.round_starts(len(indices), steps)
         for i in indices:
             has_batches, self.x = with_batch_left(self.x)  # an iterator goes on where the last trial left it
@@ -379,6 +408,43 @@ class _Trials:
         for writer in self.writers:
             if writer is not None:
                 writer.close()
+
+
+class _BudgetSpent(Exception):
+    """The next round would pass the trials' budget (see `verify_rate`)."""
+
+
+def _search_within_budget(trials: _Trials, **settings) -> bool:
+    """`_successive_halving` until it ends or its budget would be passed; whether the budget ended it."""
+    try:
+        _successive_halving(trials, **settings)
+    except _BudgetSpent:
+        if not any(trials.losses):  # not even a first round fitted
+            raise LRFinderError(f"a verification budget of {trials.budget} optimizer steps cannot train one round of "
+                                "the candidates: raise it or give fewer candidates") from None
+        return True
+    return False
+
+
+def halving_cost(candidates: int) -> int:
+    """The steps successive halving trains over `candidates` per step of its first round, without windows:
+
+        sum over rounds k of n_k * 2**k,   n_0 = candidates, n_{k+1} = ceil(n_k / 2), until one is left
+
+    >>> halving_cost(5)  # 5 x 1 + 3 x 2 + 2 x 4
+    19
+    """
+    total, survivors, length = 0, candidates, 1
+    while True:
+        total += survivors * length
+        if survivors <= 2:
+            return total
+        survivors, length = math.ceil(survivors / 2), length * 2
+
+
+def first_round_for_budget(budget: int, candidates: int) -> int:
+    """The longest first round (optimizer steps) whose whole halving fits `budget`: budget // halving_cost."""
+    return max(1, budget // halving_cost(candidates))
 
 
 class TrialProgress:

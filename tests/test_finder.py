@@ -723,3 +723,20 @@ def test_verify_says_why_nothing_was_verified(tmp_path, make_mlp, tiny_data):
         result = find_lr(model, x, y, batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=20, verbose=0,
                          log_dir=tmp_path, report=False, verify=True)
     assert result.verification is None and result.recommended is None
+
+
+def test_verify_budget_holds_for_sweep_and_trials_together(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+    from tb_lrfinder.report import format_trials
+
+    x, y = tiny_data
+    options = dict(batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=40, verbose=0, report=False, verify=True)
+    result = find_lr(make_mlp(), x, y, log_dir=tmp_path / "a", verify_budget=140, **options)
+    swept = len(result.curve["step"])
+    assert result.verification.budget == 140 - swept and result.verification.steps <= 140 - swept
+    assert f"of a budget of {140 - swept}" in format_trials(result)
+    with pytest.warns(UserWarning, match="nothing was verified, as the sweep took"):
+        small = find_lr(make_mlp(), x, y, log_dir=tmp_path / "b", verify_budget=swept, **options)
+    assert small.verification is None
+    with pytest.raises(LRFinderError, match="verify_budget or train_steps"):
+        find_lr(make_mlp(), x, y, log_dir=tmp_path / "c", verify_budget=100, train_steps=50, **options)

@@ -650,3 +650,34 @@ def test_find_lr_prints_the_sweep_before_its_trials(linear_task, tmp_path, capsy
     out = capsys.readouterr().out
     assert out.index("recommended rate:") < out.index("verifying: 2 candidate rates") < out.index(
         "verification round 1")
+
+
+@pytest.mark.parametrize("accumulation, per_execution", [(1, 1), (2, 4)])
+def test_a_budget_is_never_exceeded(linear_task, accumulation, per_execution):
+    import keras
+
+    from tb_lrfinder.verify import first_round_for_budget, halving_cost, verify_rate
+
+    _, x, y = linear_task
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.01, gradient_accumulation_steps=accumulation if accumulation > 1 else None),
+                  loss="mse", steps_per_execution=per_execution)
+    for budget in (40, 57, 200):
+        result = verify_rate(model, x, y, learning_rate=0.05, candidates=5, batch_size=32, budget=budget, verbose=0)
+        assert result.steps <= budget and result.budget == budget
+        assert {t.first_round_steps for t in result.trials} == {first_round_for_budget(budget, 5) * accumulation}
+    assert halving_cost(5) == 19 and first_round_for_budget(57, 5) == 3
+
+
+def test_a_budget_ends_the_search_where_the_next_round_would_pass_it(linear_task):
+    from tb_lrfinder.verify import verify_rate
+
+    model, x, y = linear_task
+    result = verify_rate(model, x, y, learning_rate=0.05, candidates=5, batch_size=32, first_round_steps=10,
+                         budget=60, verbose=0)
+    assert result.steps == 50  # the first round (5 x 10); the second (3 x 20) would pass 60
+    assert result.message.endswith("the budget of 60 steps ended the search early")
+    with pytest.raises(LRFinderError, match="cannot train one round"):
+        verify_rate(model, x, y, learning_rate=0.05, candidates=5, batch_size=32, first_round_steps=10, budget=30,
+                    verbose=0)
