@@ -473,7 +473,7 @@ class TrialProgress:
             return None
         import keras
 
-        progress, spent, number = self, self.spent, self.round
+        spent, number = self.spent, self.round
         bar = keras.utils.Progbar(steps, stateful_metrics=self._SHOWN)
 
         class Bar(keras.callbacks.Callback):
@@ -487,7 +487,7 @@ class TrialProgress:
                     values = [("round", number), ("rate", rate), ("steps spent", spent + self.done)]
                     bar.update(self.done, values + ([("held-out loss", held_out)] if held_out else []))
 
-        progress._bar = bar
+        self._bar = bar
         return Bar()
 
     def trial_ends(self, rate: float, trained: int, held_out: float) -> None:
