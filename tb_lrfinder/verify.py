@@ -367,7 +367,7 @@ class _Trials:
         if self.budget is not None and sum(self.steps) + len(indices) * math.ceil(steps / self.accumulation) > \
                 self.budget:
             raise _BudgetSpent()
-        self.progress.round_starts(len(indices), steps)
+        self.progress.round_starts(steps)
         for i in indices:
             has_batches, self.x = with_batch_left(self.x)  # an iterator goes on where the last trial left it
             if not has_batches:
@@ -462,7 +462,7 @@ class TrialProgress:
         self._ended: list[tuple[float, float]] = []
         self._bar = None
 
-    def round_starts(self, count: int, steps: int) -> None:
+    def round_starts(self, steps: int) -> None:
         self.round += 1
         self._steps = steps
         self._ended = []
@@ -485,7 +485,7 @@ class TrialProgress:
                 self.done += 1
                 if self.done < steps:  # the last update, with the new held-out loss, is `trial_ends`'
                     values = [("round", number), ("rate", rate), ("steps spent", spent + self.done)]
-                    bar.update(self.done, values + ([("held-out loss", held_out)] if held_out else []))
+                    bar.update(self.done, values + ([("held-out loss", held_out)] if held_out is not None else []))
 
         self._bar = bar
         return Bar()
