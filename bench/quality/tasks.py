@@ -259,6 +259,38 @@ TASKS = {
 }
 
 
+LONG_TASKS = {
+    t.name: t
+    for t in [
+        Task("long_blobs_sgd", "MLP 20-64-64-8 (relu), plain SGD, batch 32, 8 overlapping generated clusters, 48 "
+             "epochs over 2,000 examples (3,024 steps)", "sgd", (1e-3, 10.0), epochs=48, batch_size=32),
+        Task("long_regression_adam", "MLP 10-64-64-1 (relu), Adam, MSE, batch 32, a generated regression, 48 epochs "
+             "over 2,000 examples (3,024 steps); score: R^2", "adam", (1e-5, 1.0), epochs=48, batch_size=32,
+             metric="r2"),
+        Task("long_mnist_mlp_momentum", "MLP 784-64-10, SGD momentum 0.9, batch 64, 4k MNIST images, 48 epochs "
+             "(3,024 steps)", "momentum", (1e-4, 3.0), epochs=48, batch_size=64),
+        Task("long_spiral_tanh_rmsprop", "MLP 2-32-32-3 (tanh), RMSprop, batch 32, three generated noisy spiral "
+             "arms, 64 epochs over 1,500 examples (3,008 steps)", "rmsprop", (1e-5, 1.0), epochs=64, batch_size=32),
+        Task("long_binary_dropout_adamw", "MLP 20-128-128-1 with dropout 0.2, AdamW, binary cross-entropy, batch 32, "
+             "10% flipped labels, 48 epochs over 2,000 examples (3,024 steps): overfits", "adamw", (1e-5, 1.0),
+             epochs=48, batch_size=32),
+        Task("long_friedman_nesterov", "MLP 10-64-64-1 (relu), SGD Nesterov 0.9, MSE, batch 16, Friedman's first "
+             "regression, 48 epochs over 1,000 examples (3,024 steps); score: R^2", "nesterov", (1e-5, 1.0),
+             epochs=48, batch_size=16, metric="r2"),
+    ]
+}
+"""Long trainings (issue 34: at least 3,000 optimizer steps), cheap models so that their grid stays
+affordable. Committed (session 21) before any of them was trained, with their split below."""
+
+LONG_CHOICE = ("long_blobs_sgd", "long_regression_adam", "long_mnist_mlp_momentum")
+"""The long tasks a budgeted verification's short-horizon correction is chosen on."""
+
+LONG_HELD_OUT = ("long_spiral_tanh_rmsprop", "long_binary_dropout_adamw", "long_friedman_nesterov")
+"""The long tasks held out while that correction is chosen; scored only after it is committed."""
+
+ALL_TASKS = {**TASKS, **LONG_TASKS}
+
+
 MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adam": 0.9, "adamw": 0.9, "nadam": 0.9, "rmsprop": 0.0,
             "adagrad": 0.0, "adamax": 0.9, "lion": 0.9, "momentum5": 0.5, "lamb": 0.9, "rmsprop_momentum": 0.9,
             "adafactor": 0.0, "adadelta": 0.0, "momentum99": 0.99, "momentum95": 0.95, "nesterov99": 0.99,
@@ -271,12 +303,12 @@ def momentum_lag(name: str) -> float:
     """The lag of the task's optimizer (`analysis.lag_of_momentum`), as `find_lr` writes into a sweep's plan."""
     from tb_lrfinder.analysis import lag_of_momentum
 
-    return lag_of_momentum(MOMENTUM[TASKS[name].optimizer])
+    return lag_of_momentum(MOMENTUM[ALL_TASKS[name].optimizer])
 
 
 def rate_is_step_size(name: str) -> bool:
     """False for the FTRL tasks, as `find_lr` writes into a sweep's plan (`tags.PLAN_STEP_SIZE`)."""
-    return not TASKS[name].optimizer.startswith("ftrl")
+    return not ALL_TASKS[name].optimizer.startswith("ftrl")
 
 
 def grid_rates(task: Task, points: int = 13) -> np.ndarray:
@@ -288,7 +320,7 @@ def grid_rates(task: Task, points: int = 13) -> np.ndarray:
 def data(name: str):
     """((x_train, y_train), (x_test, y_test)) of a task, the same on every call."""
     rng = np.random.RandomState(1234)
-    if name.startswith("mnist"):
+    if name.startswith(("mnist", "long_mnist")):
         sys.path.insert(0, os.path.join(ROOT, "examples"))
         import mnist_data as mnist
 
@@ -296,7 +328,7 @@ def data(name: str):
         x_train, y_train = mnist.prepare(d.x_train[:4000], d.y_train[:4000])
         x_test, y_test = mnist.prepare(d.x_test[:2000], d.y_test[:2000])
         if name in ("mnist_mlp_adam", "mnist_mlp_lion", "mnist_poisson_nesterov", "mnist_mlp_momentum99",
-                    "mnist_mlp_dropout_rmsprop", "mnist_mlp_sgd_batch256"):
+                    "mnist_mlp_dropout_rmsprop", "mnist_mlp_sgd_batch256", "long_mnist_mlp_momentum"):
             x_train, x_test = x_train.reshape(-1, 784), x_test.reshape(-1, 784)
         if name == "mnist_poisson_nesterov":  # the digit's value as a count
             y_train, y_test = (y.argmax(axis=1).astype("float32")[:, None] for y in (y_train, y_test))
@@ -565,7 +597,32 @@ def data(name: str):
         return draw(4000), draw(2000)
     if name == "hinge_momentum":
         return _clusters(rng, classes=4, features=16, spread=0.8, noise=1.2, sizes=(4000, 2000))
-    if name == "spiral_tanh_momentum":
+    if name == "long_blobs_sgd":
+        return _clusters(rng, classes=8, features=20, spread=0.6, noise=1.0, sizes=(2000, 2000))
+    if name == "long_regression_adam":
+        return _regression(rng, features=10, latent=3, sizes=(2000, 2000), target=lambda x, h: (
+            2 * np.sin(h[:, 0]) + h[:, 1] * h[:, 2] / 3 + rng.normal(0, 0.7, len(x))))
+    if name == "long_binary_dropout_adamw":
+        w = rng.normal(0, 1, (20, 4))
+
+        def draw(n):
+            x = rng.normal(0, 1, (n, 20))
+            h = x @ w
+            labels = (np.tanh(h[:, 0]) + h[:, 1] * h[:, 2] / 4 + 0.5 * np.sin(h[:, 3]) > 0) != (rng.rand(n) < 0.1)
+            return x.astype("float32"), labels.astype("float32")[:, None]
+
+        return draw(2000), draw(2000)
+    if name == "long_friedman_nesterov":
+        def draw(n):
+            x = rng.uniform(0, 1, (n, 10))
+            y = (10 * np.sin(np.pi * x[:, 0] * x[:, 1]) + 20 * (x[:, 2] - 0.5) ** 2 + 10 * x[:, 3] + 5 * x[:, 4]
+                 + rng.normal(0, 1, n))
+            return x.astype("float32"), y.astype("float32")[:, None]
+
+        return draw(1000), draw(2000)
+    if name in ("spiral_tanh_momentum", "long_spiral_tanh_rmsprop"):
+        sizes = (1500, 2000) if name.startswith("long") else (3000, 2000)
+
         def draw(n):
             arm = rng.randint(0, 3, n)
             radius = rng.uniform(0.1, 1.0, n)
@@ -573,7 +630,7 @@ def data(name: str):
             xy = radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
             return xy.astype("float32"), np.eye(3, dtype="float32")[arm]
 
-        return draw(3000), draw(2000)
+        return draw(sizes[0]), draw(sizes[1])
     if name == "seqmax_conv1d_rmsprop":
         def draw(n):
             clean = rng.normal(0, 1, (n, 40))
@@ -709,7 +766,7 @@ def build(name: str, learning_rate, *, seed: int):
     import keras
 
     keras.utils.set_random_seed(seed)
-    task = TASKS[name]
+    task = ALL_TASKS[name]
     L = keras.layers
     loss = "categorical_crossentropy"
     metrics = ["accuracy"]
@@ -832,6 +889,20 @@ def build(name: str, learning_rate, *, seed: int):
     elif name == "checker_deep_relu_sgd":
         layers = [keras.Input((10,))] + [L.Dense(32, activation="relu") for _ in range(8)] + [
             L.Dense(2, activation="softmax")]
+    elif name in ("long_blobs_sgd",):
+        layers = _two_relu_layers(keras, 20, 8, "softmax")
+    elif name in ("long_regression_adam", "long_friedman_nesterov"):
+        layers = _two_relu_layers(keras, 10, 1)
+        loss, metrics = "mse", []
+    elif name == "long_mnist_mlp_momentum":
+        layers = [keras.Input((784,)), L.Dense(64, activation="relu"), L.Dense(10, activation="softmax")]
+    elif name == "long_spiral_tanh_rmsprop":
+        layers = [keras.Input((2,)), L.Dense(32, activation="tanh"), L.Dense(32, activation="tanh"),
+                  L.Dense(3, activation="softmax")]
+    elif name == "long_binary_dropout_adamw":
+        layers = [keras.Input((20,)), L.Dense(128, activation="relu"), L.Dropout(0.2),
+                  L.Dense(128, activation="relu"), L.Dropout(0.2), L.Dense(1, activation="sigmoid")]
+        loss, metrics = "binary_crossentropy", []
     elif name == "friedman_adagrad":
         layers = _two_relu_layers(keras, 10, 1)
         loss, metrics = "mse", []
@@ -927,20 +998,25 @@ def build(name: str, learning_rate, *, seed: int):
 def score(name: str, model) -> float:
     """The task's test score in points: accuracy, label accuracy or mean cosine similarity x 100, or R^2 x 100
     (floored at -100)."""
-    (_, _), (x_test, y_test) = data(name)
-    prediction = np.asarray(model.predict(x_test, batch_size=1000, verbose=0), dtype=np.float64)
-    if TASKS[name].metric == "r2":
+    (_, _), (x_test, _) = data(name)
+    return score_prediction(name, np.asarray(model.predict(x_test, batch_size=1000, verbose=0), dtype=np.float64))
+
+
+def score_prediction(name: str, prediction: np.ndarray) -> float:
+    """`score` of the model's `prediction` on the task's test inputs."""
+    (_, _), (_, y_test) = data(name)
+    if ALL_TASKS[name].metric == "r2":
         if not np.all(np.isfinite(prediction)):
             return -100.0
         residual = np.sum((y_test - prediction) ** 2)
         total = np.sum((y_test - y_test.mean(axis=0)) ** 2)
         return float(max(-100.0, 100.0 * (1.0 - residual / total)))
-    if TASKS[name].metric == "cosine":
+    if ALL_TASKS[name].metric == "cosine":
         if not np.all(np.isfinite(prediction)):
             return -100.0
         norms = np.linalg.norm(prediction, axis=1) * np.linalg.norm(y_test, axis=1)
         return 100.0 * float(np.mean(np.sum(prediction * y_test, axis=1) / np.maximum(norms, 1e-12)))
-    if TASKS[name].metric == "label_accuracy":  # independent sigmoid labels
+    if ALL_TASKS[name].metric == "label_accuracy":  # independent sigmoid labels
         if not np.all(np.isfinite(prediction)):
             return 100.0 * float(np.mean(np.maximum(y_test.mean(axis=0), 1 - y_test.mean(axis=0))))
         return 100.0 * float(np.mean((prediction > 0.5) == (y_test > 0.5)))
@@ -956,7 +1032,7 @@ def score(name: str, model) -> float:
 
 def train_and_score(name: str, learning_rate: float, *, seed: int) -> float:
     """Train the task's model at a constant rate for its budget; its test score."""
-    task = TASKS[name]
+    task = ALL_TASKS[name]
     (x_train, y_train), _ = data(name)
     model = build(name, float(learning_rate), seed=seed)
     model.fit(x_train, y_train, batch_size=task.batch_size, epochs=task.epochs, verbose=0, shuffle=True)
@@ -964,6 +1040,6 @@ def train_and_score(name: str, learning_rate: float, *, seed: int) -> float:
 
 
 def steps_per_training(name: str) -> int:
-    task = TASKS[name]
+    task = ALL_TASKS[name]
     (x_train, _), _ = data(name)
     return task.epochs * -(-len(x_train) // task.batch_size)
