@@ -46,8 +46,9 @@ def parse_args(argv=None):
                         help="confirm the recommended rate by short trials of 5 candidates around it "
                              "(default: on, off with --quick)")
     parser.add_argument("--verify-at-length", action="store_true",
-                        help="with --verify: train the last two candidates as long as the trainings below and judge "
-                             "them there (find_lr's train_steps; about 2.7 trainings' worth of steps)")
+                        help="with --verify: instead of a tenth of the trainings below (find_lr's default verify_budget), "
+                             "train the last two candidates as long as they and judge them there (verify_budget=None; "
+                             "about 2.7 trainings' worth of steps)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.verify is None:
@@ -65,7 +66,7 @@ def main(argv=None) -> int:
     from article_experiment import comparison_table, simple_cnn, train
 
     from tb_lrfinder import find_lr
-    from tb_lrfinder.report import format_analysis
+    from tb_lrfinder.report import cost_text, format_analysis
     from tb_lrfinder.schedules import one_cycle_from
 
     data = mnist.load_mnist(args.data_dir)
@@ -92,15 +93,16 @@ def main(argv=None) -> int:
         simple_cnn(args.baseline_lr, seed=args.seed), x_train, y_train,
         batch_size=args.batch_size, min_lr=args.min_lr, max_lr=args.max_lr,
         num_steps=args.num_steps, log_dir=sweep_dir, verbose=2, verify=args.verify,
-        train_steps=args.epochs * steps_per_epoch if args.verify and args.verify_at_length else None,
+        train_steps=args.epochs * steps_per_epoch if args.verify else None,
+        verify_budget=None if args.verify_at_length else 0.1,
     )
     sweep_s = time.perf_counter() - started
     print(format_analysis(result.analysis))
     if result.verification is not None:
         verification = result.verification
         print(f"verification: {verification.message}")
-        print(f"  cost: {verification.steps} optimizer steps = {verification.steps / steps_per_epoch:.2f} epochs "
-              f"(the sweep: {len(result.frame)} steps)")
+        print(f"  cost: {cost_text(verification)} = {(verification.sweep_steps + verification.steps) / steps_per_epoch:.2f} "
+              "epochs")
     print(f"range test{' and verification' if result.verification else ''} took {sweep_s:.1f} s")
     found = result.learning_rate
     if found is None:

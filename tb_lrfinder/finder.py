@@ -27,7 +27,7 @@ import numpy as np
 
 from . import analysis as analysis_module
 from . import runs
-from ._data import batch_size_used, first_array, fit_steps, is_stream, take_rows
+from ._data import batch_size_used, batches_available, first_array, fit_steps, is_stream, take_rows
 from ._validation import check_compiled, check_tensorflow_backend, int_at_least, positive_float, rate_range
 from .callback import StepLogger
 from .errors import LRFinderError
@@ -35,7 +35,7 @@ from .model_state import ModelState, optimizer_copy
 from .plan import accumulation_steps, rate_is_a_step_size, sweep_plan
 from .runs import RangeTestResult
 from .schedules import lr_range_schedule
-from .verify import check_held_out, search_for, verify_rate
+from .verify import MIN_FIRST_ROUND, check_held_out, halving_cost, search_for, trial_budget, verify_rate
 
 
 def _default_log_dir() -> str:
@@ -140,7 +140,7 @@ def find_lr(
     repeats: int = 1,
     verify: bool | int = False,
     train_steps: int | None = None,
-    verify_budget: int | None = None,
+    verify_budget: float | None = 0.1,
     if_exists: str = "new",
 ) -> RangeTestResult:
     """Run a learning-rate range test on a compiled model and analyse it.
@@ -197,16 +197,20 @@ def find_lr(
         beside the sweep's; `result.learning_rate` is then the winner's, and
         `result.verification.steps` what the trials cost. False or 0: none.
       train_steps: with `verify`, the optimizer steps of the training the
-        rate is for (epochs x batches per epoch): the last two candidates
+        rate is for (epochs x batches per epoch): verification's budget is a
+        share of it (`verify_budget`). None: not known; the trials then take
+        at most one pass over the data (and at least first rounds of
+        `verify.MIN_FIRST_ROUND` steps), as the result's message says.
+      verify_budget: with `verify` and `train_steps`, the share of the
+        training's optimizer steps the sweep(s) and the trials together may
+        take, in (0, 1]: a tenth by default, raised where that would leave the
+        trials first rounds shorter than 10 steps, never past one training
+        (`verify.trial_budget`); `result.verification.share` says what they
+        took. None: no limit; with `train_steps` the last two candidates then
         train exactly that long and the better there wins (within 1% of the
-        start's loss, the lower); the trials then cost about 2.7x
-        train_steps (3.9x where the first round is a plateau). None: rounds
-        from a quarter of one pass, doubling.
-      verify_budget: with `verify`, the most optimizer steps the sweep(s) and
-        the trials together may take (e.g. a tenth of the training's); the
-        trials get what the sweep leaves (see `verify_rate`'s `budget`), and
-        `result.verification.steps` says what they took. Not with
-        `train_steps`. None: no limit.
+        start's loss, the lower), at about 2.7x `train_steps` (3.9x where the
+        first round is a plateau), and without it rounds run from a quarter of
+        one pass, doubling.
       if_exists: where `log_dir` already holds a sweep (event files, or the
         `trial_*` / `repeat_*` folders find_lr writes): "new" (the default)
         writes this one to the first free `<log_dir>_<n>`, n = 2, 3, ... (said
@@ -249,14 +253,13 @@ def find_lr(
     if train_steps is not None:
         train_steps = int_at_least("train_steps", train_steps, 1)
         if not verify:
-            raise LRFinderError("train_steps is the length verification judges at: it needs verify=True")
+            raise LRFinderError("train_steps is the length of the training whose share verification may take: it needs verify=True")
     if verify_budget is not None:
-        verify_budget = int_at_least("verify_budget", verify_budget, 1)
-        if not verify:
-            raise LRFinderError("verify_budget limits verification's trials: it needs verify=True")
-        if train_steps is not None:
-            raise LRFinderError("give verify_budget or train_steps, not both (train_steps trains the last two "
-                                "candidates that long)")
+        verify_budget = positive_float("verify_budget", verify_budget)
+        if verify_budget > 1:
+            raise LRFinderError(f"verify_budget is the share of the training (train_steps) that the sweep and the "
+                                f"trials may take, in (0, 1], got {verify_budget!r} (for a number of steps, "
+                                "call verify_rate(..., budget=steps))")
     if repeats > 1:
         root = run_folder(os.fspath(log_dir) if log_dir is not None else _default_log_dir(), if_exists,
                           say=verbose not in (0, False))
@@ -422,6 +425,7 @@ def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validati
     step size)."""
     if not verify:
         return result
+    planned_steps = train_steps
     rate = None if result.recommended is None else result.recommended.learning_rate
     search = search_for(rate, result.analysis.stop.reason, candidates=verify, swept=swept,
                         rate_is_step_size=rate_is_a_step_size(model.optimizer))
@@ -430,13 +434,25 @@ def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validati
         warnings.warn(f"verify: nothing was verified, as the sweep gave no rate to verify "
                       f"({notes or result.analysis.stop.message})", UserWarning, stacklevel=3)
         return result
-    if budget is not None:
-        swept_steps = sum(len(sweep.curve["step"]) for sweep in (result.repeats or (result,)))
-        if budget - swept_steps < search["candidates"]:
-            warnings.warn(f"verify: nothing was verified, as the sweep took {swept_steps} of verify_budget's {budget} "
-                          "optimizer steps", UserWarning, stacklevel=3)
+    swept_steps = sum(len(sweep.curve["step"]) for sweep in (result.repeats or (result,)))
+    assumed = ""
+    if budget is not None and train_steps is not None:
+        share, budget = budget, trial_budget(budget, training_steps=train_steps, swept_steps=swept_steps,
+                                             candidates=search["candidates"])
+        if budget < search["candidates"]:
+            warnings.warn(f"verify: nothing was verified, as the sweep's {swept_steps} optimizer steps alone "
+                          f"took {swept_steps / train_steps:.0%} of the training's {train_steps}: verify_budget "
+                          f"({share:g}) leaves no trials", UserWarning, stacklevel=3)
             return result
-        budget -= swept_steps
+        train_steps = None  # the budget sizes the rounds
+    elif budget is not None:
+        per_pass = batches_available(x, batch_size)
+        floor = halving_cost(search["candidates"]) * MIN_FIRST_ROUND
+        accumulation = accumulation_steps(model.optimizer)
+        budget = max(floor, -(-per_pass // accumulation) if per_pass else 2 * floor)
+        assumed = (f"the training's length was not given (train_steps), so the trials took at most "
+                   + (f"one pass over the data ({budget} optimizer steps)" if per_pass and budget > floor else
+                      f"{budget} optimizer steps (first rounds of {MIN_FIRST_ROUND})"))
     try:
         shown = 0 if verbose in (0, False) else (2 if verbose == 2 else 1)
         if shown:  # the sweep's answer now, not after the trials
@@ -447,9 +463,12 @@ def _verified(result: RangeTestResult, model, x, y, verify, batch_size, validati
                   "judged on held-out loss", flush=True)
         verification = verify_rate(model, x, y, **search, batch_size=batch_size, validation_data=validation_data,
                                    shuffle=shuffle, log_dir=log_dir, train_steps=train_steps,
-                                   sweep_id=result.sweep_id, verbose=shown, budget=budget)
+                                   sweep_id=result.sweep_id, verbose=shown, budget=budget,
+                                   training_steps=planned_steps)
     except LRFinderError as error:
         raise LRFinderError(f"verification failed, {error} (the sweep itself is logged in {log_dir})") from error
+    verification = dataclasses.replace(verification, sweep_steps=swept_steps, message=verification.message + (
+        f"; {assumed}" if assumed else ""))
     return dataclasses.replace(result, verification=verification)
 
 

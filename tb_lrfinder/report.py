@@ -179,8 +179,25 @@ def result_to_dict(result) -> dict:
     if result.verification is not None:
         data["verified_rate"] = result.verified_rate
         data["trials"] = trials_to_dicts(result.verification)
+        data["verification_cost"] = cost_to_dict(result.verification)
     data["learning_rate"] = result.learning_rate
     return data
+
+
+def cost_to_dict(verification) -> dict:
+    """What a verification cost, in optimizer steps: its trials, the sweep(s) counted in its budget,
+    the planned training (None: not given) and the share of it both took (None: not known)."""
+    return _clean({"trial_steps": verification.steps, "sweep_steps": verification.sweep_steps,
+                   "training_steps": verification.training_steps, "share": verification.share})
+
+
+def cost_text(verification) -> str:
+    """"sweep and trials took 8% of the training's 3024 optimizer steps (100 + 142)", or the trials' steps
+    where the training's length is not known."""
+    if verification.share is None:
+        return f"the trials took {verification.steps} optimizer steps"
+    return (f"sweep and trials took {verification.share:.0%} of the training's {verification.training_steps} "
+            f"optimizer steps ({verification.sweep_steps} + {verification.steps})")
 
 
 def trials_to_dicts(verification) -> list[dict]:
@@ -211,8 +228,8 @@ def format_trials(result) -> str:
             lines.append(f"  trial {trial.learning_rate:<9.3g} held-out loss per round: {losses}  "
                          f"({trial.steps} steps){mark}")
     budget = result.verification.budget
-    lines.append(f"  trials cost {result.verification.steps} optimizer steps"
-                 + (f" of a budget of {budget}" if budget is not None else ""))
+    lines.append(f"  {cost_text(result.verification)}"
+                 + (f"; the trials' budget: {budget}" if budget is not None else ""))
     return "\n".join(lines)
 
 

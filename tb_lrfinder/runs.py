@@ -16,6 +16,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -460,12 +461,16 @@ def analyze_scalars(
     for runs in _repeat_groups(analysed):
         members = [analysed[run] for run in runs]
         result = members[0] if len(runs) == 1 else _combined(members, name_of, directory_of, runs[0])
-        own = [trial[:3] for trial_run, trial in trials.items()
-               if any(_trial_of(trial_run, trial[3], run, analysed[run].sweep_id) for run in runs)]
+        own = [trial for trial_run, trial in trials.items()
+               if any(_trial_of(trial_run, trial.sweep_id, run, analysed[run].sweep_id) for run in runs)]
         if own and result.recommended is not None:
-            starts = [start for _, start, _ in own if math.isfinite(start)]
-            verification = conclude(tuple(trial for trial, _, _ in own), min(starts) if starts else math.nan,
-                                    result.recommended.learning_rate, tie=max(tie for _, _, tie in own))
+            starts = [t.start for t in own if math.isfinite(t.start)]
+            verification = conclude(tuple(t.trial for t in own), min(starts) if starts else math.nan,
+                                    result.recommended.learning_rate, tie=max(t.tie for t in own))
+            planned = max((t.training_steps for t in own if t.training_steps), default=None)
+            if planned is not None:  # the share of that training sweep(s) and trials took
+                verification = dataclasses.replace(verification, training_steps=planned, sweep_steps=sum(
+                    len(member.curve["step"]) for member in (result.repeats or (result,))))
             result = dataclasses.replace(result, verification=verification)
         results.append(result)
     return results, skipped
@@ -511,11 +516,21 @@ def _trial_of(trial_run: str, trial_sweep_id: int | None, run: str, sweep_id: in
     return trial_run.startswith(inside) or trial_run.startswith(f"{run}_trial_")
 
 
-def _trial_runs(table: ScalarTable, directory_of) -> dict[str, tuple[Trial, float, float, int | None]]:
-    """The verification trials among the runs of `table`, by run, each with
-    the starting model's held-out loss (its step 0; NaN where not logged),
-    the last comparison's tie (`tags.TRIAL_TIE`; 0 where not logged) and the
-    id of the sweep it verified (`tags.TRIAL_SWEEP_ID`; None where not logged)."""
+class _TrialRun(NamedTuple):
+    """A verification trial read from its run: the trial, the starting model's held-out loss (its
+    step 0; NaN where not logged), the last comparison's tie (`tags.TRIAL_TIE`; 0 where not logged),
+    the id of the sweep it verified (`tags.TRIAL_SWEEP_ID`) and the planned training's steps
+    (`tags.TRIAL_TRAINING_STEPS`), each None where not logged."""
+
+    trial: Trial
+    start: float
+    tie: float
+    sweep_id: int | None
+    training_steps: int | None
+
+
+def _trial_runs(table: ScalarTable, directory_of) -> dict[str, _TrialRun]:
+    """The verification trials among the runs of `table`, by run."""
     trials = {}
     for run in table.runs:
         loss_rows, rate = table.rows(run, tags.TRIAL_LOSS), _last_value(table, run, tags.TRIAL_RATE)
@@ -525,11 +540,13 @@ def _trial_runs(table: ScalarTable, directory_of) -> dict[str, tuple[Trial, floa
             continue
         start = float(values[steps == 0][-1]) if (steps == 0).any() else math.nan
         losses = tuple(float(v) if math.isfinite(v) else math.inf for v in values[rounds])
-        tie = _last_value(table, run, tags.TRIAL_TIE)
-        trials[run] = (Trial(rate, losses, int(steps[rounds][-1]),
-                             directory_of(run), diverged_trial(losses[-1], start),
-                             first_round_steps=int(steps[rounds][0])), start,
-                       0.0 if tie is None else tie, _sweep_id_of(table, run, tags.TRIAL_SWEEP_ID))
+        tie, planned = _last_value(table, run, tags.TRIAL_TIE), _last_value(table, run, tags.TRIAL_TRAINING_STEPS)
+        trials[run] = _TrialRun(Trial(rate, losses, int(steps[rounds][-1]),
+                                      directory_of(run), diverged_trial(losses[-1], start),
+                                      first_round_steps=int(steps[rounds][0])), start,
+                                0.0 if tie is None else tie, _sweep_id_of(table, run, tags.TRIAL_SWEEP_ID),
+                                int(planned) if planned is not None and math.isfinite(planned) and planned >= 1
+                                else None)
     return trials
 
 

@@ -100,4 +100,7 @@ TRIAL_TIE = f"{PREFIX}/trial/tie"
 TRIAL_SWEEP_ID = f"{PREFIX}/trial/sweep_id"
 """At step 0: the `PLAN_SWEEP_ID` of the sweep whose rate the trial verifies (absent: a trial run
 by `verify_rate` alone, or by a version that did not record it)."""
+TRIAL_TRAINING_STEPS = f"{PREFIX}/trial/training_steps"
+"""At step 0: the optimizer steps of the training the verification's budget was a share of
+(`find_lr`'s `train_steps`; absent: not given)."""
 METRIC_VERIFIED_LR = f"{PREFIX}/metrics/verified_lr"

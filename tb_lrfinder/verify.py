@@ -65,6 +65,10 @@ FINAL_TIE = float(np.float32(PLATEAU))
 """With `train_steps`, the last comparison's tie (see `conclude`): `PLATEAU`, as
 float32, the value the trial runs store (so a read-back concludes the same)."""
 
+MIN_FIRST_ROUND = 10
+"""The shortest first round (optimizer steps) a budget is raised to give the trials (`trial_budget`):
+shorter, a round ranks the noise of a few batches."""
+
 PLATEAU_LENGTHENING = 4
 """Where the trials end on a plateau, the search runs once more with first
 rounds this many times as long (two of successive halving's doublings)."""
@@ -103,6 +107,16 @@ class Verification:
     confirmed: bool = True
     plateau: bool = False
     budget: int | None = None
+    training_steps: int | None = None
+    sweep_steps: int = 0
+
+    @property
+    def share(self) -> float | None:
+        """Sweep and trials together as a share of the planned training's optimizer steps
+        (`training_steps`); None where its length was not given."""
+        if not self.training_steps:
+            return None
+        return (self.sweep_steps + self.steps) / self.training_steps
 
     @property
     def winner(self) -> Trial | None:
@@ -208,6 +222,7 @@ def verify_rate(
     sweep_id: int | None = None,
     verbose: int = 1,
     budget: int | None = None,
+    training_steps: int | None = None,
 ) -> Verification:
     """Confirm a rate by short trainings of candidates around it (see the module).
 
@@ -246,6 +261,10 @@ def verify_rate(
         decide. Without `first_round_steps` or `train_steps`, the first round
         is sized so that the whole halving fits (`first_round_for_budget`).
         None: no limit.
+      training_steps: the optimizer steps of the training the rate is for,
+        where `budget` is a share of it: recorded in the result and in each
+        trial's run (`tags.TRIAL_TRAINING_STEPS`) so that readers can say what
+        share verification took; it changes nothing in the search.
       verbose: 1, a progress bar per trial (round, rate, steps, held-out
         loss, the steps spent in all); 2, one line per round; 0, silent.
 
@@ -287,6 +306,8 @@ def verify_rate(
     first_round_steps = int_at_least("first_round_steps", first_round_steps, 1)
     if budget is not None:
         budget = int_at_least("budget", budget, 1)
+    if training_steps is not None:
+        training_steps = int_at_least("training_steps", training_steps, 1)
 
     if max_rate is not None:
         max_rate = positive_float("max_rate", max_rate)
@@ -297,7 +318,8 @@ def verify_rate(
     trials = None
     try:
         initial_loss = _held_out_loss(model, held_x, held_y, batch_size)
-        writer_of = None if log_dir is None else _trial_writers(os.fspath(log_dir), initial_loss, tie, sweep_id)
+        writer_of = None if log_dir is None else _trial_writers(os.fspath(log_dir), initial_loss, tie, sweep_id,
+                                                                 training_steps)
         trials = _Trials(model, x, y, (held_x, held_y), start=saved.weights, batch_size=batch_size, shuffle=shuffle,
                          writer_of=writer_of, progress=TrialProgress(verbose), budget=budget)
         spent = _search_within_budget(trials, first_round_steps=first_round_steps, initial_loss=initial_loss,
@@ -312,6 +334,7 @@ def verify_rate(
             ended = f"; the budget of {budget} steps ended the search early" if spent else ""
             verification = dataclasses.replace(verification, budget=budget,
                                                message=f"{verification.message}{ended}")
+        verification = dataclasses.replace(verification, training_steps=training_steps)
     finally:
         try:
             if trials is not None:
@@ -440,6 +463,28 @@ def halving_cost(candidates: int) -> int:
         if survivors <= 2:
             return total
         survivors, length = math.ceil(survivors / 2), length * 2
+
+
+def trial_budget(share: float, *, training_steps: int, swept_steps: int, candidates: int) -> int:
+    """The optimizer steps left to the trials where sweep and trials together may take `share` of a
+    training of `training_steps` steps:
+
+        max(ceil(share * training_steps),
+            min(training_steps, swept_steps + halving_cost(candidates) * MIN_FIRST_ROUND)) - swept_steps
+
+    the share, raised where it would leave the trials first rounds shorter than `MIN_FIRST_ROUND`
+    steps, but never past one training. Below `candidates` nothing can be verified.
+
+    >>> trial_budget(0.1, training_steps=3000, swept_steps=100, candidates=5)  # a tenth
+    200
+    >>> trial_budget(0.1, training_steps=600, swept_steps=100, candidates=5)  # raised: 10-step first rounds
+    190
+    >>> trial_budget(0.1, training_steps=48, swept_steps=100, candidates=5)  # the sweep alone is a training
+    -52
+    """
+    wanted = math.ceil(share * training_steps)
+    floor = min(training_steps, swept_steps + halving_cost(candidates) * MIN_FIRST_ROUND)
+    return max(wanted, floor) - swept_steps
 
 
 def first_round_for_budget(budget: int, candidates: int) -> int:
@@ -609,10 +654,11 @@ def _any_improved(trials: list[int], losses: dict, initial_loss: float) -> bool:
     return any(_improved(losses[i][-1], initial_loss) for i in trials)
 
 
-def _trial_writers(base: str, initial_loss: float, tie: float, sweep_id: int | None):
+def _trial_writers(base: str, initial_loss: float, tie: float, sweep_id: int | None,
+                   training_steps: int | None = None):
     """A function (index, rate) -> the event writer of that trial's run, `<base>/trial_<i>_<rate>`,
     which starts with the held-out loss after 0 steps (and the last comparison's `tie`, where not 0;
-    the sweep's id, where given)."""
+    the sweep's id and the planned training's steps, where given)."""
     from tensorboard.plugins.scalar import metadata as scalar_metadata
 
     from .events import ScalarEventWriter
@@ -620,14 +666,16 @@ def _trial_writers(base: str, initial_loss: float, tie: float, sweep_id: int | N
     descriptions = {tags.TRIAL_LOSS: "Loss on held-out data after each round of the trial",
                     tags.TRIAL_RATE: "The trial's constant learning rate",
                     tags.TRIAL_TIE: "Held-out losses this close (a fraction of the start's) tie in the last comparison",
-                    tags.TRIAL_SWEEP_ID: "The id of the sweep whose rate the trial verifies"}
+                    tags.TRIAL_SWEEP_ID: "The id of the sweep whose rate the trial verifies",
+                    tags.TRIAL_TRAINING_STEPS: "Optimizer steps of the training whose share verification took"}
     metadata = {tag: scalar_metadata.create_summary_metadata(display_name="", description=text).SerializeToString()
                 for tag, text in descriptions.items()}
 
     def writer_of(i: int, rate: float):
         writer = ScalarEventWriter(os.path.join(base, f"trial_{i}_{rate:.3g}"), metadata=metadata)
         at_start = {tags.TRIAL_LOSS: initial_loss, tags.TRIAL_RATE: rate, **({tags.TRIAL_TIE: tie} if tie else {}),
-                    **({tags.TRIAL_SWEEP_ID: float(sweep_id)} if sweep_id is not None else {})}
+                    **({tags.TRIAL_SWEEP_ID: float(sweep_id)} if sweep_id is not None else {}),
+                    **({tags.TRIAL_TRAINING_STEPS: float(training_steps)} if training_steps else {})}
         writer.scalars(0, tuple(at_start), tuple(at_start.values()), time.time())
         return writer
 

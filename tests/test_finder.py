@@ -707,7 +707,7 @@ def test_verify_on_arrays_without_a_batch_size(tmp_path, make_mlp):
     x = rng.normal(size=(3000, 8)).astype("float32")
     y = np.argmax(x @ rng.normal(size=(8, 3)), axis=1).astype("int32")
     result = find_lr(make_mlp(), x, y, min_lr=1e-4, max_lr=10.0, num_steps=40, verbose=0, log_dir=tmp_path,
-                     report=False, verify=2, train_steps=72)
+                     report=False, verify=2, train_steps=72, verify_budget=None)  # trials of all 72 steps
     assert result.verification is not None and result.verification.confirmed
 
 
@@ -725,18 +725,60 @@ def test_verify_says_why_nothing_was_verified(tmp_path, make_mlp, tiny_data):
     assert result.verification is None and result.recommended is None
 
 
-def test_verify_budget_holds_for_sweep_and_trials_together(tmp_path, make_mlp, tiny_data):
-    from tb_lrfinder import find_lr
-    from tb_lrfinder.report import format_trials
+def test_verify_budget_is_a_share_of_the_training(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr, read_results
+    from tb_lrfinder.report import format_trials, result_to_dict
 
     x, y = tiny_data
     options = dict(batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=40, verbose=0, report=False, verify=True)
-    result = find_lr(make_mlp(), x, y, log_dir=tmp_path / "a", verify_budget=140, **options)
-    swept = len(result.curve["step"])
-    assert result.verification.budget == 140 - swept and result.verification.steps <= 140 - swept
-    assert f"of a budget of {140 - swept}" in format_trials(result)
-    with pytest.warns(UserWarning, match="nothing was verified, as the sweep took"):
-        small = find_lr(make_mlp(), x, y, log_dir=tmp_path / "b", verify_budget=swept, **options)
-    assert small.verification is None
-    with pytest.raises(LRFinderError, match="verify_budget or train_steps"):
-        find_lr(make_mlp(), x, y, log_dir=tmp_path / "c", verify_budget=100, train_steps=50, **options)
+    result = find_lr(make_mlp(), x, y, log_dir=tmp_path / "a", train_steps=4000, **options)  # a tenth: 400
+    verification, swept = result.verification, len(result.curve["step"])
+    assert verification.budget == 400 - swept and verification.steps <= 400 - swept
+    assert verification.training_steps == 4000 and verification.sweep_steps == swept
+    assert verification.share == pytest.approx((swept + verification.steps) / 4000) and verification.share <= 0.1
+    assert f"of the training's 4000 optimizer steps ({swept} + {verification.steps})" in format_trials(result)
+    assert result_to_dict(result)["verification_cost"]["share"] == pytest.approx(verification.share)
+    (read,) = read_results(tmp_path / "a")  # the trials' runs record the training's length
+    assert read.verification.share == pytest.approx(verification.share)
+
+    quarter = find_lr(make_mlp(), x, y, log_dir=tmp_path / "b", train_steps=2000, verify_budget=0.25, **options)
+    assert quarter.verification.budget == 500 - swept and quarter.verification.share <= 0.25
+
+
+def test_verify_budget_is_raised_for_short_trainings_but_never_past_one(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    options = dict(batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=40, verbose=0, report=False, verify=True)
+    short = find_lr(make_mlp(), x, y, log_dir=tmp_path / "a", train_steps=300, **options)
+    swept = len(short.curve["step"])
+    assert short.verification.budget == 190 and short.verification.share <= 1  # 10-step first rounds: 19 x 10
+    with pytest.warns(UserWarning, match=f"nothing was verified, as the sweep's {swept} optimizer steps alone"):
+        tiny = find_lr(make_mlp(), x, y, log_dir=tmp_path / "b", train_steps=swept, **options)
+    assert tiny.verification is None
+    for bad in (140, 0, -0.5):
+        with pytest.raises(LRFinderError, match="verify_budget"):
+            find_lr(make_mlp(), x, y, log_dir=tmp_path / "c", train_steps=500, verify_budget=bad, **options)
+
+
+def test_verify_without_a_training_length_takes_about_one_pass(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(16_000, 8)).astype("float32")  # one pass: 500 batches of 32
+    y = np.argmax(x @ rng.normal(size=(8, 3)), axis=1).astype("int32")
+    result = find_lr(make_mlp(), x, y, batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=40, verbose=0,
+                     report=False, verify=True, log_dir=tmp_path)
+    assert result.verification.budget == 500 and result.verification.steps <= 500
+    assert result.verification.share is None
+    assert "the training's length was not given (train_steps), so the trials took at most one pass over the " \
+           "data (500 optimizer steps)" in result.verification.message
+
+
+def test_no_verify_budget_trains_the_last_pair_for_the_whole_training(tmp_path, make_mlp, tiny_data):
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    result = find_lr(make_mlp(), x, y, batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=40, verbose=0,
+                     report=False, verify=2, train_steps=60, verify_budget=None, log_dir=tmp_path)
+    assert result.verification.budget is None and max(t.steps for t in result.verification.trials) == 60

@@ -61,7 +61,7 @@ def _page_reason(reason: str) -> str:
 
 def run_payload(result, *, updated: float | None) -> dict:
     """One analysed run (a `RangeTestResult`) as the page draws it."""
-    from ..report import analysis_to_dict, trials_to_dicts
+    from ..report import analysis_to_dict, cost_to_dict, trials_to_dicts
 
     curve = result.curve
     total = len(curve["step"])
@@ -101,6 +101,7 @@ def run_payload(result, *, updated: float | None) -> dict:
             "confident": recommended.confident, "caveats": list(recommended.caveats)},
         "verified_rate": verified, "repeats": repeats,
         "trials": trials_to_dicts(result.verification) if result.verification else [],
+        "verification_cost": cost_to_dict(result.verification) if result.verification else None,
     }
 
 

@@ -161,8 +161,15 @@ function useDetail(run) {
   const use = run.use;
   if (!use) return `no rate (${run.analysis.stop.message})`;
   const combines = use.combines ? ` (combines ${use.combines} sweeps)` : "";
-  if (use.source === "verified") return `, verified by ${run.trials.length} trials${combines}`;
+  if (use.source === "verified") return `, verified by ${run.trials.length} trials${costText(run)}${combines}`;
   return ", recommended" + combines + (use.confident ? "" : " (not confident: see its notes below)");
+}
+
+// " (checked for 8% of the training's 3024 steps)": what the sweep and trials cost, where the training's length is known.
+function costText(run) {
+  const cost = run.verification_cost;
+  if (!cost || typeof cost.share !== "number" || typeof cost.training_steps !== "number") return "";
+  return ` (checked for ${Math.round(cost.share * 100)}% of the training's ${cost.training_steps} steps)`;
 }
 
 function useText(run) {
