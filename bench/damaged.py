@@ -25,8 +25,9 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
 from eventlog import write_simple_log  # noqa: E402
+from tests._moved_from_package import read_event_file
 
-from tb_lrfinder.reader import LogReadWarning, read_event_file  # noqa: E402
+from tb_lrfinder.logformat.files import LogReadWarning  # noqa: E402
 
 
 def main(argv=None) -> int:

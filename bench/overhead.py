@@ -53,7 +53,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
 from article_experiment import simple_cnn  # noqa: E402
 
 from tb_lrfinder import find_lr, lr_range_schedule  # noqa: E402
@@ -148,8 +147,8 @@ def time_find_lr(kind, spe, steps, data, log_root):
 
 def time_report(log_root):
     """The one-off cost of write_report on a finished sweep (plot included)."""
-    from tb_lrfinder.runs import analyze_paths
-    from tb_lrfinder.report import write_report
+    from tb_lrfinder.reporting.writeback import write_report
+    from tb_lrfinder.results.runs import analyze_paths
 
     model = make("mlp", 1)
     run_dir = os.path.join(tempfile.mkdtemp(dir=log_root), "run")

@@ -23,7 +23,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))  # a checkout without install
 
-from tb_lrfinder import LRFinderError  # noqa: E402
+from tb_lrfinder import LRFinderError
 
 
 def parse_args(argv=None):
@@ -66,8 +66,8 @@ def main(argv=None) -> int:
     from article_experiment import comparison_table, simple_cnn, train
 
     from tb_lrfinder import find_lr
-    from tb_lrfinder.report import cost_text, format_analysis
-    from tb_lrfinder.schedules import one_cycle_from
+    from tb_lrfinder.reporting.text import cost_text, format_analysis
+    from tb_lrfinder.sweep.schedules import one_cycle_from
 
     data = mnist.load_mnist(args.data_dir)
     print(f"MNIST source: {data.source}")

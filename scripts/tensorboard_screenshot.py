@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from tensorboard_server import serve  # noqa: E402
 
-from tb_lrfinder import LRFinderError  # noqa: E402
+from tb_lrfinder import LRFinderError
 
 VIEWS = {
     "lr_finder": "#lr_finder",

@@ -10,11 +10,15 @@ The top level holds what a user of the finder needs:
   analysed: `RangeTestResult`), `read_frame` (every scalar as a pandas frame);
 * drawing: `plot_range_test` (matplotlib); the error: `LRFinderError`.
 
-Schedules to train with live in `tb_lrfinder.schedules`, the analysis of a
-curve in `tb_lrfinder.analysis`, log reading in `tb_lrfinder.reader` and
-`tb_lrfinder.runs`, reports in `tb_lrfinder.report`. Names that need
-TensorFlow or matplotlib are imported on first use, so `import tb_lrfinder`
-stays light for code that only reads logs.
+The packages beneath are the architecture (each `__init__` says what it owns
+and may import), from the bottom: `core` (errors, checks, shared formulas),
+`logformat` (event files written and read), `analysis` (what a curve and
+trials say), `results` (a log's runs as range tests), `sweep` (schedules,
+plan and recorder, any Keras backend), `reporting` (text, write-back, plots,
+the TensorBoard tab) and `training` (the TensorFlow side: `find_lr`,
+verification's trials). Names that need TensorFlow or matplotlib are
+imported on first use, so `import tb_lrfinder` stays light for code that
+only reads logs.
 """
 
 from __future__ import annotations
@@ -22,29 +26,32 @@ from __future__ import annotations
 import importlib
 import warnings
 
-from .errors import LRFinderError
-from .reader import read_frame
-from .runs import RangeTestResult, read_results
+from tb_lrfinder.core.errors import LRFinderError
+from tb_lrfinder.logformat.table import read_frame
+from tb_lrfinder.results.result import RangeTestResult
+from tb_lrfinder.results.runs import read_results
 
 __version__ = "0.2.0"
 
 _LAZY = {
-    "find_lr": "finder",
-    "RangeTestCallback": "finder",
-    "verify_rate": "verify",
-    "StepLogger": "callback",
-    "sweep_custom_loop": "custom_loop",
-    "lr_range_schedule": "schedules",
-    "StepRecorder": "recorder",
-    "sweep_plan": "plan",
-    "plot_range_test": "plot",
+    "find_lr": "training.finder",
+    "RangeTestCallback": "training.range_test_callback",
+    "verify_rate": "training.trials",
+    "StepLogger": "training.callback",
+    "sweep_custom_loop": "training.custom_loop",
+    "lr_range_schedule": "sweep.schedules",
+    "StepRecorder": "sweep.recorder",
+    "sweep_plan": "sweep.plan",
+    "plot_range_test": "reporting.plot",
 }
 
 _MOVED = {
-    "Analysis": "analysis", "Recommendation": "analysis", "StopPoint": "analysis", "Suggestion": "analysis",
-    "analyze": "analysis", "LogReadWarning": "reader", "read_scalars": "reader", "analyze_paths": "runs",
-    "range_test_frame": "runs", "read_range_test": "runs", "sweep_rates": "schedules", "OneCycle": "schedules",
-    "Cyclical": "schedules", "one_cycle_from": "schedules", "cyclical_from": "schedules", "Verification": "verify",
+    "Analysis": "analysis.types", "Recommendation": "analysis.types", "StopPoint": "analysis.types",
+    "Suggestion": "analysis.types", "analyze": "analysis.curve", "LogReadWarning": "logformat.files",
+    "read_scalars": "logformat.table", "analyze_paths": "results.runs", "range_test_frame": "results.curves",
+    "read_range_test": "results.curves", "sweep_rates": "sweep.schedules", "OneCycle": "sweep.schedules",
+    "Cyclical": "sweep.schedules", "one_cycle_from": "sweep.schedules", "cyclical_from": "sweep.schedules",
+    "Verification": "analysis.verdicts",
 }
 """Names that were at the top level before 0.2, and the submodule they live in: still importable from
 the top level until 0.3, with a DeprecationWarning."""

@@ -14,7 +14,7 @@ import os
 import sys
 import warnings
 
-from .errors import LRFinderError
+from tb_lrfinder.core.errors import LRFinderError
 
 _ANALYZE_HELP = """\
 Each LOGDIR may be an event file, a run directory or a root of runs; every run
@@ -54,9 +54,14 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
 
 def analyze(args: argparse.Namespace) -> int:
     """Run `analyze` with parsed arguments; returns the exit status."""
-    from .reader import LogReadWarning
-    from .report import format_result, format_table, format_trials, result_to_dict
-    from .runs import analyze_paths
+    from tb_lrfinder.logformat.files import LogReadWarning
+    from tb_lrfinder.reporting.text import (
+        format_result,
+        format_table,
+        format_trials,
+        result_to_dict,
+    )
+    from tb_lrfinder.results.runs import analyze_paths
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LogReadWarning)
@@ -93,7 +98,7 @@ def analyze(args: argparse.Namespace) -> int:
     if args.write_back:
         _write_back(analysed)
     if args.plot:
-        from .plot import left_out, save_plot
+        from tb_lrfinder.reporting.plot import left_out, save_plot
 
         path = save_plot(analysed, args.plot)
         print(f"plot written to {path}", file=sys.stderr)
@@ -107,8 +112,8 @@ def analyze(args: argparse.Namespace) -> int:
 
 def _write_back(analysed) -> None:
     """Write each run's report into it; a run whose report cannot be written is a warning, not the end."""
-    from . import tags
-    from .report import write_report
+    from tb_lrfinder.logformat import tags
+    from tb_lrfinder.reporting.writeback import write_report
 
     for run in analysed:
         try:

@@ -14,7 +14,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 import keras  # noqa: E402
 
-from tb_lrfinder import find_lr, lr_range_schedule  # noqa: E402
+from tb_lrfinder import find_lr, lr_range_schedule
 
 log_dir = sys.argv[1]
 rng = np.random.default_rng(0)

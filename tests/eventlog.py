@@ -1,12 +1,16 @@
-"""Helpers that write event files without TensorFlow (as TF1, tensorboardX or
-torch.utils.tensorboard do: `simple_value` scalars)."""
+"""Helpers of the tests: event files written without TensorFlow (as TF1, tensorboardX or
+torch.utils.tensorboard do: `simple_value` scalars), and read back record by record
+(`iter_records`) or as a pandas frame of one file (`read_event_file`)."""
 
+import os
 import struct
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from tb_lrfinder.events import frame_record
+from tb_lrfinder.logformat.files import read_file_columns
+from tb_lrfinder.logformat.tfrecord import Problem, frame_record, iter_record_batches
 
 
 def scalar_event(step, values, wall_time=1.0):
@@ -49,3 +53,28 @@ def record_length(offset_list, index):
 
 
 __all__ = ["scalar_event", "version_event", "write_simple_log", "write_diverging_sweep", "record_length", "struct"]
+
+
+def iter_records(
+    path: str | os.PathLike,
+    on_problem: Callable[[Problem], None],
+) -> Iterator[bytes]:
+    """Yield the data of every intact record in the file at `path`, in order."""
+    for batch in iter_record_batches(path, on_problem):
+        for i in range(len(batch)):
+            yield batch.payload(i)
+
+
+def read_event_file(path: str | os.PathLike):
+    """Every scalar point in one event file, in the order written: columns tag
+    (categorical), step, wall_time, value.
+
+    Damage is reported as `LogReadWarning` and skipped. A file with no
+    readable record at all raises `LRFinderError`.
+    """
+    import pandas as pd
+
+    names, codes, steps, times, values = read_file_columns(path)
+    tag = pd.Categorical.from_codes(codes, categories=names).reorder_categories(sorted(names))
+    # copy=False: the columns are this call's own arrays; pandas need not join them into one block.
+    return pd.DataFrame({"tag": tag, "step": steps, "wall_time": times, "value": values}, copy=False)

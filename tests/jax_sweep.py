@@ -23,9 +23,9 @@ import jax  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tb_lrfinder import StepRecorder, lr_range_schedule, sweep_plan  # noqa: E402
-from tb_lrfinder.runs import analyze_paths
-from tb_lrfinder.schedules import one_cycle_from
+from tb_lrfinder import StepRecorder, lr_range_schedule, sweep_plan
+from tb_lrfinder.results.runs import analyze_paths
+from tb_lrfinder.sweep.schedules import one_cycle_from
 
 MIN_LR, MAX_LR, STEPS, BATCH = 1e-4, 10.0, 40, 32
 

@@ -21,7 +21,7 @@ strategy = tf.distribute.MultiWorkerMirroredStrategy()
 
 import keras  # noqa: E402
 
-from tb_lrfinder.custom_loop import sweep_custom_loop  # noqa: E402
+from tb_lrfinder.training.custom_loop import sweep_custom_loop
 
 rng = np.random.default_rng(0)
 x = rng.normal(size=(1024, 8)).astype("float32")

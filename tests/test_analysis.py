@@ -4,8 +4,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tb_lrfinder import LRFinderError, analysis
-from tb_lrfinder.analysis import analyze
+from tb_lrfinder import LRFinderError
+from tb_lrfinder.analysis.curve import analyze
+from tb_lrfinder.analysis.rules import (
+    SAFE_DIVISOR,
+    SAFE_WINDOW_DECADES,
+    lag_shift,
+    longest_valley,
+)
+from tb_lrfinder.analysis.types import (
+    DATA_EXHAUSTED,
+    DIVERGED,
+    LAST_STEP,
+    NON_FINITE,
+    TOO_FEW_POINTS,
+)
 
 
 def _frame(losses, min_lr=1e-6, max_lr=10.0):
@@ -25,7 +38,7 @@ def _valley_curve(n=200, scale=1.0, offset=0.0):
 
 def test_rules_on_a_known_curve():
     result = analyze(_frame(_valley_curve()), smoothing=0.0)  # beta 0: smoothed == raw
-    assert result.stop.reason == analysis.DIVERGED
+    assert result.stop.reason == DIVERGED
     assert result.steepest.learning_rate == pytest.approx(1e-3, rel=0.15)
     minimum = result.losses.rate_at_minimum
     assert 1e-2 < minimum < 1e-1
@@ -50,37 +63,37 @@ def test_stop_at_first_nan():
     losses = _valley_curve()
     losses[150] = np.nan
     result = analyze(_frame(losses))
-    assert result.stop.reason == analysis.NON_FINITE and result.stop.step == 150
+    assert result.stop.reason == NON_FINITE and result.stop.step == 150
     assert "nan" in result.stop.message
 
 
 def test_divergence_step_is_where_smoothed_loss_passes_4x_best():
     losses = np.concatenate([np.linspace(2.0, 0.5, 50), [0.5, 1.9, 2.1, 9.0]])
     result = analyze(_frame(losses), smoothing=0.0)
-    assert result.stop.reason == analysis.DIVERGED and result.stop.step == 52  # 5.0 > 4 * 0.5
+    assert result.stop.reason == DIVERGED and result.stop.step == 52  # 5.0 > 4 * 0.5
 
 
 def test_reaching_the_last_step_is_inconclusive():
     result = analyze(_frame(np.linspace(2.0, 1.0, 60)))
-    assert result.stop.reason == analysis.LAST_STEP
+    assert result.stop.reason == LAST_STEP
     assert "raise max_lr" in result.stop.message
     assert not result.recommended.confident
 
 
 def test_data_exhausted_needs_planned_steps():
     result = analyze(_frame(np.linspace(2.0, 1.0, 60)), planned_steps=100)
-    assert result.stop.reason == analysis.DATA_EXHAUSTED and "60 of 100" in result.stop.message
+    assert result.stop.reason == DATA_EXHAUSTED and "60 of 100" in result.stop.message
 
 
 def test_too_few_points():
     result = analyze(_frame([1.0, 0.9, 0.8]))
-    assert result.stop.reason == analysis.TOO_FEW_POINTS
+    assert result.stop.reason == TOO_FEW_POINTS
     assert result.recommended is None and result.steepest is None
 
 
 def test_a_clear_valley_is_confident():
     result = analyze(_frame(_valley_curve()))
-    assert result.stop.reason == analysis.DIVERGED
+    assert result.stop.reason == DIVERGED
     assert result.recommended.confident and result.recommended.caveats == ()
 
 
@@ -129,7 +142,7 @@ def test_valley_rule_matches_fastai_quadratic_reference():
         if trial % 2:
             losses = np.round(losses)  # ties: the falling run must fall strictly
         steps = np.arange(n)
-        got = analysis.longest_valley(losses, steps, 10.0 ** (steps / 10))
+        got = longest_valley(losses, steps, 10.0 ** (steps / 10))
         if got is not None:  # None only where the longest falling run is shorter than 3
             assert got.step == fastai_valley(list(losses))
         else:
@@ -150,9 +163,11 @@ def test_collapse_to_chance_level_counts_as_divergence():
     # Falls from 2.3 to 1.0, then climbs back to 2.3 (dead network) without reaching 4x the best.
     losses = np.concatenate([np.linspace(2.3, 1.0, 60), np.linspace(1.0, 2.3, 30), np.full(20, 2.3)])
     result = analyze(_frame(losses), smoothing=0.0)
-    assert result.stop.reason == analysis.DIVERGED
+    assert result.stop.reason == DIVERGED
     assert result.stop.step == 60 + int(np.argmax(np.linspace(1.0, 2.3, 30) - 1.0 > 0.65))
     assert "collapsed" in result.stop.message and "raise max_lr" not in result.stop.message
+    # The online stop rule cannot know the curve's minimum: the analysis says the sweep ran on, and to where.
+    assert "The sweep itself ran on past it, to step 109" in result.stop.message
 
 
 def test_a_flat_noisy_start_is_not_taken_for_a_collapse():
@@ -162,8 +177,8 @@ def test_a_flat_noisy_start_is_not_taken_for_a_collapse():
     losses = 4.0 + rng.normal(0.0, 0.8, 100)
     losses[90:] = np.linspace(6.0, 10.0, 10)  # it rises at the end
     result = analyze(_frame(losses))
-    assert result.stop.reason != analysis.TOO_FEW_POINTS
-    assert result.stop.step >= 90 or result.stop.reason == analysis.LAST_STEP
+    assert result.stop.reason != TOO_FEW_POINTS
+    assert result.stop.step >= 90 or result.stop.reason == LAST_STEP
     assert result.recommended is not None and not result.recommended.confident
 
 
@@ -174,7 +189,7 @@ def test_a_low_first_batch_is_not_a_drop():
     losses = 1.6 + rng.normal(0.0, 0.45, 100)
     losses[0] = 0.6
     result = analyze(_frame(losses))
-    assert result.stop.reason == analysis.LAST_STEP
+    assert result.stop.reason == LAST_STEP
     assert result.recommended is not None and not result.recommended.confident
 
 
@@ -183,7 +198,7 @@ def test_a_loss_below_zero_diverges_past_its_start_size_and_says_so():
     # passed at 1.0; measured against the start's size, the rise must exceed 3 x 2.0.
     losses = [2.0, -0.5, -0.45, -0.4, -0.42, -0.38, -0.41, -0.4, -0.39, 1.0, 5.0, 7.0]
     stop = analyze(_frame(losses), smoothing=0.0).stop
-    assert stop.reason == analysis.DIVERGED and stop.step == 11
+    assert stop.reason == DIVERGED and stop.step == 11
     assert "goes below zero" in stop.message
 
 
@@ -209,10 +224,10 @@ def test_safe_rule_is_the_median_minimum_divided_and_lag_corrected():
     result = analyze(_frame(losses), smoothing=0.0)
     stop = result.stop.step
     per_decade = (stop - 1) / np.log10(rates[stop - 1] / rates[0])
-    window = int(round(analysis.SAFE_WINDOW_DECADES * per_decade)) | 1
+    window = int(round(SAFE_WINDOW_DECADES * per_decade)) | 1
     median = pd.Series(losses[:stop]).rolling(window, center=True, min_periods=1).median()
     at_minimum = rates[int(np.argmin(median))]
-    assert result.safe.learning_rate == pytest.approx(at_minimum / analysis.SAFE_DIVISOR)
+    assert result.safe.learning_rate == pytest.approx(at_minimum / SAFE_DIVISOR)
     assert result.recommended.learning_rate == result.safe.learning_rate
     assert result.recommended.high <= at_minimum  # the range never reaches past the minimum
     # Momentum 0.9 (lag 9 steps) moves the rate down by the growth over 9 steps.
@@ -237,11 +252,11 @@ def test_a_rate_that_is_not_a_step_size_makes_the_recommendation_unconfident():
 
 
 def test_the_lag_shift_is_first_order_and_bounded_by_momentum():
-    assert analysis.lag_shift(1.1, 0.0) == 1.0
-    assert analysis.lag_shift(1.05, 9.0) == pytest.approx(1.05**9)  # 1.55 < 10
-    assert analysis.lag_shift(1.5, 9.0) == 10.0  # 1.5**9 = 38 > 1 / (1 - 0.9)
-    assert analysis.lag_shift(1.2, 99.0) == 100.0
-    assert analysis.lag_shift(1.2, -1.0) == 1.0  # no momentum, no shift
+    assert lag_shift(1.1, 0.0) == 1.0
+    assert lag_shift(1.05, 9.0) == pytest.approx(1.05**9)  # 1.55 < 10
+    assert lag_shift(1.5, 9.0) == 10.0  # 1.5**9 = 38 > 1 / (1 - 0.9)
+    assert lag_shift(1.2, 99.0) == 100.0
+    assert lag_shift(1.2, -1.0) == 1.0  # no momentum, no shift
 
 
 def test_safe_rule_on_a_noisy_regression_like_curve():
@@ -273,9 +288,9 @@ def test_a_cliff_right_after_the_minimum_keeps_the_rate_below_it():
     cliff = int(np.searchsorted(log_rates, -1.0))  # the minimum, then training collapses at once
     losses[cliff:] = 2.3
     result = analyze(_frame(losses, 1e-5, 10.0), smoothing=0.0)
-    assert result.stop.reason == analysis.DIVERGED
+    assert result.stop.reason == DIVERGED
     # at least the safe divisor below the cliff (less 5% for the grid of rates)
-    assert result.recommended.learning_rate <= 10 ** log_rates[cliff] / (0.95 * analysis.SAFE_DIVISOR)
+    assert result.recommended.learning_rate <= 10 ** log_rates[cliff] / (0.95 * SAFE_DIVISOR)
     assert result.recommended.high < 10 ** log_rates[cliff]
 
 
@@ -322,7 +337,7 @@ def test_a_flat_loss_never_fell_and_gives_no_rate(wiggle):
     rng = np.random.default_rng(5)
     losses = np.float32(0.6931) + np.float32(wiggle) * rng.integers(-1, 2, 100)
     result = analyze(_frame(losses, 1e-7, 10.0))
-    assert result.stop.reason == analysis.LAST_STEP  # not "diverged ... training collapsed"
+    assert result.stop.reason == LAST_STEP  # not "diverged ... training collapsed"
     assert result.recommended is None and result.suggestions == ()
     assert any("never fell" in note for note in result.notes)
 
@@ -330,7 +345,7 @@ def test_a_flat_loss_never_fell_and_gives_no_rate(wiggle):
 def test_a_flat_loss_that_blows_up_still_diverges():
     losses = np.full(100, 0.6931)
     losses[90:] = np.linspace(3, 40, 10)
-    assert analyze(_frame(losses, 1e-7, 10.0)).stop.reason == analysis.DIVERGED
+    assert analyze(_frame(losses, 1e-7, 10.0)).stop.reason == DIVERGED
 
 
 def test_losses_near_the_largest_float_give_the_rates_of_small_ones():

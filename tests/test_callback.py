@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 
-from tb_lrfinder import LRFinderError, tags
-from tb_lrfinder.reader import read_scalars
-from tb_lrfinder.schedules import sweep_rates
+from tb_lrfinder import LRFinderError
+from tb_lrfinder.logformat import tags
+from tb_lrfinder.logformat.table import read_scalars
+from tb_lrfinder.sweep.schedules import sweep_rates
 
 
 def test_fit_logs_every_step_with_stable_tags_across_epochs(tmp_path, make_mlp, tiny_data):
@@ -35,7 +36,7 @@ def test_the_plan_describes_the_optimizer_unless_given(tmp_path, make_mlp, tiny_
     import keras
 
     from tb_lrfinder import StepLogger, lr_range_schedule
-    from tb_lrfinder.runs import analyze_paths
+    from tb_lrfinder.results.runs import analyze_paths
 
     x, y = tiny_data
     for name, plan, lag in (("own", None, 9.0), ("given", {tags.PLAN_MOMENTUM_LAG: 3.0}, 3.0)):

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from tb_lrfinder import LRFinderError, tags
-from tb_lrfinder.reader import read_scalars
+from tb_lrfinder import LRFinderError
+from tb_lrfinder.logformat import tags
+from tb_lrfinder.logformat.table import read_scalars
 
 pytest.importorskip("tensorflow")
 

@@ -112,7 +112,7 @@ def test_a_closed_pipe_ends_quietly(tmp_path):
 def test_a_run_with_no_scalars_is_named(tmp_path):
     from eventlog import version_event
 
-    from tb_lrfinder.events import frame_record
+    from tb_lrfinder.logformat.tfrecord import frame_record
 
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "events.out.tfevents.1.h").write_bytes(frame_record(version_event()))
@@ -133,7 +133,7 @@ def test_a_report_that_cannot_be_written_back_is_a_warning(tmp_path, monkeypatch
     import errno
 
     from tb_lrfinder import cli
-    from tb_lrfinder import report as report_module
+    from tb_lrfinder.logformat import writer as report_module
 
     def full_disk(source, destination):
         raise OSError(errno.ENOSPC, "No space left on device")

@@ -10,7 +10,7 @@ def _sweep(tmp_path, optimizer, name):
     import keras
     import tensorflow as tf
 
-    from tb_lrfinder.custom_loop import sweep_custom_loop
+    from tb_lrfinder.training.custom_loop import sweep_custom_loop
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(512, 8)).astype("float32")
@@ -30,9 +30,9 @@ def test_a_custom_loop_sweep_is_analysed_as_find_lr_analyses_it(tmp_path):
     as for find_lr."""
     import keras
 
-    from tb_lrfinder import tags
-    from tb_lrfinder.reader import read_scalars
-    from tb_lrfinder.runs import analyze_paths
+    from tb_lrfinder.logformat import tags
+    from tb_lrfinder.logformat.table import read_scalars
+    from tb_lrfinder.results.runs import analyze_paths
 
     result = _sweep(tmp_path, keras.optimizers.SGD(momentum=0.9), "momentum")
     (read_back,), _ = analyze_paths([tmp_path / "momentum"])

@@ -9,7 +9,7 @@ pytest.importorskip("tensorflow")
 def _epochs_and_batches(model, x, y, steps, **options):
     import keras
 
-    from tb_lrfinder._data import fit_steps
+    from tb_lrfinder.training.data import fit_steps
 
     class Count(keras.callbacks.Callback):
         epochs = batches = 0
@@ -41,7 +41,7 @@ def test_a_short_pass_does_not_cost_an_epoch_per_pass(make_mlp, rows, batch_size
 def test_a_short_pass_keeps_fits_batches(make_mlp):
     """Each pass is the rows once, in batches of batch_size and a short last one, as fit makes them;
     without shuffle, in order."""
-    from tb_lrfinder._data import _passes
+    from tb_lrfinder.training.data import _passes
 
     x = np.arange(10, dtype="float32").reshape(10, 1)
     batches = [b.numpy().ravel().tolist() for b, _ in _passes(x, x, 4, shuffle=False).take(6)]

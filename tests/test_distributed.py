@@ -28,9 +28,10 @@ def test_mirrored_strategy_logs_the_global_batch_loss(tmp_path):
 
 
 def test_multi_worker_custom_loop_writes_one_run(tmp_path):
-    from tb_lrfinder import tags
-    from tb_lrfinder.reader import read_scalars
     from tensorboard_server import free_port
+
+    from tb_lrfinder.logformat import tags
+    from tb_lrfinder.logformat.table import read_scalars
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(HERE), os.environ.get("PYTHONPATH", "")]))
     env.pop("TF_CONFIG", None)

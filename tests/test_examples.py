@@ -1,10 +1,9 @@
 import gzip
 import struct
 
+import mnist_data as mnist
 import numpy as np
 import pytest
-
-import mnist_data as mnist
 
 from tb_lrfinder import LRFinderError
 
@@ -127,7 +126,7 @@ def test_the_experiment_verifies_at_its_training_s_length(tmp_path, capsys):
     pytest.importorskip("tensorflow")
     import mnist_experiment
 
-    from tb_lrfinder.runs import analyze_paths
+    from tb_lrfinder.results.runs import analyze_paths
 
     rng = np.random.default_rng(0)
     arrays = {}

@@ -3,10 +3,18 @@ import os
 import numpy as np
 import pytest
 
-from tb_lrfinder import LRFinderError, analysis, tags
-from tb_lrfinder.reader import read_scalars
-from tb_lrfinder.runs import read_range_test
-from tb_lrfinder.schedules import sweep_rates
+from tb_lrfinder import LRFinderError
+from tb_lrfinder.analysis.types import (
+    DATA_EXHAUSTED,
+    DIVERGED,
+    LAST_STEP,
+    NON_FINITE,
+    TOO_FEW_POINTS,
+)
+from tb_lrfinder.logformat import tags
+from tb_lrfinder.logformat.table import read_scalars
+from tb_lrfinder.results.curves import read_range_test
+from tb_lrfinder.sweep.schedules import sweep_rates
 
 pytest.importorskip("tensorflow")
 
@@ -92,7 +100,7 @@ def test_sweep_ends_at_num_steps_inside_a_block(tmp_path, make_mlp, tiny_data):
     result = find_lr(model, x, y, batch_size=16, min_lr=1e-4, max_lr=1e-1, num_steps=30,
                      verbose=0, log_dir=tmp_path)
     assert result.frame["step"].tolist() == list(range(30))
-    assert result.analysis.stop.reason == analysis.LAST_STEP
+    assert result.analysis.stop.reason == LAST_STEP
 
 
 def test_early_stop_inside_a_block_does_not_log_later_steps(tmp_path, make_mlp, tiny_data):
@@ -103,7 +111,7 @@ def test_early_stop_inside_a_block_does_not_log_later_steps(tmp_path, make_mlp, 
     result = find_lr(model, x, y, batch_size=8, min_lr=1e-3, max_lr=1e6, num_steps=64,
                      verbose=0, log_dir=tmp_path)
     stop = result.analysis.stop
-    assert stop.reason in (analysis.DIVERGED, analysis.NON_FINITE)
+    assert stop.reason in (DIVERGED, NON_FINITE)
     assert result.frame["step"].iloc[-1] == stop.step < 63
 
 
@@ -125,7 +133,7 @@ def test_state_is_bit_identical_after_a_diverging_sweep(tmp_path, make_mlp, tiny
     before = _state(model)
     result = find_lr(model, x, y, batch_size=8, min_lr=1e-4, max_lr=100.0, num_steps=60,
                      verbose=0, log_dir=tmp_path)
-    assert result.analysis.stop.reason in (analysis.DIVERGED, analysis.NON_FINITE)
+    assert result.analysis.stop.reason in (DIVERGED, NON_FINITE)
     assert model.optimizer is optimizer and float(optimizer.learning_rate) == pytest.approx(1e-3)
     _assert_identical(before, _state(model))
     # Training goes on exactly as it would have without the sweep.
@@ -145,15 +153,14 @@ def test_state_is_bit_identical_after_a_nan_sweep(tmp_path, make_mlp, tiny_data)
     before = _state(model)
     result = find_lr(model, x, (y * 1e3).astype("float32"), batch_size=8, min_lr=1e-4,
                      max_lr=1e12, num_steps=60, stop_factor=1e30, verbose=0, log_dir=tmp_path)
-    assert result.analysis.stop.reason == analysis.NON_FINITE
+    assert result.analysis.stop.reason == NON_FINITE
     assert not np.isfinite(result.frame["loss"].iloc[-1])
     _assert_identical(before, _state(model))
 
 
 @pytest.mark.parametrize("error", [RuntimeError("boom"), KeyboardInterrupt()])
 def test_state_is_bit_identical_after_an_interrupted_sweep(tmp_path, make_mlp, tiny_data, monkeypatch, error):
-    from tb_lrfinder import find_lr
-    from tb_lrfinder import StepLogger
+    from tb_lrfinder import StepLogger, find_lr
 
     x, y = tiny_data
     model = _pretrained(make_mlp, tiny_data)
@@ -193,13 +200,13 @@ def test_tf_data_input_and_data_running_out(tmp_path, make_mlp, tiny_data):
     result = find_lr(model, dataset, min_lr=1e-6, max_lr=1e-4, num_steps=40, verbose=0,
                      log_dir=tmp_path / "known")
     assert result.frame["step"].tolist() == list(range(40))
-    assert result.analysis.stop.reason == analysis.LAST_STEP
+    assert result.analysis.stop.reason == LAST_STEP
     # ... one whose size is unknown up front runs out, and the analysis says so.
     unknown = dataset.filter(lambda features, labels: True)
     result = find_lr(model, unknown, min_lr=1e-6, max_lr=1e-4, num_steps=40, verbose=0,
                      log_dir=tmp_path / "unknown")
     assert len(result.frame) == 16
-    assert result.analysis.stop.reason == analysis.DATA_EXHAUSTED
+    assert result.analysis.stop.reason == DATA_EXHAUSTED
     assert "ran out" in result.analysis.stop.message
 
 
@@ -224,7 +231,7 @@ def test_a_py_dataset_is_repeated_to_fill_the_sweep(tmp_path, make_mlp, tiny_dat
     result = find_lr(make_mlp(), _batches_of(x, y), min_lr=1e-6, max_lr=1e-4, num_steps=40, verbose=0,
                      log_dir=tmp_path, report=False)  # 16 batches a pass
     assert result.frame["step"].tolist() == list(range(40))
-    assert result.analysis.stop.reason == analysis.LAST_STEP
+    assert result.analysis.stop.reason == LAST_STEP
 
 
 def test_streams_of_batches_sweep_again_and_verify_only_on_validation_data(tmp_path, make_mlp, tiny_data):
@@ -258,7 +265,13 @@ def test_streams_of_batches_sweep_again_and_verify_only_on_validation_data(tmp_p
 def test_other_keras_backends_are_refused_naming_the_way_out(tmp_path, make_mlp, tiny_data, monkeypatch):
     import keras
 
-    from tb_lrfinder import RangeTestCallback, StepLogger, find_lr, sweep_custom_loop, verify_rate
+    from tb_lrfinder import (
+        RangeTestCallback,
+        StepLogger,
+        find_lr,
+        sweep_custom_loop,
+        verify_rate,
+    )
 
     x, y = tiny_data
     model = make_mlp()
@@ -275,13 +288,13 @@ def test_other_keras_backends_are_refused_naming_the_way_out(tmp_path, make_mlp,
 
 def test_array_data_shorter_than_the_sweep_is_repeated_and_the_plan_is_in_the_run(tmp_path, make_mlp, tiny_data):
     from tb_lrfinder import find_lr
-    from tb_lrfinder.runs import analyze_paths
+    from tb_lrfinder.results.runs import analyze_paths
 
     x, y = tiny_data  # 512 samples: 16 batches of 32
     result = find_lr(make_mlp(), x, y, min_lr=1e-6, max_lr=1e-4, num_steps=40, verbose=0,
                      log_dir=tmp_path, report=False)
     assert result.frame["step"].tolist() == list(range(40))
-    assert result.analysis.stop.reason == analysis.LAST_STEP
+    assert result.analysis.stop.reason == LAST_STEP
     scalars = read_scalars(tmp_path)
     plan = dict(zip(scalars["tag"], scalars["value"]))
     assert plan[tags.PLAN_STEPS] == 40 and plan[tags.PLAN_BATCH_SIZE] == 32  # Keras's default batch size
@@ -295,13 +308,13 @@ def test_a_sweep_cut_short_by_the_data_is_told_apart_from_a_complete_one(tmp_pat
     import tensorflow as tf
 
     from tb_lrfinder import find_lr
-    from tb_lrfinder.runs import analyze_paths
+    from tb_lrfinder.results.runs import analyze_paths
 
     x, y = tiny_data
     unknown = tf.data.Dataset.from_tensor_slices((x, y)).batch(32).filter(lambda a, b: True)
     find_lr(make_mlp(), unknown, min_lr=1e-6, max_lr=1e-4, num_steps=40, verbose=0, log_dir=tmp_path, report=False)
     (run,), _ = analyze_paths([tmp_path])
-    assert run.analysis.stop.reason == analysis.DATA_EXHAUSTED  # not "last_step ... raise max_lr"
+    assert run.analysis.stop.reason == DATA_EXHAUSTED  # not "last_step ... raise max_lr"
 
 
 def test_progress_bar_counts_sweep_steps_with_rate_and_smoothed_loss(tmp_path, make_mlp, tiny_data, capsys):
@@ -345,19 +358,18 @@ def test_rates_beyond_float32_are_refused_before_the_sweep(tmp_path, make_mlp, t
 
 @pytest.mark.parametrize("interrupt", [False, True])
 def test_a_failing_log_flush_does_not_stop_the_restore(tmp_path, make_mlp, tiny_data, monkeypatch, interrupt):
-    from tb_lrfinder import find_lr
-    from tb_lrfinder.events import ScalarEventWriter
-    from tb_lrfinder import StepLogger
+    from tb_lrfinder import StepLogger, find_lr
+    from tb_lrfinder.logformat.writer import EventFileWriter
 
     x, y = tiny_data
     model = _pretrained(make_mlp, tiny_data)
     history = model.history
     before = _state(model)
 
-    def disk_full(self):  # as ScalarEventWriter.flush reports a full disk
+    def disk_full(self):  # as EventFileWriter.flush reports a full disk
         raise LRFinderError(f"cannot write TensorBoard events to {self.path!r}: No space left on device")
 
-    monkeypatch.setattr(ScalarEventWriter, "close", disk_full)
+    monkeypatch.setattr(EventFileWriter, "close", disk_full)
     if interrupt:
         def ctrl_c(self, *args, **kwargs):
             raise KeyboardInterrupt
@@ -383,11 +395,11 @@ def test_a_model_never_fit_has_no_history_after_the_sweep(tmp_path, make_mlp, ti
 
 
 def test_hparams_record_the_batch_size_keras_used(tmp_path, make_mlp, tiny_data):
+    from eventlog import iter_records
     from tensorboard.compat.proto import event_pb2
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     from tb_lrfinder import find_lr
-    from tb_lrfinder.events import iter_records
 
     x, y = tiny_data
     find_lr(make_mlp(), x, y, num_steps=10, verbose=0, log_dir=tmp_path)
@@ -441,7 +453,7 @@ def test_nan_at_the_first_step_is_reported_and_state_restored(tmp_path, make_mlp
     poisoned = np.full((len(x), 1), np.nan, dtype="float32")
     result = find_lr(model, x, poisoned, batch_size=32, num_steps=10, verbose=0, log_dir=tmp_path)
     assert len(result.frame) == 1 and np.isnan(result.frame["loss"].iloc[0])
-    assert result.analysis.stop.reason == analysis.TOO_FEW_POINTS
+    assert result.analysis.stop.reason == TOO_FEW_POINTS
     assert "nan" in result.analysis.stop.message and result.learning_rate is None
     _assert_identical(before, _state(model))
 
@@ -505,9 +517,9 @@ def test_repeated_sweeps_are_runs_of_their_own_and_combined(tmp_path, make_mlp, 
     _assert_identical(before, _state(model))
 
     # Read back, the three runs are the one answer find_lr gave: in Python, on the command line, in a plot.
-    from tb_lrfinder.runs import analyze_paths
     from tb_lrfinder.cli import main
-    from tb_lrfinder.report import format_result
+    from tb_lrfinder.reporting.text import format_result
+    from tb_lrfinder.results.runs import analyze_paths
 
     (read,), skipped = analyze_paths([tmp_path])
     assert not skipped and len(read.repeats) == 3 and read.learning_rate == pytest.approx(result.learning_rate)
@@ -530,7 +542,8 @@ def test_repeated_sweeps_are_runs_of_their_own_and_combined(tmp_path, make_mlp, 
 
 
 def test_combined_recommendation_flags_disagreeing_repeats():
-    from tb_lrfinder.analysis import Recommendation, combine
+    from tb_lrfinder.analysis.curve import combine
+    from tb_lrfinder.analysis.types import Recommendation
 
     class Sweep:  # only `recommended` and the first smoothed losses are read
         def __init__(self, rate):
@@ -583,7 +596,7 @@ def test_an_ftrl_sweep_is_not_confident_also_when_read_back(tmp_path, make_mlp, 
     import keras
 
     from tb_lrfinder import find_lr
-    from tb_lrfinder.runs import analyze_paths
+    from tb_lrfinder.results.runs import analyze_paths
 
     x, y = tiny_data
     options = dict(batch_size=32, min_lr=1e-4, max_lr=1e-1, num_steps=30, verbose=0, report=False)
@@ -626,7 +639,7 @@ def test_a_report_that_cannot_be_written_is_a_warning_and_the_result_is_returned
     import errno
 
     from tb_lrfinder import find_lr
-    from tb_lrfinder import report as report_module
+    from tb_lrfinder.logformat import writer as report_module
 
     def full_disk(source, destination):
         raise OSError(errno.ENOSPC, "No space left on device")
@@ -677,10 +690,10 @@ def test_the_same_call_runs_twice_and_replace_replaces_only_the_sweep(tmp_path, 
 
 def test_repeats_write_the_combined_answer_as_their_own_report(tmp_path, make_mlp, tiny_data):
     pytest.importorskip("matplotlib")
+    from eventlog import iter_records
     from tensorboard.compat.proto import event_pb2
 
     from tb_lrfinder import find_lr, read_results
-    from tb_lrfinder.events import iter_records
 
     x, y = tiny_data
     result = find_lr(make_mlp(), x, y, min_lr=1e-4, max_lr=10.0, num_steps=30, verbose=0, log_dir=tmp_path,
@@ -727,7 +740,7 @@ def test_verify_says_why_nothing_was_verified(tmp_path, make_mlp, tiny_data):
 
 def test_verify_budget_is_a_share_of_the_training(tmp_path, make_mlp, tiny_data):
     from tb_lrfinder import find_lr, read_results
-    from tb_lrfinder.report import format_trials, result_to_dict
+    from tb_lrfinder.reporting.text import format_trials, result_to_dict
 
     x, y = tiny_data
     options = dict(batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=40, verbose=0, report=False, verify=True)

@@ -1,4 +1,4 @@
-"""The Keras behaviours `tb_lrfinder._keras_hooks` relies on, each checked on the installed Keras,
+"""The Keras behaviours `tb_lrfinder.training._keras_hooks` relies on, each checked on the installed Keras,
 and the rule that nothing else in the library touches another object's private attributes."""
 
 import ast
@@ -91,7 +91,7 @@ def test_3_fit_calls_the_train_function_set_in_on_train_begin_once_per_block_wit
 
 
 def test_the_hook_puts_the_model_back():
-    from tb_lrfinder._keras_hooks import install_step_hook
+    from tb_lrfinder.training._keras_hooks import install_step_hook
 
     model = _model()
     before = dict(vars(model))

@@ -12,8 +12,8 @@ import sys
 import numpy as np
 import pytest
 
-from tb_lrfinder.runs import analyze_paths
-from tb_lrfinder.schedules import one_cycle_from
+from tb_lrfinder.results.runs import analyze_paths
+from tb_lrfinder.sweep.schedules import one_cycle_from
 
 
 def test_a_jax_loop_records_a_sweep_where_tensorflow_is_not_installed(tmp_path):

@@ -7,9 +7,9 @@ import pytest
 from eventlog import write_diverging_sweep
 
 from tb_lrfinder import LRFinderError, plot_range_test
-from tb_lrfinder.plot import render_png, save_plot
-from tb_lrfinder.runs import analyze_paths
-from tb_lrfinder.verify import Trial, Verification
+from tb_lrfinder.analysis.verdicts import Trial, Verification
+from tb_lrfinder.reporting.plot import render_png, save_plot
+from tb_lrfinder.results.runs import analyze_paths
 
 matplotlib = pytest.importorskip("matplotlib")
 
@@ -78,7 +78,7 @@ def test_nothing_to_plot_is_an_error():
 def test_many_runs_draw_a_readable_dozen_and_say_how_many_more(tmp_path):
     import matplotlib.pyplot as plt
 
-    from tb_lrfinder.plot import MAX_RUNS_DRAWN, left_out
+    from tb_lrfinder.reporting.plot import MAX_RUNS_DRAWN, left_out
 
     write_diverging_sweep(tmp_path / "one")
     (run,), _ = analyze_paths([tmp_path / "one"])

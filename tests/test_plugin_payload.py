@@ -7,13 +7,22 @@ import types
 
 import numpy as np
 import pytest
-from eventlog import scalar_event, version_event, write_diverging_sweep, write_simple_log
+from eventlog import (
+    scalar_event,
+    version_event,
+    write_diverging_sweep,
+    write_simple_log,
+)
 
-from tb_lrfinder import tags
-from tb_lrfinder.events import frame_record
-from tb_lrfinder.recorder import StepRecorder
-from tb_lrfinder.tensorboard_plugin import scalar_table
-from tb_lrfinder.tensorboard_plugin.payload import MAX_POINTS_DRAWN, LogDirectory, drawn_indices, provider_payload
+from tb_lrfinder.logformat.tfrecord import frame_record
+from tb_lrfinder.reporting.tensorboard_plugin import scalar_table
+from tb_lrfinder.reporting.tensorboard_plugin.payload import (
+    MAX_POINTS_DRAWN,
+    LogDirectory,
+    drawn_indices,
+    provider_payload,
+)
+from tb_lrfinder.sweep.recorder import StepRecorder
 
 
 def _answer(directory):
@@ -30,7 +39,7 @@ def _big_sweep(path, n):
 
 
 def test_payload_has_the_rate_to_use_and_the_analysis_of_every_point(tmp_path):
-    from tb_lrfinder.runs import analyze_paths
+    from tb_lrfinder.results.runs import analyze_paths
 
     write_diverging_sweep(tmp_path / "sweep")
     answer = _answer(LogDirectory(tmp_path))
@@ -46,7 +55,7 @@ def test_payload_has_the_rate_to_use_and_the_analysis_of_every_point(tmp_path):
 
 
 def test_a_million_point_run_is_analysed_whole_and_sent_at_drawing_size(tmp_path):
-    from tb_lrfinder.runs import analyze_paths
+    from tb_lrfinder.results.runs import analyze_paths
 
     _big_sweep(tmp_path / "million", 1_000_000)
     body = LogDirectory(tmp_path).answer()
@@ -60,14 +69,15 @@ def test_a_million_point_run_is_analysed_whole_and_sent_at_drawing_size(tmp_path
 
 
 def test_an_unchanged_directory_is_answered_from_the_cache_and_a_changed_run_is_read_again(tmp_path, monkeypatch):
-    from tb_lrfinder import reader
+    from tb_lrfinder.logformat import files as files_module
+    from tb_lrfinder.logformat.files import read_file_columns
 
     write_diverging_sweep(tmp_path / "a")
     write_diverging_sweep(tmp_path / "b")
     directory = LogDirectory(tmp_path)
     read = []
-    original = reader.read_file_columns
-    monkeypatch.setattr(reader, "read_file_columns", lambda path: read.append(os.path.basename(
+    original = read_file_columns
+    monkeypatch.setattr(files_module, "read_file_columns", lambda path: read.append(os.path.basename(
         os.path.dirname(path))) or original(path))
     first = directory.answer()
     assert sorted(read) == ["a", "b"]
@@ -155,7 +165,7 @@ def test_nice_ticks_are_round_values_inside_the_range(tmp_path):
     if node is None:
         pytest.skip("no node")
     module = tmp_path / "index.mjs"
-    module.write_text(open(os.path.join(os.path.dirname(__file__), "..", "tb_lrfinder", "tensorboard_plugin",
+    module.write_text(open(os.path.join(os.path.dirname(__file__), "..", "tb_lrfinder", "reporting", "tensorboard_plugin",
                                         "static", "index.js")).read())
     script = ("import('./index.mjs').then(m => console.log(JSON.stringify([m.niceTicks(0, 4.07), "
               "m.niceTicks(0.31, 2.97), m.niceTicks(1e-4, 3e-4)])))")

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from tb_lrfinder import analysis
-from tb_lrfinder.schedules import sweep_rates
+from tb_lrfinder.analysis.types import LAST_STEP, NON_FINITE
+from tb_lrfinder.sweep.schedules import sweep_rates
 
 pytest.importorskip("tensorflow")
 
@@ -26,7 +26,7 @@ def test_gradient_accumulation_logs_one_point_per_update(tmp_path, make_mlp, tin
     assert frame["step"].tolist() == list(range(12))  # updates, not the 48 micro-batches
     np.testing.assert_allclose(frame["learning_rate"], sweep_rates(1e-3, 1.0, 12), rtol=1e-6)
     assert frame["loss"].iloc[0] == pytest.approx(first_update_loss, rel=1e-5)
-    assert result.analysis.stop.reason == analysis.LAST_STEP
+    assert result.analysis.stop.reason == LAST_STEP
 
 
 def _mixed_precision_sweep(log_dir, tiny_data, initial_scale):
@@ -54,7 +54,7 @@ def test_mixed_precision_sweep_marks_skipped_steps(tmp_path, tiny_data):
     frame = result.frame
     assert frame["step"].tolist() == list(range(20))  # 20 applied updates, despite the skipped attempts
     assert frame["skipped_updates"].fillna(0).iloc[0] > 0
-    assert result.analysis.stop.reason != analysis.NON_FINITE and np.isfinite(frame["loss"]).all()
+    assert result.analysis.stop.reason != NON_FINITE and np.isfinite(frame["loss"]).all()
     assert "skipped" in " ".join(result.analysis.notes)
 
 
@@ -64,7 +64,7 @@ def test_more_skipped_updates_than_steps_still_give_a_complete_sweep(tmp_path, t
     frame = result.frame
     assert frame["step"].tolist() == list(range(20))
     assert frame["skipped_updates"].fillna(0).sum() > 20
-    assert result.analysis.stop.reason == analysis.LAST_STEP
+    assert result.analysis.stop.reason == LAST_STEP
 
 
 def test_gradient_accumulation_with_validation_measures_each_due_update_once_before_it(tmp_path, make_mlp,

@@ -5,14 +5,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from eventlog import scalar_event, version_event
+from eventlog import read_event_file, scalar_event, version_event
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tb_lrfinder import LRFinderError
-from tb_lrfinder.analysis import analyze
-from tb_lrfinder.events import frame_record
-from tb_lrfinder.reader import read_event_file
+from tb_lrfinder.analysis.curve import analyze
+from tb_lrfinder.logformat.tfrecord import frame_record
 
 N_RECORDS = 25
 
@@ -113,7 +112,7 @@ def test_rules_on_random_curves(losses, min_lr, decades, scale):
 
 def test_the_library_error_is_a_value_error():
     from tb_lrfinder import LRFinderError
-    from tb_lrfinder.analysis import analyze
+    from tb_lrfinder.analysis.curve import analyze
 
     assert issubclass(LRFinderError, ValueError)
     try:

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from eventlog import scalar_event, version_event, write_simple_log
 
-from tb_lrfinder import LRFinderError, tags
-from tb_lrfinder.reader import LogReadWarning, read_scalars
-from tb_lrfinder.runs import range_test_frame, read_range_test
-from tb_lrfinder.reader import last_of_each
+from tb_lrfinder import LRFinderError
+from tb_lrfinder.logformat import tags
+from tb_lrfinder.logformat.files import LogReadWarning
+from tb_lrfinder.logformat.table import last_of_each, read_scalars
+from tb_lrfinder.results.curves import range_test_frame, read_range_test
 
 
 def _tf_log(path, n, tag_lr=tags.LEARNING_RATE, tag_loss=tags.LOSS, start=0):
@@ -120,8 +121,8 @@ def test_corrupt_record_warns_and_keeps_the_rest(tmp_path):
 def test_reading_does_not_import_tensorflow(tmp_path):
     write_simple_log(tmp_path / "events.out.tfevents.1.h", [(i, 0.1 + i, 1.0) for i in range(3)])
     code = (
-        "import sys, tb_lrfinder.runs, tb_lrfinder.analysis; f = tb_lrfinder.runs.read_range_test(sys.argv[1]); "
-        "tb_lrfinder.analysis.analyze(f); assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print(len(f))"
+        "import sys, tb_lrfinder.results.curves, tb_lrfinder.analysis.curve; f = tb_lrfinder.results.curves.read_range_test(sys.argv[1]); "
+        "tb_lrfinder.analysis.curve.analyze(f); assert 'tensorflow' not in sys.modules, 'tensorflow imported'; print(len(f))"
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -140,8 +141,8 @@ def test_analysing_a_log_imports_neither_pandas_nor_tensorflow(tmp_path):
     pandas is imported only when a DataFrame is asked for."""
     write_simple_log(tmp_path / "events.out.tfevents.1.h", _dip_points())
     code = (
-        "import sys; from tb_lrfinder.runs import analyze_paths; from tb_lrfinder import report\n"
-        "(run,), _ = analyze_paths([sys.argv[1]]); text = report.format_analysis(run.analysis)\n"
+        "import sys; from tb_lrfinder.results.runs import analyze_paths; from tb_lrfinder.reporting import text\n"
+        "(run,), _ = analyze_paths([sys.argv[1]]); text = text.format_analysis(run.analysis)\n"
         "assert 'pandas' not in sys.modules and 'tensorflow' not in sys.modules, 'imported'\n"
         "frame = run.frame; assert 'pandas' in sys.modules\n"
         "assert list(frame.columns) == list(run.curve) and frame['loss'].tolist() == run.curve['loss'].tolist()\n"
@@ -157,7 +158,7 @@ def test_a_tidy_frame_in_any_order_analyses_as_its_log(tmp_path):
     as plain strings, rows shuffled, a step written twice (the later row wins)."""
     import pandas as pd
 
-    from tb_lrfinder.runs import analyze_paths, analyze_scalars
+    from tb_lrfinder.results.runs import analyze_paths, analyze_scalars
 
     write_simple_log(tmp_path / "events.out.tfevents.1.h", _dip_points())
     (expected,), _ = analyze_paths([tmp_path])
@@ -173,12 +174,9 @@ def test_a_tidy_frame_in_any_order_analyses_as_its_log(tmp_path):
 
 def test_fast_path_matches_a_plain_protobuf_parse(tmp_path):
     """The template fast path gives exactly what parsing every event gives."""
+    from eventlog import iter_records, read_event_file
     from tensorboard.compat.proto import event_pb2
-
     from tensorboard.util import tensor_util
-
-    from tb_lrfinder.events import iter_records
-    from tb_lrfinder.reader import read_event_file
 
     _tf_log(tmp_path / "tf", 300)
     write_simple_log(tmp_path / "events.out.tfevents.2.h",
@@ -205,7 +203,7 @@ def test_tiny_and_odd_records(tmp_path):
     """Records too short for the fast path go through protobuf without error."""
     from tensorboard.compat.proto import event_pb2
 
-    from tb_lrfinder.events import frame_record
+    from tb_lrfinder.logformat.tfrecord import frame_record
 
     path = tmp_path / "events.out.tfevents.1.h"
     path.write_bytes(frame_record(b""))  # an empty Event: valid protobuf, no scalars
@@ -225,8 +223,8 @@ def test_duplicate_and_out_of_order_steps_in_one_file(tmp_path):
 
 
 def test_negative_losses_are_read_and_analysed(tmp_path):
-    from tb_lrfinder import analysis
-    from tb_lrfinder.analysis import analyze
+    from tb_lrfinder.analysis.curve import analyze
+    from tb_lrfinder.analysis.rules import SAFE_DIVISOR
 
     n = 80
     rates = 1e-4 * 10 ** (5 * np.arange(n) / n)
@@ -235,7 +233,7 @@ def test_negative_losses_are_read_and_analysed(tmp_path):
     write_simple_log(tmp_path / "events.out.tfevents.1.h", zip(range(n), rates, losses))
     result = analyze(read_range_test(tmp_path))
     assert result.losses.minimum < -7.5 and result.stop.reason == "diverged"
-    assert 1e-4 <= result.recommended.learning_rate <= result.stop.learning_rate / analysis.SAFE_DIVISOR
+    assert 1e-4 <= result.recommended.learning_rate <= result.stop.learning_rate / SAFE_DIVISOR
 
 
 def test_memory_follows_the_scalars_not_the_file(tmp_path):
@@ -243,10 +241,10 @@ def test_memory_follows_the_scalars_not_the_file(tmp_path):
     a file twice as large (more 2 MiB image-sized records) needs no more."""
     import tracemalloc
 
+    from eventlog import read_event_file
     from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
 
-    from tb_lrfinder.events import frame_record
-    from tb_lrfinder.reader import read_event_file
+    from tb_lrfinder.logformat.tfrecord import frame_record
 
     blob = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"x" * (2 << 20)])
 
@@ -314,7 +312,7 @@ def _tensor_event(step, tag, tensor):
 def test_undecodable_values_are_skipped_with_file_and_offset(tmp_path):
     from tensorboard.compat.proto import tensor_pb2, types_pb2
 
-    from tb_lrfinder.events import frame_record
+    from tb_lrfinder.logformat.tfrecord import frame_record
 
     good = [scalar_event(step, {"lr": 0.1 * (step + 1), "loss": 1.0}) for step in range(3)]
     wrong_size = _tensor_event(3, "loss", tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_content=b"\x00" * 6))
@@ -332,7 +330,7 @@ def test_undecodable_values_are_skipped_with_file_and_offset(tmp_path):
 
 
 def test_files_are_ordered_by_their_first_event_not_their_name(tmp_path):
-    from tb_lrfinder.events import frame_record
+    from tb_lrfinder.logformat.tfrecord import frame_record
 
     def log(name, wall_time, loss):
         from tensorboard.compat.proto import event_pb2
@@ -359,8 +357,8 @@ def test_only_regular_files_are_read(tmp_path):
 def test_messages_for_empty_and_truncated_logs(tmp_path):
     import pandas as pd
 
-    from tb_lrfinder.runs import range_test_frame
-    from tb_lrfinder.events import frame_record
+    from tb_lrfinder.logformat.tfrecord import frame_record
+    from tb_lrfinder.results.curves import range_test_frame
 
     with pytest.raises(LRFinderError, match="holds no scalars"):
         range_test_frame(pd.DataFrame({c: [] for c in ["run", "tag", "step", "wall_time", "value"]}))
@@ -382,10 +380,10 @@ def test_many_unreadable_files_give_a_short_message(tmp_path):
 def test_fast_path_engages_on_float_val_tensors(tmp_path, protobuf_parses):
     """Pure-Python writers put a scalar tensor's value in `float_val`: after one
     protobuf parse per layout, those logs decode without protobuf too, to the same values."""
+    from eventlog import read_event_file
     from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, types_pb2
 
-    from tb_lrfinder import reader as reader_module
-    from tb_lrfinder.events import frame_record
+    from tb_lrfinder.logformat.tfrecord import frame_record
 
     metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
     records = [frame_record(version_event())]
@@ -400,13 +398,13 @@ def test_fast_path_engages_on_float_val_tensors(tmp_path, protobuf_parses):
         records.append(frame_record(event.SerializeToString()))
     (tmp_path / "events.out.tfevents.1.h").write_bytes(b"".join(records))
     calls = protobuf_parses
-    got = reader_module.read_event_file(tmp_path / "events.out.tfevents.1.h")
+    got = read_event_file(tmp_path / "events.out.tfevents.1.h")
     assert list(zip(got["tag"], got["step"], got["value"])) == expected
     assert len(calls) <= 10, f"{len(calls)} of 501 records went through protobuf"
 
 
 def test_a_tidy_frame_with_a_bad_column_is_refused_naming_it():
-    from tb_lrfinder.runs import analyze_scalars
+    from tb_lrfinder.results.runs import analyze_scalars
 
     frame = {"run": ["a", "a"], "tag": ["lr", "loss"], "step": [0, "zero"], "value": [0.1, 2.0]}
     with pytest.raises(LRFinderError, match="'step' must hold numbers"):
@@ -418,7 +416,7 @@ def test_a_tidy_frame_with_a_bad_column_is_refused_naming_it():
 def test_files_with_the_same_first_wall_time_are_ordered_by_number_not_text(tmp_path):
     from tensorboard.compat.proto import event_pb2
 
-    from tb_lrfinder.events import frame_record
+    from tb_lrfinder.logformat.tfrecord import frame_record
 
     def log(name, loss):
         first = event_pb2.Event(wall_time=77.0, file_version="brain.Event:2").SerializeToString()
@@ -449,7 +447,7 @@ def test_many_damaged_records_are_summarised_per_file(tmp_path):
 def test_a_megabyte_tag_is_read_like_a_short_one(tmp_path):
     """Long tags take the protobuf path or a template whose width is the tag's: the cost follows
     the bytes (bench/reader.py prints seconds per megabyte for 16-byte to 1 MiB tags)."""
-    from tb_lrfinder.events import frame_record
+    from tb_lrfinder.logformat.tfrecord import frame_record
 
     tag = "t" * (1 << 20)
     path = tmp_path / "events.out.tfevents.1.h"

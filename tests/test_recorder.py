@@ -1,14 +1,15 @@
-import os
 import math
+import os
 
 import numpy as np
 import pytest
 
-from tb_lrfinder import LRFinderError, StepRecorder, tags
-from tb_lrfinder.analysis import analyze
-from tb_lrfinder.reader import read_scalars
-from tb_lrfinder.runs import read_range_test
-from tb_lrfinder.smoothing import debiased_ema
+from tb_lrfinder import LRFinderError, StepRecorder
+from tb_lrfinder.analysis.curve import analyze
+from tb_lrfinder.core.smoothing import debiased_ema
+from tb_lrfinder.logformat import tags
+from tb_lrfinder.logformat.table import read_scalars
+from tb_lrfinder.results.curves import read_range_test
 
 
 def _column(log_dir, tag):
@@ -175,10 +176,9 @@ def test_without_a_log_dir_the_rule_runs_and_nothing_is_written(tmp_path, monkey
 
 
 def test_the_plan_is_written_at_step_0_and_the_layout_groups_the_charts(tmp_path):
+    from eventlog import iter_records
     from tensorboard.compat.proto import event_pb2
     from tensorboard.plugins.custom_scalar import layout_pb2, metadata
-
-    from tb_lrfinder.events import iter_records
 
     StepRecorder(tmp_path, plan={tags.PLAN_STEPS: 100, tags.PLAN_MIN_LR: 1e-7}).close()
     assert dict(_column(tmp_path, tags.PLAN_STEPS)) == {0: 100.0}
@@ -209,10 +209,9 @@ def test_a_run_can_be_analysed_while_it_is_being_written(tmp_path):
 
 
 def test_plugin_metadata_only_on_each_tags_first_event_and_tensorboard_sees_scalars(tmp_path):
+    from eventlog import iter_records
     from tensorboard.backend.event_processing import event_accumulator
     from tensorboard.compat.proto import event_pb2
-
-    from tb_lrfinder.events import iter_records
 
     with StepRecorder(tmp_path, stop_factor=4.0) as recorder:
         for step in range(5):
@@ -252,8 +251,8 @@ def test_recording_needs_no_tensorflow(tmp_path):
         "with tb_lrfinder.StepRecorder(sys.argv[1], stop_factor=4.0) as r:\n"
         "    [r.record(s, 0.1 * 2**s, 1.0) for s in range(5)]\n"
         "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'tensorflow imported'\n"
-        "import tb_lrfinder.runs\n"
-        "print(len(tb_lrfinder.runs.read_range_test(sys.argv[1])))"
+        "import tb_lrfinder.results.curves\n"
+        "print(len(tb_lrfinder.results.curves.read_range_test(sys.argv[1])))"
     )
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

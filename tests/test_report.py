@@ -9,16 +9,15 @@ import time
 
 import numpy as np
 import pytest
-from eventlog import write_diverging_sweep
+from eventlog import iter_records, write_diverging_sweep
 from tensorboard.compat.proto import event_pb2
-
-from tb_lrfinder import tags
-from tb_lrfinder.reader import read_scalars
-from tb_lrfinder.runs import analyze_paths
-from tb_lrfinder.events import iter_records
-from tb_lrfinder.report import write_report
 from tensorboard_server import get as _get
 from tensorboard_server import serve
+
+from tb_lrfinder.logformat import tags
+from tb_lrfinder.logformat.table import read_scalars
+from tb_lrfinder.reporting.writeback import write_report
+from tb_lrfinder.results.runs import analyze_paths
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

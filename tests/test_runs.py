@@ -4,8 +4,8 @@ import dataclasses
 
 from eventlog import write_diverging_sweep
 
-from tb_lrfinder.runs import analyze_paths
-from tb_lrfinder.verify import Trial, Verification
+from tb_lrfinder.analysis.verdicts import Trial, Verification
+from tb_lrfinder.results.runs import analyze_paths
 
 
 def test_a_result_shows_as_one_line_with_the_rate_and_the_stop(tmp_path):
@@ -31,7 +31,7 @@ def _lightning_log(directory, *, with_train_loss=True):
     import numpy as np
     from eventlog import scalar_event, version_event
 
-    from tb_lrfinder.events import frame_record
+    from tb_lrfinder.logformat.tfrecord import frame_record
 
     n = 120
     rates = 1e-5 * (10 / 1e-5) ** (np.arange(n) / n)
@@ -66,8 +66,8 @@ def test_only_validation_losses_is_a_skip_that_names_the_loss_tag_option(tmp_pat
 def test_a_damaged_plan_value_is_ignored_and_said(tmp_path):
     import math
 
-    from tb_lrfinder import tags
-    from tb_lrfinder.recorder import StepRecorder
+    from tb_lrfinder.logformat import tags
+    from tb_lrfinder.sweep.recorder import StepRecorder
 
     for name, lag in (("huge", 1e30), ("nan", math.nan)):
         with StepRecorder(tmp_path / name, stop_factor=4.0, plan={tags.PLAN_MOMENTUM_LAG: lag}) as recorder:

@@ -3,14 +3,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tb_lrfinder import LRFinderError, analysis, lr_range_schedule
-from tb_lrfinder.analysis import analyze
-from tb_lrfinder.schedules import sweep_rates
-from tb_lrfinder.schedules import (
+from tb_lrfinder import LRFinderError, lr_range_schedule
+from tb_lrfinder.analysis.curve import analyze
+from tb_lrfinder.analysis.rules import sweep_axis
+from tb_lrfinder.analysis.types import Recommendation
+from tb_lrfinder.sweep.schedules import (
     Cyclical,
     OneCycle,
     cyclical_from,
     one_cycle_from,
+    sweep_rates,
 )
 
 
@@ -134,7 +136,7 @@ def test_serialization_round_trip_with_a_model(tmp_path, schedule):
 
 
 def test_built_from_a_recommendation_and_validated():
-    rec = analysis.Recommendation(0.03, 0.01, 0.1, confident=True)
+    rec = Recommendation(0.03, 0.01, 0.1, confident=True)
     assert one_cycle_from(rec, 100).high == 0.1 and cyclical_from(rec, 10).low == 0.01
     with pytest.raises(LRFinderError, match="no recommendation"):
         one_cycle_from(None, 100)
@@ -153,7 +155,7 @@ def test_linear_sweep_schedule_and_its_analysis_axis():
     np.testing.assert_allclose(_values(schedule, range(50)), sweep_rates(0.01, 1.0, 50, mode="linear"), rtol=1e-5)
     np.testing.assert_allclose(sweep_rates(0.01, 1.0, 50, mode="linear"), 0.01 + 0.99 * np.arange(50) / 50)
     rates = sweep_rates(0.01, 1.0, 100, mode="linear")
-    assert analysis.sweep_axis(rates) == "linear" and analysis.sweep_axis(sweep_rates(0.01, 1.0, 100)) == "log"
+    assert sweep_axis(rates) == "linear" and sweep_axis(sweep_rates(0.01, 1.0, 100)) == "log"
     # Loss falls fastest at rate 0.3 on a linear axis (a tanh step there), min near 0.6, then rises.
     loss = 2 - np.tanh((rates - 0.3) * 10) + 20 * np.clip(rates - 0.6, 0, None) ** 2
     result = analyze(pd.DataFrame({"step": np.arange(100), "learning_rate": rates, "loss": loss}), smoothing=0.0)

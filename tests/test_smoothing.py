@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from tb_lrfinder import LRFinderError
-from tb_lrfinder.smoothing import centered_ema, debiased_ema, rolling_median
+from tb_lrfinder.core.smoothing import centered_ema, debiased_ema, rolling_median
 
 
 def test_debiased_ema_matches_the_article_formula():
@@ -91,7 +91,7 @@ def test_rolling_median_ignores_spikes_and_keeps_steps():
 
 
 def test_the_moving_average_of_huge_losses_is_that_of_small_ones_scaled():
-    from tb_lrfinder.smoothing import debiased_ema
+    from tb_lrfinder.core.smoothing import debiased_ema
 
     x = np.random.default_rng(1).uniform(1.0, 2.0, 3000)
     assert np.array_equal(debiased_ema(x * 2.0**1010), debiased_ema(x) * 2.0**1010)  # exact: a power of two

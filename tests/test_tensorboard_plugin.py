@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from eventlog import scalar_event, version_event, write_simple_log
 
-from tb_lrfinder import tags
-from tb_lrfinder.events import frame_record
+from tb_lrfinder.logformat import tags
+from tb_lrfinder.logformat.tfrecord import frame_record
 
 TENSORBOARD = os.path.join(os.path.dirname(sys.executable), "tensorboard")
 
@@ -111,7 +111,7 @@ def test_the_tab_is_listed_and_serves_its_module(tensorboard):
 
 
 def test_runs_route_has_points_and_the_same_analysis_as_analyze_py(tensorboard):
-    from tb_lrfinder.runs import analyze_paths
+    from tb_lrfinder.results.runs import analyze_paths
 
     port, logdir = tensorboard
     runs = _runs(port)

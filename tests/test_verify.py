@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from tb_lrfinder import LRFinderError, tags
-from tb_lrfinder.runs import analyze_paths
+from tb_lrfinder import LRFinderError
+from tb_lrfinder.logformat import tags
+from tb_lrfinder.results.runs import analyze_paths
 
 pytest.importorskip("tensorflow")
 
@@ -38,7 +39,7 @@ def linear_task():
 
 
 def test_a_rate_past_the_cliff_is_replaced_by_a_safe_candidate(linear_task, tmp_path):
-    from tb_lrfinder.verify import verify_rate
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     before = _state(model)
@@ -53,7 +54,7 @@ def test_a_rate_past_the_cliff_is_replaced_by_a_safe_candidate(linear_task, tmp_
 
 
 def test_the_cost_is_counted_exactly(linear_task):
-    from tb_lrfinder.verify import verify_rate
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     result = verify_rate(model, x, y, learning_rate=0.01, candidates=5, spread=4.0, batch_size=32, first_round_steps=6)
@@ -69,7 +70,7 @@ def test_the_cost_is_counted_exactly(linear_task):
 def test_no_rate_at_or_above_a_diverged_one_is_trusted(linear_task, monkeypatch):
     """A trial that looks good above a rate that broke down (a lucky short run
     past the cliff) is neither trained further nor chosen."""
-    from tb_lrfinder import verify
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     # Held-out loss after each round, by the trial's rate: 0.5 diverges (above
@@ -85,8 +86,9 @@ def test_no_rate_at_or_above_a_diverged_one_is_trusted(linear_task, monkeypatch)
             return by_rate[rate][calls[rate] - 1]
         return 1.0
 
-    monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
-    result = verify.verify_rate(model, x, y, learning_rate=0.5, candidates=6, spread=8.0, max_rate=2.0,
+    from tb_lrfinder.training import trials as trials_module
+    monkeypatch.setattr(trials_module, "_held_out_loss", held_out_loss)
+    result = verify_rate(model, x, y, learning_rate=0.5, candidates=6, spread=8.0, max_rate=2.0,
                                 batch_size=32, first_round_steps=2)
     assert [t.learning_rate for t in result.trials] == pytest.approx(list(by_rate))
     # Round 2: the better two of the three below 0.5; 1 and 2 are out with it.
@@ -96,7 +98,7 @@ def test_no_rate_at_or_above_a_diverged_one_is_trusted(linear_task, monkeypatch)
 
 
 def test_conclude_picks_below_the_lowest_diverged_rate():
-    from tb_lrfinder.verify import Trial, conclude
+    from tb_lrfinder.analysis.verdicts import Trial, conclude
 
     trials = (Trial(0.1, (0.9, 0.6), 20, None, False), Trial(0.2, (0.8, 0.5), 20, None, False),
               Trial(0.4, (2.0,), 10, None, True), Trial(0.8, (0.3, 0.1), 20, None, False))
@@ -115,7 +117,7 @@ def test_a_tie_in_the_last_comparison_goes_to_the_lower_rate():
     of the start's) of the lowest are a tie, and the lowest rate of them wins;
     a larger gap still decides, only the finalists tie, and without a tie
     (the default) the lowest loss wins."""
-    from tb_lrfinder.verify import PLATEAU, Trial, conclude
+    from tb_lrfinder.analysis.verdicts import PLATEAU, Trial, conclude
 
     start = 2.0  # ties within 0.02
     dropped = Trial(0.05, (1.5,), 10, None, False)
@@ -137,7 +139,7 @@ def test_train_steps_breaks_a_final_tie_toward_the_lower_rate_and_analyze_agrees
     the trial runs (the tie is in them), the verdict is the same."""
     from eventlog import write_simple_log
 
-    from tb_lrfinder import verify
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     optimizer = model.optimizer
@@ -147,10 +149,11 @@ def test_train_steps_breaks_a_final_tie_toward_the_lower_rate_and_analyze_agrees
             return 1.0
         return 0.5 + 0.004 * abs(math.log2(float(model.optimizer.learning_rate.numpy()) / 0.3))
 
-    monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
+    from tb_lrfinder.training import trials as trials_module
+    monkeypatch.setattr(trials_module, "_held_out_loss", held_out_loss)
     rates = 1e-4 * 1e5 ** (np.arange(80) / 80)  # a sweep for the trials to sit beside
     for name, options, winner in (("judged", dict(train_steps=70), 0.2), ("short", dict(first_round_steps=2), 0.4)):
-        result = verify.verify_rate(model, x, y, learning_rate=0.1, batch_size=32, log_dir=tmp_path / name / "sweep",
+        result = verify_rate(model, x, y, learning_rate=0.1, batch_size=32, log_dir=tmp_path / name / "sweep",
                                     **options)
         finalists = sorted(t.learning_rate for t in result.trials if len(t.losses) == 3)
         assert finalists == pytest.approx([0.2, 0.4]) and result.learning_rate == pytest.approx(winner)
@@ -166,7 +169,8 @@ def test_a_plateau_is_neither_a_divergence_nor_a_confirmation(linear_task, monke
     """Trials whose held-out loss stays at the start's (within `PLATEAU`, some
     a hair above it) tell the rates nothing: no candidate is ruled out as
     diverged, and the rate given stays, unconfirmed."""
-    from tb_lrfinder import verify
+    from tb_lrfinder.analysis.verdicts import Trial, conclude, diverged_trial
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     start = 1.386
@@ -176,16 +180,17 @@ def test_a_plateau_is_neither_a_divergence_nor_a_confirmation(linear_task, monke
         calls.append(1)
         return start * (1 + 0.006 * math.sin(len(calls) - 1))
 
-    monkeypatch.setattr(verify, "_held_out_loss", flat)
-    result = verify.verify_rate(model, x, y, learning_rate=6.0, batch_size=32, first_round_steps=2)
+    from tb_lrfinder.training import trials as trials_module
+    monkeypatch.setattr(trials_module, "_held_out_loss", flat)
+    result = verify_rate(model, x, y, learning_rate=6.0, batch_size=32, first_round_steps=2)
     assert not any(t.diverged for t in result.trials)
     assert not result.confirmed and result.learning_rate == 6.0
     assert "cannot tell the rates apart" in result.message
     # A real rise still is a divergence, a real drop a confirmation.
-    assert verify.diverged_trial(start * 1.02, start) and not verify.diverged_trial(start * 1.005, start)
-    assert verify.diverged_trial(-0.9, -1.0) and not verify.diverged_trial(-0.995, -1.0)  # losses below zero
-    trials = (verify.Trial(1.0, (start * 0.9,), 10, None, False), verify.Trial(2.0, (start * 1.003,), 10, None, False))
-    assert verify.conclude(trials, start, 2.0).learning_rate == 1.0
+    assert diverged_trial(start * 1.02, start) and not diverged_trial(start * 1.005, start)
+    assert diverged_trial(-0.9, -1.0) and not diverged_trial(-0.995, -1.0)  # losses below zero
+    trials = (Trial(1.0, (start * 0.9,), 10, None, False), Trial(2.0, (start * 1.003,), 10, None, False))
+    assert conclude(trials, start, 2.0).learning_rate == 1.0
 
 
 def test_a_plateau_is_tried_again_with_longer_trials(linear_task, monkeypatch, tmp_path):
@@ -195,7 +200,8 @@ def test_a_plateau_is_tried_again_with_longer_trials(linear_task, monkeypatch, t
     back bit for bit, and the trials read back from their runs say the same."""
     from eventlog import write_simple_log
 
-    from tb_lrfinder import verify
+    from tb_lrfinder.analysis.halving import PLATEAU_LENGTHENING
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     before, optimizer = _state(model), model.optimizer
@@ -209,16 +215,17 @@ def test_a_plateau_is_tried_again_with_longer_trials(linear_task, monkeypatch, t
             return start * (1 - 0.0002 * math.log2(rate / 0.01))
         return 0.5 + 0.1 * abs(math.log2(rate / 0.3))  # learning at last, best near 0.3
 
-    monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
-    once = verify.verify_rate(model, x, y, learning_rate=0.1, batch_size=32, first_round_steps=2,
+    from tb_lrfinder.training import trials as trials_module
+    monkeypatch.setattr(trials_module, "_held_out_loss", held_out_loss)
+    once = verify_rate(model, x, y, learning_rate=0.1, batch_size=32, first_round_steps=2,
                               longer_on_plateau=False)
     assert once.plateau and not once.confirmed and once.learning_rate == 0.1
     assert {t.first_round_steps for t in once.trials} == {2} and once.steps == 5 * 2 + 3 * 4 + 2 * 8
 
-    result = verify.verify_rate(model, x, y, learning_rate=0.1, batch_size=32, first_round_steps=2,
+    result = verify_rate(model, x, y, learning_rate=0.1, batch_size=32, first_round_steps=2,
                                 log_dir=tmp_path / "sweep")
     assert result.confirmed and not result.plateau and result.learning_rate == pytest.approx(0.4)
-    assert [t.first_round_steps for t in result.trials] == [2] * 5 + [2 * verify.PLATEAU_LENGTHENING] * 5
+    assert [t.first_round_steps for t in result.trials] == [2] * 5 + [2 * PLATEAU_LENGTHENING] * 5
     assert result.steps == sum(t.steps for t in result.trials) == once.steps + 5 * 8 + 3 * 16 + 2 * 32
     assert result.message.startswith("the trials with first rounds of 2 steps ended on a plateau; again with "
                                      "first rounds of 8 steps: 5 candidates from 0.025 to 0.4")
@@ -234,12 +241,12 @@ def test_a_plateau_is_tried_again_with_longer_trials(linear_task, monkeypatch, t
     read = run.verification
     assert read.learning_rate == pytest.approx(result.learning_rate) and read.steps == result.steps
     assert read.message.startswith("the trials with first rounds of 2 steps ended on a plateau")
-    from tb_lrfinder.report import format_trials
+    from tb_lrfinder.reporting.text import format_trials
 
     text = format_trials(run)  # what analyze.py prints: each search apart, the deciding winner marked once
     assert "first rounds of 2 steps (ended on a plateau):" in text and "first rounds of 8 steps:" in text
     assert text.count("<- verified") == 1 and text.index("<- verified") > text.index("first rounds of 8 steps:")
-    from tb_lrfinder.report import trials_to_dicts
+    from tb_lrfinder.reporting.text import trials_to_dicts
 
     marked = [trial for trial in trials_to_dicts(read) if trial["verified"]]  # what the JSON and the tab mark
     assert len(marked) == 1 and marked[0]["first_round_steps"] == 8
@@ -251,7 +258,7 @@ def test_a_plateau_is_tried_again_with_longer_trials(linear_task, monkeypatch, t
 
 
 def test_where_every_candidate_diverges_a_window_below_is_tried(linear_task, monkeypatch):
-    from tb_lrfinder import verify
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     before = _state(model)
@@ -264,8 +271,9 @@ def test_where_every_candidate_diverges_a_window_below_is_tried(linear_task, mon
         return 5.0 if rate >= threshold[0] else 0.5 + rate  # the lower, the better, below the threshold
 
     optimizer = model.optimizer
-    monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
-    result = verify.verify_rate(model, x, y, learning_rate=1.0, candidates=5, spread=4.0, batch_size=32,
+    from tb_lrfinder.training import trials as trials_module
+    monkeypatch.setattr(trials_module, "_held_out_loss", held_out_loss)
+    result = verify_rate(model, x, y, learning_rate=1.0, candidates=5, spread=4.0, batch_size=32,
                                 first_round_steps=3)
     rates = [t.learning_rate for t in result.trials]
     # 0.25-4 all diverge; then 0.0078-0.125, of which 0.0625 and 0.125 diverge.
@@ -277,7 +285,7 @@ def test_where_every_candidate_diverges_a_window_below_is_tried(linear_task, mon
     assert model.optimizer is optimizer
 
     threshold[0] = 0.0  # everything diverges: two windows below, then the rate stays, unconfirmed
-    result = verify.verify_rate(model, x, y, learning_rate=1.0, candidates=5, spread=4.0, batch_size=32,
+    result = verify_rate(model, x, y, learning_rate=1.0, candidates=5, spread=4.0, batch_size=32,
                                 first_round_steps=3)
     assert len(result.trials) == 15 and not result.confirmed and result.learning_rate == 1.0
     assert min(t.learning_rate for t in result.trials) == pytest.approx(0.25 / 2**10)
@@ -288,7 +296,7 @@ def test_where_the_highest_candidate_does_best_windows_above_are_tried(linear_ta
     does best, so, where asked to, a window above gets a first round (at most
     `windows_above` times, never above max_rate); the better half of five then
     goes on. Not asked to, the five stay."""
-    from tb_lrfinder import verify
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     before, optimizer = _state(model), model.optimizer
@@ -300,11 +308,12 @@ def test_where_the_highest_candidate_does_best_windows_above_are_tried(linear_ta
         rate = float(model.optimizer.learning_rate.numpy())
         return 5.0 if rate >= 50 else 0.5 + 0.02 * abs(math.log2(rate / best[0]))
 
-    monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
-    result = verify.verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, batch_size=32,
+    from tb_lrfinder.training import trials as trials_module
+    monkeypatch.setattr(trials_module, "_held_out_loss", held_out_loss)
+    result = verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, batch_size=32,
                                 first_round_steps=3)
     assert len(result.trials) == 5 and result.learning_rate == pytest.approx(0.4)  # the default: none above
-    result = verify.verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, windows_above=2,
+    result = verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, windows_above=2,
                                 batch_size=32, first_round_steps=3)
     rates = [t.learning_rate for t in result.trials]
     assert rates == pytest.approx([0.1 * 2.0**k for k in range(-2, 8)])  # 0.025-0.4, then 0.8-12.8
@@ -315,43 +324,50 @@ def test_where_the_highest_candidate_does_best_windows_above_are_tried(linear_ta
     assert model.optimizer is optimizer
 
     best[0] = 1000.0  # best at the top again: a second window (25.6-410); 51 and above diverge, so no third
-    result = verify.verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, windows_above=3,
+    result = verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, windows_above=3,
                                 batch_size=32, first_round_steps=3)
     assert len(result.trials) == 15 and result.learning_rate == pytest.approx(25.6)
     assert [t.diverged for t in result.trials[10:]] == [False, True, True, True, True]
 
-    result = verify.verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, max_rate=1.0,
+    result = verify_rate(model, x, y, learning_rate=0.1, candidates=5, spread=4.0, max_rate=1.0,
                                 windows_above=2, batch_size=32, first_round_steps=3)
     assert max(t.learning_rate for t in result.trials) == pytest.approx(0.8)  # the one rate above within max_rate
 
 
 def test_windows_above_only_for_a_sweep_that_never_diverged():
-    from tb_lrfinder import analysis, verify
+    from tb_lrfinder.analysis.halving import windows_above_for
+    from tb_lrfinder.analysis.types import (
+        DATA_EXHAUSTED,
+        DIVERGED,
+        LAST_STEP,
+        NON_FINITE,
+    )
 
-    assert verify.windows_above_for(analysis.LAST_STEP) == verify.windows_above_for(analysis.DATA_EXHAUSTED) == 2
-    assert verify.windows_above_for(analysis.DIVERGED) == verify.windows_above_for(analysis.NON_FINITE) == 0
+    assert windows_above_for(LAST_STEP) == windows_above_for(DATA_EXHAUSTED) == 2
+    assert windows_above_for(DIVERGED) == windows_above_for(NON_FINITE) == 0
 
 
 def test_search_for_a_sweep_rate_or_over_the_swept_range():
     """Around the curve's rate (windows above after a sweep that never
     diverged); where the curve cannot show good rates (FTRL), over the whole
     swept range, a candidate per decade at least and no window above."""
-    from tb_lrfinder import analysis, verify
+    from tb_lrfinder.analysis.halving import candidate_rates, search_for
+    from tb_lrfinder.analysis.types import DIVERGED, LAST_STEP
 
     swept = (1e-7, 10.0)
-    assert verify.search_for(0.3, analysis.DIVERGED, candidates=5, swept=swept) == {
+    assert search_for(0.3, DIVERGED, candidates=5, swept=swept) == {
         "learning_rate": 0.3, "candidates": 5, "windows_above": 0}
-    assert verify.search_for(0.3, analysis.LAST_STEP, candidates=5, swept=swept)["windows_above"] == 2
-    assert verify.search_for(None, analysis.LAST_STEP, candidates=5, swept=swept) is None  # no rate to verify
+    assert search_for(0.3, LAST_STEP, candidates=5, swept=swept)["windows_above"] == 2
+    assert search_for(None, LAST_STEP, candidates=5, swept=swept) is None  # no rate to verify
     for rate in (0.3, None):  # FTRL: the curve's rate, if any, plays no part
-        search = verify.search_for(rate, analysis.LAST_STEP, candidates=5, swept=swept, rate_is_step_size=False)
+        search = search_for(rate, LAST_STEP, candidates=5, swept=swept, rate_is_step_size=False)
         assert search["windows_above"] == 0 and search["candidates"] == 9
-        rates = verify.candidate_rates(search["learning_rate"], candidates=search["candidates"],
+        rates = candidate_rates(search["learning_rate"], candidates=search["candidates"],
                                        spread=search["spread"])
         np.testing.assert_allclose(rates, 10.0 ** np.arange(-7, 2), rtol=1e-12)
-    assert verify.search_for(0.3, analysis.DIVERGED, candidates=12, swept=swept,
+    assert search_for(0.3, DIVERGED, candidates=12, swept=swept,
                              rate_is_step_size=False)["candidates"] == 12
-    assert verify.search_for(0.3, analysis.DIVERGED, candidates=5, swept=(1e-3, 0.5),
+    assert search_for(0.3, DIVERGED, candidates=5, swept=(1e-3, 0.5),
                              rate_is_step_size=False)["candidates"] == 5
 
 
@@ -374,7 +390,7 @@ def test_find_lr_verify_looks_above_a_sweep_that_never_diverged(linear_task, tmp
 def test_an_interrupted_verification_restores_the_model(linear_task, monkeypatch):
     import keras
 
-    from tb_lrfinder.verify import verify_rate
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     before = _state(model)
@@ -396,7 +412,7 @@ def test_an_interrupted_verification_restores_the_model(linear_task, monkeypatch
 
 
 def test_candidates_never_go_above_max_rate():
-    from tb_lrfinder.verify import candidate_rates
+    from tb_lrfinder.analysis.halving import candidate_rates
 
     np.testing.assert_allclose(candidate_rates(1.0, candidates=5, spread=4.0), [0.25, 0.5, 1.0, 2.0, 4.0])
     np.testing.assert_allclose(candidate_rates(1.0, candidates=4, spread=4.0, max_rate=2.0), [0.25, 0.5, 1.0, 2.0])
@@ -404,7 +420,7 @@ def test_candidates_never_go_above_max_rate():
 
 
 def test_arguments_are_checked(linear_task):
-    from tb_lrfinder.verify import verify_rate
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     with pytest.raises(LRFinderError, match="candidates"):
@@ -425,7 +441,7 @@ def test_training_data_that_runs_out_is_named_not_trained_on_short(linear_task):
     with fewer batches than a round would cut the round short and compare unequal trainings."""
     import tensorflow as tf
 
-    from tb_lrfinder.verify import verify_rate
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     before = _state(model)
@@ -448,7 +464,7 @@ def test_accumulation_and_steps_per_execution_are_not_mistaken_for_data_running_
     steps_per_execution."""
     import keras
 
-    from tb_lrfinder.verify import verify_rate
+    from tb_lrfinder.training.trials import verify_rate
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(256, 4)).astype("float32")
@@ -489,7 +505,7 @@ def test_find_lr_verify_writes_trials_inside_the_sweep_and_analyze_reads_them(li
     out = subprocess.run([sys.executable, script, str(tmp_path / "sweep")], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and "verified rate" in out.stdout and "<- verified" in out.stdout
-    from tb_lrfinder.reader import read_scalars
+    from tb_lrfinder.logformat.table import read_scalars
 
     scalars = read_scalars(tmp_path)
     assert set(scalars[scalars["run"] == f"sweep/{trial_dirs[0]}"]["tag"]) == {
@@ -548,7 +564,8 @@ def slow_cliff_task():
 
 
 def test_train_steps_judges_the_last_pair_at_the_training_s_length(slow_cliff_task):
-    from tb_lrfinder.verify import first_round_for, verify_rate
+    from tb_lrfinder.analysis.halving import first_round_for
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = slow_cliff_task
     before = _state(model)
@@ -568,7 +585,8 @@ def test_train_steps_judges_the_last_pair_at_the_training_s_length(slow_cliff_ta
 
 
 def test_train_steps_scales_every_round(linear_task):
-    from tb_lrfinder.verify import first_round_for, verify_rate
+    from tb_lrfinder.analysis.halving import first_round_for
+    from tb_lrfinder.training.trials import verify_rate
 
     assert [first_round_for(70, n) for n in (2, 3, 4, 5, 8, 9)] == [70, 23, 23, 10, 10, 4]
     assert first_round_for(3, 5) == 1
@@ -587,7 +605,7 @@ def test_train_steps_drops_no_candidate_on_a_first_round_plateau(linear_task, mo
     losses all sit on the start's plateau (a hair lower at lower rates) drops no
     candidate; all train the next round, where the rates show, and halving
     starts there, ending at train_steps."""
-    from tb_lrfinder import verify
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     before, optimizer = _state(model), model.optimizer
@@ -600,8 +618,9 @@ def test_train_steps_drops_no_candidate_on_a_first_round_plateau(linear_task, mo
             return 1.0 + 0.0002 * math.log2(rate / 0.01)
         return 0.5 + 0.1 * abs(math.log2(rate / 0.3))  # learning, best near 0.3
 
-    monkeypatch.setattr(verify, "_held_out_loss", held_out_loss)
-    result = verify.verify_rate(model, x, y, learning_rate=0.1, batch_size=32, train_steps=70)
+    from tb_lrfinder.training import trials as trials_module
+    monkeypatch.setattr(trials_module, "_held_out_loss", held_out_loss)
+    result = verify_rate(model, x, y, learning_rate=0.1, batch_size=32, train_steps=70)
     assert result.confirmed and not result.plateau and result.learning_rate == pytest.approx(0.4)
     # 5 train 10 steps (a plateau), all 5 go on for 20 (learning shows), the best 3 for the 40 left to 70.
     assert sorted(t.steps for t in result.trials) == [30, 30, 70, 70, 70]
@@ -618,14 +637,14 @@ def test_find_lr_passes_train_steps_to_verification(linear_task, tmp_path):
         find_lr(model, x, y, train_steps=100, verbose=0, log_dir=tmp_path / "a")
     assert not (tmp_path / "a").exists()
     result = find_lr(model, x, y, batch_size=32, min_lr=1e-4, max_lr=100.0, num_steps=60, verbose=0,
-                     log_dir=tmp_path / "b", verify=True, train_steps=49, report=False)
+                     log_dir=tmp_path / "b", verify=True, train_steps=49, verify_budget=None, report=False)
     steps = sorted(t.steps for t in result.verification.trials)
     assert steps[-1] == 49 and steps[0] == 7  # first round 49 // 7, the last pair at 49
 
 
 @pytest.mark.parametrize("verbose", [0, 1, 2])
 def test_the_trials_show_their_progress(linear_task, capsys, verbose):
-    from tb_lrfinder.verify import verify_rate
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     result = verify_rate(model, x, y, learning_rate=0.01, candidates=3, spread=4.0, batch_size=32,
@@ -656,7 +675,8 @@ def test_find_lr_prints_the_sweep_before_its_trials(linear_task, tmp_path, capsy
 def test_a_budget_is_never_exceeded(linear_task, accumulation, per_execution):
     import keras
 
-    from tb_lrfinder.verify import first_round_for_budget, halving_cost, verify_rate
+    from tb_lrfinder.analysis.halving import first_round_for_budget, halving_cost
+    from tb_lrfinder.training.trials import verify_rate
 
     _, x, y = linear_task
     keras.utils.set_random_seed(0)
@@ -671,7 +691,7 @@ def test_a_budget_is_never_exceeded(linear_task, accumulation, per_execution):
 
 
 def test_a_budget_ends_the_search_where_the_next_round_would_pass_it(linear_task):
-    from tb_lrfinder.verify import verify_rate
+    from tb_lrfinder.training.trials import verify_rate
 
     model, x, y = linear_task
     result = verify_rate(model, x, y, learning_rate=0.05, candidates=5, batch_size=32, first_round_steps=10,

@@ -25,8 +25,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
-import score  # noqa: E402
 import records  # noqa: E402
+import score  # noqa: E402
 from remake import run_sweep, start_worker  # noqa: E402
 
 RAW = "advice"

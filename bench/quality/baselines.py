@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tb_lrfinder.smoothing import debiased_ema
+from tb_lrfinder.core.smoothing import debiased_ema
 
 
 def fastai_curve(rates, losses, num_it: int):

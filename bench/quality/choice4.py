@@ -27,7 +27,8 @@ import score  # noqa: E402
 import tasks as task_rounds  # noqa: E402
 from tasks import HELD_OUT_4, momentum_lag  # noqa: E402
 
-from tb_lrfinder import analysis  # noqa: E402
+from tb_lrfinder.analysis.rules import safe_rate  # noqa: E402
+from tb_lrfinder.core.smoothing import centered_ema  # noqa: E402
 
 
 def readings(sweep) -> dict:
@@ -41,8 +42,8 @@ def readings(sweep) -> dict:
     rates, losses, lag = score.curve_to_stop(sweep)
     finite = np.isfinite(losses)
     rates, losses = rates[finite], losses[finite]
-    _, corrected, _ = analysis.safe_rate(rates, losses, np.arange(len(rates)), momentum_lag=momentum_lag(sweep["task"]))
-    centered = analysis.centered_ema(losses, result.smoothing)
+    _, corrected, _ = safe_rate(rates, losses, np.arange(len(rates)), momentum_lag=momentum_lag(sweep["task"]))
+    centered = centered_ema(losses, result.smoothing)
     return {
         "rate": result.recommended.learning_rate,
         "median_min": corrected,

@@ -29,8 +29,8 @@ sys.path.insert(0, os.path.join(HERE, "..", ".."))
 import score  # noqa: E402
 from tasks import HELD_OUT_10  # noqa: E402
 
-from tb_lrfinder.analysis import SAFE_SEARCH_DECADES, SAFE_WINDOW_DECADES  # noqa: E402
-from tb_lrfinder.smoothing import rolling_median  # noqa: E402
+from tb_lrfinder.analysis.rules import SAFE_SEARCH_DECADES, SAFE_WINDOW_DECADES  # noqa: E402
+from tb_lrfinder.core.smoothing import rolling_median  # noqa: E402
 
 DROPS = (0.5, 0.8, 0.9)
 

@@ -85,7 +85,7 @@ def verified_frame(frames: dict[str, pd.DataFrame]) -> pd.DataFrame | None:
             continue
         table = frames[r["task"]]
         best = float(table["score"].max())
-        rate = r["verified"] if r["verified"] is not None else r["recommended"]
+        rate = r["use"]
         rows.append({"task": r["task"], "order": r["order"], "share_asked": r["share"],
                      "held_out": r["task"] in tasks.LONG_HELD_OUT, "rate": rate,
                      "regret": np.nan if rate is None else best - score_at(table, rate),

@@ -93,11 +93,13 @@ def run_verify(name: str, order: int, share: float) -> dict:
                          train_steps=total, verify_budget=share, log_dir=os.path.join(root, "sweep"))
     verification = result.verification
     return {"task": name, "order": order, "share": share, "train_steps": total,
-            "recommended": result.recommended, "use": result.rate_to_use if hasattr(result, "rate_to_use") else None,
-            "verified": verification.rate if verification is not None else None,
-            "sweep_steps": int(result.frame["step"].max()) + 1,
-            "trial_steps": int(sum(t.steps for t in verification.trials)) if verification is not None else 0,
-            "trials": [{"rate": t.rate, "steps": t.steps, "held_out_loss": t.held_out_loss}
+            "recommended": None if result.recommended is None else result.recommended.learning_rate,
+            "use": result.learning_rate,
+            "verified": verification.learning_rate if verification is not None and verification.confirmed else None,
+            "sweep_steps": len(result.curve["step"]),
+            "trial_steps": verification.steps if verification is not None else 0,
+            "trials": [{"rate": t.learning_rate, "steps": t.steps, "losses": [v if v < float("inf") else None
+                                                                            for v in t.losses]}
                        for t in (verification.trials if verification is not None else ())],
             "seconds": time.perf_counter() - started}
 

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.join(HERE, "..", ".."))
 import records  # noqa: E402
 import score  # noqa: E402
 
-from tb_lrfinder.analysis import NEVER_DIVERGED  # noqa: E402
+from tb_lrfinder.analysis.types import NEVER_DIVERGED  # noqa: E402
 
 BACKOFF_FACTORS = (1.0, 2**0.25, 2**0.5, 2**0.75, 2.0, 2**1.5, 4.0)
 

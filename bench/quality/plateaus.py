@@ -24,8 +24,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
-import tasks  # noqa: E402
 import records  # noqa: E402
+import tasks  # noqa: E402
 from remake import start_worker  # noqa: E402
 
 RAW = "plateaus"
@@ -34,7 +34,7 @@ RAW = "plateaus"
 
 def trials_of(record) -> tuple:
     """The record's trials as `verify.Trial`s (one search: first rounds not recorded)."""
-    from tb_lrfinder.verify import Trial
+    from tb_lrfinder.analysis.verdicts import Trial
 
     return tuple(Trial(t["rate"], tuple(math.inf if v is None else v for v in t["losses"]), t["steps"], None,
                        t["diverged"]) for t in record["trials"])
@@ -47,7 +47,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     index, count = start_worker(args.worker)
 
-    from tb_lrfinder.verify import _held_out_loss, _held_out_split, conclude
+    from tb_lrfinder.analysis.verdicts import conclude
+    from tb_lrfinder.training.trials import _held_out_loss, _held_out_split
 
     done = {(r["task"], r["num_steps"], r["order"]) for r in records.read(RAW)}
     for i, record in enumerate(records.read(args.records)):

@@ -45,8 +45,9 @@ import records  # noqa: E402
 import tasks  # noqa: E402
 from tasks import momentum_lag, rate_is_step_size  # noqa: E402
 
-from tb_lrfinder import analysis  # noqa: E402
-from tb_lrfinder.verify import FINAL_TIE, Trial, conclude  # noqa: E402
+from tb_lrfinder.analysis.curve import analyze, combine  # noqa: E402
+from tb_lrfinder.analysis.rules import lag_shift  # noqa: E402
+from tb_lrfinder.analysis.verdicts import FINAL_TIE, Trial, conclude  # noqa: E402
 
 HELD_OUT_ROUNDS = {1: tasks.HELD_OUT, 2: tasks.HELD_OUT_2, 3: tasks.HELD_OUT_3, 4: tasks.HELD_OUT_4,
                    5: tasks.HELD_OUT_5, 6: tasks.HELD_OUT_6, 7: tasks.HELD_OUT_7, 8: tasks.HELD_OUT_8,
@@ -109,7 +110,7 @@ def _analysis(sweep):
     if "_analysis" not in sweep:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sweep["_analysis"] = analysis.analyze(_frame(sweep), planned_steps=sweep["num_steps"],
+            sweep["_analysis"] = analyze(_frame(sweep), planned_steps=sweep["num_steps"],
                                                   momentum_lag=momentum_lag(sweep["task"]),
                                                   rate_is_step_size=rate_is_step_size(sweep["task"]))
     return sweep["_analysis"]
@@ -118,12 +119,12 @@ def _analysis(sweep):
 def curve_to_stop(sweep):
     """(rates, losses, lag factor) of a sweep as its analysis reads it: the curve
     up to its stop (the stop point kept unless the loss diverged there), and
-    `analysis.lag_shift`, the factor the safe rule takes out of its rates."""
+    `lag_shift`, the factor the safe rule takes out of its rates."""
     result = _analysis(sweep)
     all_rates = sweep["learning_rate"]
     usable = int(np.searchsorted(sweep["step"], result.stop.step)) + (result.stop.reason != "diverged")
     growth = (all_rates[-1] / all_rates[0]) ** (1.0 / (len(all_rates) - 1))
-    return all_rates[:usable], sweep["loss"][:usable], analysis.lag_shift(growth, momentum_lag(sweep["task"]))
+    return all_rates[:usable], sweep["loss"][:usable], lag_shift(growth, momentum_lag(sweep["task"]))
 
 
 def project_rule(attribute):
@@ -163,12 +164,12 @@ def regrets(rule, truth, sweeps) -> pd.DataFrame:
 
 def repeated(rule, k: int):
     """The rule applied to k sweeps of one task (different data orders): for
-    the recommended rule, `analysis.combine` (what `find_lr(repeats=k)` does),
+    the recommended rule, `combine` (what `find_lr(repeats=k)` does),
     else the geometric median of its rates. Scored over every k-subset of the
     orders."""
     def combined(group):
         if rule.__name__ == "recommended":
-            combined_rec = analysis.combine([_analysis(s) for s in group])
+            combined_rec = combine([_analysis(s) for s in group])
             return float(group[0]["learning_rate"][0]) if combined_rec is None else combined_rec.learning_rate
         rates = [rule(s) for s in group]
         rates = [r if r is not None and r > 0 else float(s["learning_rate"][0]) for r, s in zip(rates, group)]
@@ -195,6 +196,10 @@ def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
 VERIFIED = (("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4, none at or above a diverged one, "
               "a window below where all diverge, windows above where the highest did best after a sweep that never "
               "diverged, a plateau tried again with 4x longer trials; choice 13)", "verified_wide", 0.0),
+            ("verified within a tenth of the training (find_lr's default verify_budget=0.1 told train_steps: "
+             "sweep + trials at most a tenth of its steps, raised to first rounds of 10 steps, never past one "
+             "training; nothing verified where the sweep alone takes that; 100-step sweeps; issue 34)",
+             "verified_share", None),
             ("verified, told the training's length (the option train_steps=the budget: as above, the last pair "
              "trained that long and judged there, a first round on a plateau drops none, a tie in the last "
              "comparison to the lower rate; choices 15 and 16)", "verified_budget", FINAL_TIE),

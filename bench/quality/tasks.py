@@ -301,7 +301,7 @@ as `callback.momentum_lag` reads it."""
 
 def momentum_lag(name: str) -> float:
     """The lag of the task's optimizer (`analysis.lag_of_momentum`), as `find_lr` writes into a sweep's plan."""
-    from tb_lrfinder.analysis import lag_of_momentum
+    from tb_lrfinder.core.momentum import lag_of_momentum
 
     return lag_of_momentum(MOMENTUM[ALL_TASKS[name].optimizer])
 

@@ -42,9 +42,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
+import records  # noqa: E402
 import score  # noqa: E402
 import tasks  # noqa: E402
-import records  # noqa: E402
 from remake import start_worker  # noqa: E402
 
 VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a diverged one, windows above where the "
@@ -54,6 +54,10 @@ VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a di
                       "training), so the last pair trains that long; a first round on a plateau drops none (choice 15); "
                       "a near tie in the last comparison goes to the lower rate (choice 16: records made before it "
                       "hold the rate without it, and score.py concludes their trials again)",
+            "share": "as wide, within find_lr's default budget told the training's length (verify_budget=0.1 with "
+                     "train_steps: sweep and trials at most a tenth of the grid's steps per training, raised to give "
+                     "first rounds of 10 steps, never past one training; nothing verified where the sweep alone "
+                     "takes that; issue 34); the 100-step sweeps only",
             "budget_choice14": "as budget, but a first round on a plateau is ranked like any other (choice 14)",
             "wide_choice12": "as wide, but a plateau confirms nothing (choice 12)",
             "wide_choice10": "as wide, without windows above (choice 10)",
@@ -74,11 +78,11 @@ def first_round_plateau(record: dict) -> bool:
     """Whether a verification's first round (windows included) left no surviving
     candidate below the start's held-out loss by `verify.PLATEAU` (as
     `verify_rate` judges it then, from each trial's first loss)."""
-    from tb_lrfinder.verify import _improved, diverged_trial
+    from tb_lrfinder.analysis.verdicts import diverged_trial, improved
 
     first = [(t["rate"], float("inf") if t["losses"][0] is None else t["losses"][0]) for t in record["trials"]]
     ceiling = min((rate for rate, loss in first if diverged_trial(loss, record["initial_loss"])), default=float("inf"))
-    return not any(_improved(loss, record["initial_loss"]) for rate, loss in first if rate < ceiling)
+    return not any(improved(loss, record["initial_loss"]) for rate, loss in first if rate < ceiling)
 
 
 REUSABLE = {("budget", "budget_choice14"): lambda record: not first_round_plateau(record)}
@@ -88,7 +92,7 @@ REUSABLE = {("budget", "budget_choice14"): lambda record: not first_round_platea
 def add_initial_loss(variant: str) -> None:
     """Add `initial_loss` to the records of `variant` that lack it: the held-out loss of the task's
     model (the sweep's seed) before training, on the part `verify_rate` holds out (one process)."""
-    from tb_lrfinder.verify import _held_out_loss, _held_out_split
+    from tb_lrfinder.training.trials import _held_out_loss, _held_out_split
 
     found = records.read(raw_name(variant))
     for record in found:
@@ -122,8 +126,9 @@ def main(argv=None) -> int:
 
     import keras
 
-    from tb_lrfinder.plan import rate_is_a_step_size
-    from tb_lrfinder.verify import search_for, verify_rate
+    from tb_lrfinder.analysis.halving import search_for, trial_budget
+    from tb_lrfinder.sweep.plan import rate_is_a_step_size
+    from tb_lrfinder.training.trials import verify_rate
 
     if args.reuse is not None and (args.variant, args.reuse) not in REUSABLE:
         parser.error(f"the {args.variant} variant cannot reuse {args.reuse}'s records")
@@ -147,7 +152,9 @@ def main(argv=None) -> int:
         (x, y), _ = tasks.data(sweep["task"])
         model = tasks.build(sweep["task"], 1e-3, seed=sweep["order"])
         recommended = None if analysis.recommended is None else analysis.recommended.learning_rate
-        if args.variant in ("wide", "budget"):  # as find_lr(verify=True) searches
+        if args.variant == "share" and key[1] != 100:  # find_lr's default sweep
+            continue
+        if args.variant in ("wide", "budget", "share"):  # as find_lr(verify=True) searches
             search = search_for(recommended, analysis.stop.reason, candidates=5,
                                 swept=(sweep["min_lr"], sweep["max_lr"]),
                                 rate_is_step_size=rate_is_a_step_size(model.optimizer))
@@ -159,12 +166,24 @@ def main(argv=None) -> int:
             search = {"learning_rate": recommended, "windows_above": 0,
                       "max_rate": analysis.recommended.high if args.variant == "capped" else None}
         train_steps = steps_of[key[0]] if args.variant == "budget" else None
-        result = verify_rate(model, x, y, **search, batch_size=task.batch_size, train_steps=train_steps)
         # Unconfirmed, find_lr keeps the curve's rate (a rule naming none scores as the sweep's first rate).
         fallback = recommended if recommended is not None else float(sweep["learning_rate"][0])
+        budget = None
+        if args.variant == "share":
+            budget = trial_budget(0.1, training_steps=steps_of[key[0]], swept_steps=len(sweep["step"]),
+                                  candidates=search["candidates"])
+            if budget < search["candidates"]:  # find_lr verifies nothing: the sweep alone took the budget
+                records.append(raw, {"task": key[0], "num_steps": key[1], "order": key[2], "recommended": recommended,
+                                     "rate": fallback, "steps": 0, "confirmed": False, "plateau": False,
+                                     "budget": budget, "trials": []})
+                continue
+        result = verify_rate(model, x, y, **search, batch_size=task.batch_size, train_steps=train_steps,
+                             budget=budget, training_steps=steps_of[key[0]] if budget is not None else None,
+                             verbose=0)
         records.append(raw, {"task": key[0], "num_steps": key[1], "order": key[2], "recommended": recommended,
                       "rate": result.learning_rate if result.confirmed else fallback, "steps": result.steps,
                       "initial_loss": result.initial_loss, "confirmed": result.confirmed, "plateau": result.plateau,
+                      **({"budget": budget} if budget is not None else {}),
                       "trials": [{"rate": t.learning_rate, "losses": [v if v < float("inf") else None for v in t.losses],
                                   "steps": t.steps, "diverged": t.diverged, "first_round_steps": t.first_round_steps}
                                  for t in result.trials]})
