@@ -36,7 +36,9 @@ def parse_args(argv=None):
     parser.add_argument("--baseline-lr", type=float, default=1e-2)
     parser.add_argument("--min-lr", type=float, default=1e-5)
     parser.add_argument("--max-lr", type=float, default=10.0)
-    parser.add_argument("--num-steps", type=int, default=300, help="range-test steps (default 300)")
+    parser.add_argument("--num-steps", type=int, default=200,
+                        help="range-test steps (default 200: with the 5-epoch training, a tenth of it holds the "
+                             "sweep and the verification trials)")
     parser.add_argument("--train-samples", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--quick", action="store_true",
                         help="a couple of minutes on 2 CPU cores: 12,000 training images, 2 epochs, 200 sweep steps")

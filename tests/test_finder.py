@@ -758,20 +758,25 @@ def test_verify_budget_is_a_share_of_the_training(tmp_path, make_mlp, tiny_data)
     assert quarter.verification.budget == 500 - swept and quarter.verification.share <= 0.25
 
 
-def test_verify_budget_is_raised_for_short_trainings_but_never_past_one(tmp_path, make_mlp, tiny_data):
+def test_a_training_too_short_for_the_share_is_judged_at_its_length_or_not_verified(tmp_path, make_mlp, tiny_data):
+    """A tenth of 300 steps cannot hold a 40-step sweep and 10-step rounds: verify=True judges the last
+    pair at the training's whole length (and says so); by default the rate is not verified (a warning)."""
     from tb_lrfinder import find_lr
 
     x, y = tiny_data
-    options = dict(batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=40, verbose=0, report=False, verify=True)
-    short = find_lr(make_mlp(), x, y, log_dir=tmp_path / "a", train_steps=300, **options)
-    swept = len(short.curve["step"])
-    assert short.verification.budget == 190 and short.verification.share <= 1  # 10-step first rounds: 19 x 10
-    with pytest.warns(UserWarning, match=f"nothing was verified, as the sweep's {swept} optimizer steps alone"):
-        tiny = find_lr(make_mlp(), x, y, log_dir=tmp_path / "b", train_steps=swept, **options)
-    assert tiny.verification is None
+    options = dict(batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=40, verbose=0, report=False)
+    short = find_lr(make_mlp(), x, y, log_dir=tmp_path / "a", train_steps=300, verify=True, **options)
+    assert short.verification.budget is None and max(t.steps for t in short.verification.trials) == 300
+    assert "judged at the training's whole length instead" in short.verification.message
+    with pytest.warns(UserWarning, match="train_steps=300: 0.1 of it cannot hold the sweep and trials"):
+        unverified = find_lr(make_mlp(), x, y, log_dir=tmp_path / "b", train_steps=300, **options)
+    assert unverified.verification is None
+    long = find_lr(make_mlp(), x, y, log_dir=tmp_path / "c", train_steps=3000, **options)  # 300 - 40 >= 190
+    assert long.verification is not None and long.verification.budget == 300 - len(long.curve["step"])
     for bad in (140, 0, -0.5):
         with pytest.raises(LRFinderError, match="verify_budget"):
-            find_lr(make_mlp(), x, y, log_dir=tmp_path / "c", train_steps=500, verify_budget=bad, **options)
+            find_lr(make_mlp(), x, y, log_dir=tmp_path / "d", train_steps=500, verify=True, verify_budget=bad,
+                    **options)
 
 
 def test_verify_without_a_training_length_takes_about_one_pass(tmp_path, make_mlp, tiny_data):
@@ -795,3 +800,21 @@ def test_no_verify_budget_trains_the_last_pair_for_the_whole_training(tmp_path, 
     result = find_lr(make_mlp(), x, y, batch_size=32, min_lr=1e-4, max_lr=10.0, num_steps=40, verbose=0,
                      report=False, verify=2, train_steps=60, verify_budget=None, log_dir=tmp_path)
     assert result.verification.budget is None and max(t.steps for t in result.verification.trials) == 60
+
+
+def test_verify_budget_counts_optimizer_steps_under_accumulation_and_blocks(tmp_path, make_mlp, tiny_data):
+    """Gradient accumulation (2 batches a step) and steps_per_execution 4: the sweep and the trials
+    together stay within the share of the training, counted in optimizer steps."""
+    import keras
+
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    model = make_mlp(optimizer=keras.optimizers.SGD(0.01, gradient_accumulation_steps=2), steps_per_execution=4)
+    result = find_lr(model, x, y, batch_size=16, min_lr=1e-4, max_lr=10.0, num_steps=40, verbose=0, report=False,
+                     log_dir=tmp_path, verify=True, train_steps=3000)
+    verification = result.verification
+    assert verification.sweep_steps == len(result.curve["step"]) <= 40
+    assert verification.budget == 300 - verification.sweep_steps
+    assert 0 < verification.steps <= verification.budget and verification.share <= 0.1
+    assert sum(t.steps for t in verification.trials) == verification.steps

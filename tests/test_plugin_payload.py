@@ -184,3 +184,48 @@ def test_repeated_sweeps_are_one_combined_answer_with_their_sweeps_beneath(tmp_p
     assert [sweep["run"] for sweep in run["repeats"]] == [f"exp/repeat_{i}" for i in range(3)]
     assert run["recommended"]["learning_rate"] == run["use"]["learning_rate"]
     assert any("same batches" in caveat for caveat in run["recommended"]["caveats"])  # identical logs
+
+
+def _write_trial(directory, rate, losses, *, training_steps):
+    """A verification trial's run as `training.trials` writes it: the start's held-out loss and what
+    verification was told at step 0, then the held-out loss after each round (steps 10, 30, ...)."""
+    from tb_lrfinder.logformat import tags
+    from tb_lrfinder.logformat.writer import EventFileWriter
+
+    writer = EventFileWriter(directory)
+    start = {tags.TRIAL_LOSS: 2.0, tags.TRIAL_RATE: rate, tags.TRIAL_TRAINING_STEPS: float(training_steps)}
+    writer.scalars(0, tuple(start), tuple(start.values()), 1.0)
+    for step, loss in zip((10, 30), losses):
+        writer.scalars(step, (tags.TRIAL_LOSS, tags.TRIAL_RATE), (loss, rate), 1.0)
+    writer.close()
+
+
+def test_the_share_of_the_training_verification_took_reaches_the_tab(tmp_path):
+    write_diverging_sweep(tmp_path / "exp")
+    _write_trial(tmp_path / "exp" / "trial_0_0.001", 1e-3, (1.5, 1.2), training_steps=3000)
+    _write_trial(tmp_path / "exp" / "trial_1_0.003", 3e-3, (1.4, 1.0), training_steps=3000)
+    (run,) = _answer(LogDirectory(tmp_path))["runs"]
+    assert run["use"]["source"] == "verified" and run["use"]["learning_rate"] == pytest.approx(3e-3)
+    swept = run["points_total"]
+    assert run["verification_cost"] == {"trial_steps": 60, "sweep_steps": swept, "training_steps": 3000,
+                                        "share": pytest.approx((swept + 60) / 3000)}
+
+
+def test_the_headline_says_what_share_of_the_training_verification_took(tmp_path):
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node")
+    module = tmp_path / "index.mjs"
+    module.write_text(open(os.path.join(os.path.dirname(__file__), "..", "tb_lrfinder", "reporting", "tensorboard_plugin",
+                                        "static", "index.js")).read())
+    run = {"use": {"source": "verified", "learning_rate": 0.003}, "trials": [{}, {}],
+           "verification_cost": {"share": 0.0533, "training_steps": 3000}}
+    script = (f"import('./index.mjs').then(m => console.log(JSON.stringify([m.useText({json.dumps(run)}), "
+              f"m.useText({json.dumps({**run, 'verification_cost': None})})])))")
+    out = subprocess.run([node, "-e", script], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == ["0.00300, verified by 2 trials (checked for 5% of the training's 3000 steps)",
+                                      "0.00300, verified by 2 trials"]

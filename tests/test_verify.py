@@ -633,9 +633,14 @@ def test_find_lr_passes_train_steps_to_verification(linear_task, tmp_path):
     from tb_lrfinder import find_lr
 
     model, x, y = linear_task
-    with pytest.raises(LRFinderError, match="needs verify=True"):
-        find_lr(model, x, y, train_steps=100, verbose=0, log_dir=tmp_path / "a")
+    with pytest.raises(LRFinderError, match="verify=False turned it off"):
+        find_lr(model, x, y, train_steps=100, verify=False, verbose=0, log_dir=tmp_path / "a")
     assert not (tmp_path / "a").exists()
+    told = find_lr(model, x, y, batch_size=32, min_lr=1e-4, max_lr=100.0, num_steps=60, verbose=0,
+                   log_dir=tmp_path / "c", train_steps=3000, report=False)  # told the length: verified by default
+    assert told.verification is not None and told.verification.share <= 0.1
+    assert find_lr(model, x, y, batch_size=32, num_steps=20, verbose=0, log_dir=tmp_path / "d",
+                   report=False).verification is None  # not told: not verified
     result = find_lr(model, x, y, batch_size=32, min_lr=1e-4, max_lr=100.0, num_steps=60, verbose=0,
                      log_dir=tmp_path / "b", verify=True, train_steps=49, verify_budget=None, report=False)
     steps = sorted(t.steps for t in result.verification.trials)

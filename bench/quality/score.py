@@ -196,9 +196,8 @@ def repeated_regrets(rule, k, truth, sweeps) -> pd.DataFrame:
 VERIFIED = (("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4, none at or above a diverged one, "
               "a window below where all diverge, windows above where the highest did best after a sweep that never "
               "diverged, a plateau tried again with 4x longer trials; choice 13)", "verified_wide", 0.0),
-            ("verified within a tenth of the training (find_lr's default verify_budget=0.1 told train_steps: "
-             "sweep + trials at most a tenth of its steps, raised to first rounds of 10 steps, never past one "
-             "training; nothing verified where the sweep alone takes that; 100-step sweeps; issue 34)",
+            ("verified within one training at most (rejected, session 21: sweep + trials a tenth of the training, "
+             "raised to first rounds of 10 steps but never past one training; 100-step sweeps)",
              "verified_share", None),
             ("verified, told the training's length (the option train_steps=the budget: as above, the last pair "
              "trained that long and judged there, a first round on a plateau drops none, a tie in the last "

@@ -33,6 +33,7 @@ resumable, `records.py`), which `score.py` scores beside the curve-only rules.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -54,10 +55,11 @@ VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a di
                       "training), so the last pair trains that long; a first round on a plateau drops none (choice 15); "
                       "a near tie in the last comparison goes to the lower rate (choice 16: records made before it "
                       "hold the rate without it, and score.py concludes their trials again)",
-            "share": "as wide, within find_lr's default budget told the training's length (verify_budget=0.1 with "
-                     "train_steps: sweep and trials at most a tenth of the grid's steps per training, raised to give "
-                     "first rounds of 10 steps, never past one training; nothing verified where the sweep alone "
-                     "takes that; issue 34); the 100-step sweeps only",
+            "share": "as wide, within a budget told the training's length (rejected in session 21): sweep and "
+                     "trials at most a tenth of the grid's steps per training, raised to give first rounds of 10 "
+                     "steps but never past one training; nothing verified where the sweep alone takes that; the "
+                     "100-step sweeps only (on trainings this short a tenth never holds the trials, so find_lr now "
+                     "judges at the training's length instead: the budget variant)",
             "budget_choice14": "as budget, but a first round on a plateau is ranked like any other (choice 14)",
             "wide_choice12": "as wide, but a plateau confirms nothing (choice 12)",
             "wide_choice10": "as wide, without windows above (choice 10)",
@@ -126,7 +128,7 @@ def main(argv=None) -> int:
 
     import keras
 
-    from tb_lrfinder.analysis.halving import search_for, trial_budget
+    from tb_lrfinder.analysis.halving import halving_cost, search_for
     from tb_lrfinder.sweep.plan import rate_is_a_step_size
     from tb_lrfinder.training.trials import verify_rate
 
@@ -170,8 +172,8 @@ def main(argv=None) -> int:
         fallback = recommended if recommended is not None else float(sweep["learning_rate"][0])
         budget = None
         if args.variant == "share":
-            budget = trial_budget(0.1, training_steps=steps_of[key[0]], swept_steps=len(sweep["step"]),
-                                  candidates=search["candidates"])
+            training, swept = steps_of[key[0]], len(sweep["step"])  # the rejected rule, as it ran
+            budget = max(math.ceil(0.1 * training), min(training, swept + halving_cost(search["candidates"]) * 10)) - swept
             if budget < search["candidates"]:  # find_lr verifies nothing: the sweep alone took the budget
                 records.append(raw, {"task": key[0], "num_steps": key[1], "order": key[2], "recommended": recommended,
                                      "rate": fallback, "steps": 0, "confirmed": False, "plateau": False,

@@ -87,7 +87,7 @@ def find_lr(
     validation_every: int = 10,
     validation_samples: int = 256,
     repeats: int = 1,
-    verify: bool | int = False,
+    verify: bool | int | None = None,
     train_steps: int | None = None,
     verify_budget: float | None = 0.1,
     if_exists: str = "new",
@@ -140,26 +140,30 @@ def find_lr(
       verify: confirm the recommended rate by short trainings of 5 (or
         `verify`) candidates from a quarter of it to 4x it, successive
         halving on held-out loss (`validation_data`, else a fifth of the
-        array data held out): see `verify.verify_rate`. With FTRL, whose
+        array data held out): see `verify_rate`. With FTRL, whose
         sweep cannot show good constant rates, the candidates span
         [min_lr, max_lr] instead, one per decade at least. Each trial is a run
         beside the sweep's; `result.learning_rate` is then the winner's, and
         `result.verification.steps` what the trials cost. False or 0: none.
-      train_steps: with `verify`, the optimizer steps of the training the
-        rate is for (epochs x batches per epoch): verification's budget is a
-        share of it (`verify_budget`). None: not known; the trials then take
-        at most one pass over the data (and at least first rounds of
-        `verify.MIN_FIRST_ROUND` steps), as the result's message says.
-      verify_budget: with `verify` and `train_steps`, the share of the
-        training's optimizer steps the sweep(s) and the trials together may
-        take, in (0, 1]: a tenth by default, raised where that would leave the
-        trials first rounds shorter than 10 steps, never past one training
-        (`verify.trial_budget`); `result.verification.share` says what they
-        took. None: no limit; with `train_steps` the last two candidates then
-        train exactly that long and the better there wins (within 1% of the
-        start's loss, the lower), at about 2.7x `train_steps` (3.9x where the
-        first round is a plateau), and without it rounds run from a quarter of
-        one pass, doubling.
+        None (the default): verify where `train_steps` is given and
+        `verify_budget` of it holds the sweep and the trials (trainings of
+        about 2,900 steps and more at the default 100-step sweep).
+      train_steps: the optimizer steps of the training the rate is for
+        (epochs x batches per epoch). Where `verify_budget` of it holds the
+        sweep and trials of 10-step first rounds, verification takes at most
+        that share; where it cannot, `verify=True` judges the last two
+        candidates at the training's whole length (about 2.7x its steps),
+        and the message says so. None: not known; with `verify`, the trials
+        take at most one pass over the data (and at least first rounds of
+        `MIN_FIRST_ROUND` steps), as the result's message says.
+      verify_budget: with `train_steps`, the share of the training's
+        optimizer steps the sweep(s) and the trials together may take, in
+        (0, 1]: a tenth by default (`trial_budget`); `result.verification.share`
+        says what they took. None: no limit; with `train_steps` the last two
+        candidates then train exactly that long and the better there wins
+        (within 1% of the start's loss, the lower), at about 2.7x
+        `train_steps` (3.9x where the first round is a plateau), and without
+        it rounds run from a quarter of one pass, doubling.
       if_exists: where `log_dir` already holds a sweep (event files, or the
         `trial_*` / `repeat_*` folders find_lr writes): "new" (the default)
         writes this one to the first free `<log_dir>_<n>`, n = 2, 3, ... (said
@@ -199,6 +203,10 @@ def find_lr(
         validation_every=validation_every, validation_samples=validation_samples, repeats=repeats,
         train_steps=train_steps, verify_budget=verify_budget, if_exists=if_exists)
     _check_call(model, x, validation_data, optimizer, settings)
+    if verify is None and settings.train_steps is not None and not settings.candidates:
+        warnings.warn(f"train_steps={settings.train_steps}: {settings.verify_budget} of it cannot hold the sweep and "
+                      "trials, so the rate is not verified; verify=True judges the last two candidates at the "
+                      "training's whole length (about 2.7x its steps)", UserWarning, stacklevel=2)
     log_dir = run_folder(os.fspath(log_dir) if log_dir is not None else _default_log_dir(), settings.if_exists,
                          say=settings.verbose > 0)
     if settings.repeats == 1:
@@ -372,12 +380,7 @@ def _verified(result: RangeTestResult, model, x, y, settings: SweepSettings, val
                       f"({notes or result.analysis.stop.message})", UserWarning, stacklevel=3)
         return result
     swept_steps = sum(len(sweep.curve["step"]) for sweep in (result.repeats or (result,)))
-    budget, assumed = _trial_budget(model, x, settings, swept_steps, search["candidates"])
-    if budget is not None and budget < search["candidates"]:
-        warnings.warn(f"verify: nothing was verified, as the sweep's {swept_steps} optimizer steps alone took "
-                      f"{swept_steps / settings.train_steps:.0%} of the training's {settings.train_steps}: "
-                      f"verify_budget ({settings.verify_budget:g}) leaves no trials", UserWarning, stacklevel=3)
-        return result
+    budget, full_length, assumed = _trial_budget(model, x, settings, swept_steps, search["candidates"])
     try:
         if settings.verbose:  # the sweep's answer now, not after the trials
             from tb_lrfinder.reporting.text import format_result
@@ -385,7 +388,6 @@ def _verified(result: RangeTestResult, model, x, y, settings: SweepSettings, val
             print(format_result(result), flush=True)
             print(f"verifying: {search['candidates']} candidate rates trained from the model's start, "
                   "judged on held-out loss", flush=True)
-        full_length = settings.train_steps if settings.verify_budget is None else None
         verification = verify_rate(model, x, y, **search, batch_size=settings.batch_size,
                                    validation_data=validation_data, shuffle=settings.shuffle, log_dir=log_dir,
                                    train_steps=full_length, sweep_id=result.sweep_id, verbose=settings.verbose,
@@ -397,17 +399,29 @@ def _verified(result: RangeTestResult, model, x, y, settings: SweepSettings, val
     return dataclasses.replace(result, verification=verification)
 
 
-def _trial_budget(model, x, settings: SweepSettings, swept_steps: int, candidates: int) -> tuple[int | None, str]:
-    """The optimizer steps the trials may take (None: no limit), and what was assumed to size them:
-    `trial_budget`'s share of `train_steps`; without it, about one pass over the data."""
-    if settings.verify_budget is None:
-        return None, ""
+def _trial_budget(model, x, settings: SweepSettings, swept_steps: int,
+                  candidates: int) -> tuple[int | None, int | None, str]:
+    """(the optimizer steps the trials may take, None: no limit; the training's length to judge the
+    last pair at, None: none; what was assumed or changed, for the message): `trial_budget`'s share
+    of `train_steps` where it holds trials of `MIN_FIRST_ROUND`-step first rounds, else the
+    training's whole length; without `train_steps`, about one pass over the data."""
     if settings.train_steps is not None:
-        return trial_budget(settings.verify_budget, training_steps=settings.train_steps, swept_steps=swept_steps,
-                            candidates=candidates), ""
+        if settings.verify_budget is None:
+            return None, settings.train_steps, ""
+        budget = trial_budget(settings.verify_budget, training_steps=settings.train_steps, swept_steps=swept_steps,
+                              candidates=candidates)
+        if budget is not None:
+            return budget, None, ""
+        return None, settings.train_steps, (
+            f"{settings.verify_budget:g} of the training's {settings.train_steps} steps cannot hold the sweep's "
+            f"{swept_steps} and trials of {MIN_FIRST_ROUND}-step first rounds, so the last two candidates were judged "
+            "at the training's whole length instead (about 2.7x its steps; shorter trials favour rates that break "
+            "down later)")
+    if settings.verify_budget is None:
+        return None, None, ""
     per_pass = batches_available(x, settings.batch_size)
     floor = halving_cost(candidates) * MIN_FIRST_ROUND
     budget = max(floor, -(-per_pass // accumulation_steps(model.optimizer)) if per_pass else 2 * floor)
-    return budget, ("the training's length was not given (train_steps), so the trials took at most "
-                    + (f"one pass over the data ({budget} optimizer steps)" if per_pass and budget > floor else
-                       f"{budget} optimizer steps (first rounds of {MIN_FIRST_ROUND})"))
+    return budget, None, ("the training's length was not given (train_steps), so the trials took at most "
+                          + (f"one pass over the data ({budget} optimizer steps)" if per_pass and budget > floor else
+                             f"{budget} optimizer steps (first rounds of {MIN_FIRST_ROUND})"))

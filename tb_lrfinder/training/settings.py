@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tb_lrfinder.analysis.halving import trial_budget
 from tb_lrfinder.core.errors import LRFinderError
 from tb_lrfinder.core.validation import (
     fraction,
@@ -63,9 +64,6 @@ class SweepSettings:
         checked["candidates"] = int_at_least("verify", self.candidates, 0)
         if self.train_steps is not None:
             checked["train_steps"] = int_at_least("train_steps", self.train_steps, 1)
-            if not checked["candidates"]:
-                raise LRFinderError("train_steps is the length of the training whose share verification may "
-                                    "take: it needs verify=True")
         if self.verify_budget is not None:
             checked["verify_budget"] = positive_float("verify_budget", self.verify_budget)
             if checked["verify_budget"] > 1:
@@ -77,15 +75,32 @@ class SweepSettings:
         _check_resolution(self.min_lr, self.max_lr, self.num_steps)
 
     @classmethod
-    def of_call(cls, *, verify: bool | int, verbose, **arguments) -> SweepSettings:
-        """The settings of a `find_lr` call: `verify` (True: 5 candidates; False, None or 0: none; else
-        how many, >= 2) as `candidates`, `verbose` ("auto", True, 0, 1 or 2) as 0, 1 or 2."""
-        if not verify:
+    def of_call(cls, *, verify: bool | int | None, verbose, **arguments) -> SweepSettings:
+        """The settings of a `find_lr` call: `verify` (True: 5 candidates; False or 0: none; None: 5 where
+        `verifies_within_budget`, else none; else how many, >= 2) as `candidates`, `verbose` ("auto",
+        True, 0, 1 or 2) as 0, 1 or 2."""
+        if verify is None:
+            candidates = 5 if cls.verifies_within_budget(**arguments) else 0
+        elif not verify:
+            if arguments.get("train_steps") is not None:
+                raise LRFinderError("train_steps is the length of the training whose share verification may "
+                                    "take: it needs verification (verify=False turned it off)")
             candidates = 0
         else:
             candidates = 5 if verify is True else int_at_least("verify", verify, 2)
         shown = 0 if verbose in (0, False) else (2 if verbose == 2 else 1)
         return cls(candidates=candidates, verbose=shown, **arguments)
+
+    @staticmethod
+    def verifies_within_budget(*, train_steps=None, verify_budget=0.1, num_steps=100, repeats=1, **_) -> bool:
+        """Whether `find_lr` verifies without being asked: where `train_steps` is given and
+        `verify_budget` of it holds the planned sweep(s) and 5 candidates' trials (`trial_budget`)."""
+        if train_steps is None or verify_budget is None:
+            return False
+        swept = int_at_least("num_steps", num_steps, 2) * int_at_least("repeats", repeats, 1)
+        return trial_budget(positive_float("verify_budget", verify_budget),
+                            training_steps=int_at_least("train_steps", train_steps, 1),
+                            swept_steps=swept, candidates=5) is not None
 
     def replace(self, **changes) -> SweepSettings:
         """These settings with `changes` (checked again)."""

@@ -172,7 +172,7 @@ function costText(run) {
   return ` (checked for ${Math.round(cost.share * 100)}% of the training's ${cost.training_steps} steps)`;
 }
 
-function useText(run) {
+export function useText(run) {
   return run.use ? fmt(run.use.learning_rate) + useDetail(run) : useDetail(run);
 }
 
