@@ -157,7 +157,8 @@ def test_drawn_indices_keep_the_ends_and_the_limit():
         assert np.all(np.diff(kept) > 0)
 
 
-def test_nice_ticks_are_round_values_inside_the_range(tmp_path):
+def _page_module_result(tmp_path, expression: str):
+    """The JSON value of `expression` (m: the tab's page module, static/index.js) evaluated by node."""
     import shutil
     import subprocess
 
@@ -167,11 +168,15 @@ def test_nice_ticks_are_round_values_inside_the_range(tmp_path):
     module = tmp_path / "index.mjs"
     module.write_text(open(os.path.join(os.path.dirname(__file__), "..", "tb_lrfinder", "reporting", "tensorboard_plugin",
                                         "static", "index.js")).read())
-    script = ("import('./index.mjs').then(m => console.log(JSON.stringify([m.niceTicks(0, 4.07), "
-              "m.niceTicks(0.31, 2.97), m.niceTicks(1e-4, 3e-4)])))")
+    script = f"import('./index.mjs').then(m => console.log(JSON.stringify({expression})))"
     out = subprocess.run([node, "-e", script], capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert out.returncode == 0, out.stderr
-    first, second, third = json.loads(out.stdout)
+    return json.loads(out.stdout)
+
+
+def test_nice_ticks_are_round_values_inside_the_range(tmp_path):
+    first, second, third = _page_module_result(
+        tmp_path, "[m.niceTicks(0, 4.07), m.niceTicks(0.31, 2.97), m.niceTicks(1e-4, 3e-4)]")
     assert first == [0, 1, 2, 3, 4] and second == [0.5, 1, 1.5, 2, 2.5]
     assert third == [0.0001, 0.00015, 0.0002, 0.00025, 0.0003] or third == [0.0001, 0.0002, 0.0003]
 
@@ -212,20 +217,9 @@ def test_the_share_of_the_training_verification_took_reaches_the_tab(tmp_path):
 
 
 def test_the_headline_says_what_share_of_the_training_verification_took(tmp_path):
-    import shutil
-    import subprocess
-
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("no node")
-    module = tmp_path / "index.mjs"
-    module.write_text(open(os.path.join(os.path.dirname(__file__), "..", "tb_lrfinder", "reporting", "tensorboard_plugin",
-                                        "static", "index.js")).read())
     run = {"use": {"source": "verified", "learning_rate": 0.003}, "trials": [{}, {}],
            "verification_cost": {"share": 0.0533, "training_steps": 3000}}
-    script = (f"import('./index.mjs').then(m => console.log(JSON.stringify([m.useText({json.dumps(run)}), "
-              f"m.useText({json.dumps({**run, 'verification_cost': None})})])))")
-    out = subprocess.run([node, "-e", script], capture_output=True, text=True, cwd=tmp_path, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == ["0.00300, verified by 2 trials (checked for 5% of the training's 3000 steps)",
-                                      "0.00300, verified by 2 trials"]
+    texts = _page_module_result(tmp_path, f"[m.useText({json.dumps(run)}), "
+                                          f"m.useText({json.dumps({**run, 'verification_cost': None})})]")
+    assert texts == ["0.00300, verified by 2 trials (checked for 5% of the training's 3000 steps)",
+                     "0.00300, verified by 2 trials"]
