@@ -25,6 +25,13 @@ from tb_lrfinder.core.errors import LRFinderError
 MAX_POINTS_DRAWN = 2000
 """Points per run sent to the page at most (evenly spaced over the run's steps; the analysis sees all)."""
 
+MAX_POINTS_SENT = 100_000
+"""Points of all runs together sent at most: with many runs each gets its share of it (at least
+`MIN_POINTS_DRAWN`), as the page overlays them in one plot a thousand pixels wide."""
+
+MIN_POINTS_DRAWN = 300
+"""Points per run sent at least, however many runs there are (the analysis sees all)."""
+
 MAX_POINTS_PER_REPEAT = 500
 """Points sent of each further sweep of a combined result (`find_lr(..., repeats=k)`), drawn thin."""
 
@@ -38,6 +45,12 @@ _CLI_HINT = " Name it with --"
 def _number(value):
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _numbers(values) -> list:
+    """`values` as JSON numbers: floats, None where not finite."""
+    values = np.asarray(values, dtype=np.float64)
+    return [v if finite else None for v, finite in zip(values.tolist(), np.isfinite(values).tolist())]
 
 
 def drawn_indices(count: int, limit: int = MAX_POINTS_DRAWN) -> np.ndarray:
@@ -59,8 +72,8 @@ def _page_reason(reason: str) -> str:
     return reason[:cut] + " Analyse it with `tb-lrfinder analyze RUN --loss-tag TAG` (or --lr-tag), naming the tag."
 
 
-def run_payload(result, *, updated: float | None) -> dict:
-    """One analysed run (a `RangeTestResult`) as the page draws it."""
+def run_payload(result, *, updated: float | None, points_drawn: int = MAX_POINTS_DRAWN) -> dict:
+    """One analysed run (a `RangeTestResult`) as the page draws it, at most `points_drawn` points."""
     from tb_lrfinder.reporting.text import (
         analysis_to_dict,
         cost_to_dict,
@@ -69,8 +82,8 @@ def run_payload(result, *, updated: float | None) -> dict:
 
     curve = result.curve
     total = len(curve["step"])
-    keep = drawn_indices(total)
-    points = {column: [_number(v) for v in np.asarray(curve[column], dtype=np.float64)[keep]]
+    keep = drawn_indices(total, points_drawn)
+    points = {column: _numbers(np.asarray(curve[column], dtype=np.float64)[keep])
               for column in ("step", "learning_rate", "loss", "smoothed_loss", "val_loss") if column in curve}
     if "val_loss" in curve:  # every validation point, however many points are drawn: they are few
         measured = np.flatnonzero(np.isfinite(np.asarray(curve["val_loss"], dtype=np.float64)))
@@ -112,7 +125,8 @@ def run_payload(result, *, updated: float | None) -> dict:
 def payload(analysed, skipped, *, updated_of=lambda run: None, source: str, notes: Iterable[str] = ()) -> dict:
     """The `runs` route's answer: the runs newest first, the runs skipped and why, where the data came
     from (`source`), and notes (reading problems, sampling)."""
-    runs = [run_payload(result, updated=updated_of(result)) for result in analysed]
+    share = max(MIN_POINTS_DRAWN, min(MAX_POINTS_DRAWN, MAX_POINTS_SENT // max(1, len(analysed))))
+    runs = [run_payload(result, updated=updated_of(result), points_drawn=share) for result in analysed]
     runs.sort(key=lambda run: (-(run["updated"] or 0.0), run["run"]))
     notes = list(notes)
     shown = notes[:MAX_NOTES] + ([f"and {len(notes) - MAX_NOTES} more"] if len(notes) > MAX_NOTES else [])
