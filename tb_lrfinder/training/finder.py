@@ -20,12 +20,6 @@ import warnings
 import numpy as np
 
 from tb_lrfinder.analysis.curve import combine
-from tb_lrfinder.analysis.halving import (
-    MIN_FIRST_ROUND,
-    halving_cost,
-    search_for,
-    trial_budget,
-)
 from tb_lrfinder.core.errors import LRFinderError
 from tb_lrfinder.results.result import RangeTestResult
 from tb_lrfinder.results.runs import read_range_test_run
@@ -35,7 +29,6 @@ from tb_lrfinder.training.callback import StepLogger
 from tb_lrfinder.training.checks import check_compiled
 from tb_lrfinder.training.data import (
     batch_size_used,
-    batches_available,
     first_array,
     fit_steps,
     is_stream,
@@ -44,7 +37,8 @@ from tb_lrfinder.training.data import (
 from tb_lrfinder.training.log_folders import _default_log_dir, run_folder
 from tb_lrfinder.training.model_state import ModelState, optimizer_copy
 from tb_lrfinder.training.settings import SweepSettings
-from tb_lrfinder.training.trials import check_held_out, verify_rate
+from tb_lrfinder.training.trials import check_held_out
+from tb_lrfinder.training.verify_step import verified
 
 
 def _data_order(x, y, order: int, shuffle: bool):
@@ -214,7 +208,7 @@ def find_lr(
     else:
         result, hparams = _repeated_sweeps(model, x, y, settings, log_dir, validation_data=validation_data)
     try:
-        result = _verified(result, model, x, y, settings, validation_data, log_dir)
+        result = verified(result, model, x, y, settings, validation_data, log_dir)
     finally:
         if settings.report:  # the answer's own report, whatever became of its verification
             _write_report_or_warn(result, hparams)
@@ -365,63 +359,3 @@ def _warn_if_rate_is_not_a_step_size(optimizer) -> None:
         )
 
 
-def _verified(result: RangeTestResult, model, x, y, settings: SweepSettings, validation_data, log_dir: str):
-    """`result` with the verification of its rate, where the settings ask for one and there is
-    something to search (`search_for`: around the rate, or over the swept range where the rate is
-    not a step size), within the budget they give (`_trial_budget`)."""
-    if not settings.candidates:
-        return result
-    rate = None if result.recommended is None else result.recommended.learning_rate
-    search = search_for(rate, result.analysis.stop.reason, candidates=settings.candidates,
-                        swept=(settings.min_lr, settings.max_lr), rate_is_step_size=rate_is_a_step_size(model.optimizer))
-    if search is None:
-        notes = "; ".join(result.analysis.notes)
-        warnings.warn(f"verify: nothing was verified, as the sweep gave no rate to verify "
-                      f"({notes or result.analysis.stop.message})", UserWarning, stacklevel=3)
-        return result
-    swept_steps = sum(len(sweep.curve["step"]) for sweep in (result.repeats or (result,)))
-    budget, full_length, assumed = _trial_budget(model, x, settings, swept_steps, search["candidates"])
-    try:
-        if settings.verbose:  # the sweep's answer now, not after the trials
-            from tb_lrfinder.reporting.text import format_result
-
-            print(format_result(result), flush=True)
-            print(f"verifying: {search['candidates']} candidate rates trained from the model's start, "
-                  "judged on held-out loss", flush=True)
-        verification = verify_rate(model, x, y, **search, batch_size=settings.batch_size,
-                                   validation_data=validation_data, shuffle=settings.shuffle, log_dir=log_dir,
-                                   train_steps=full_length, sweep_id=result.sweep_id, verbose=settings.verbose,
-                                   budget=budget, training_steps=settings.train_steps)
-    except LRFinderError as error:
-        raise LRFinderError(f"verification failed, {error} (the sweep itself is logged in {log_dir})") from error
-    verification = dataclasses.replace(verification, sweep_steps=swept_steps, message=verification.message + (
-        f"; {assumed}" if assumed else ""))
-    return dataclasses.replace(result, verification=verification)
-
-
-def _trial_budget(model, x, settings: SweepSettings, swept_steps: int,
-                  candidates: int) -> tuple[int | None, int | None, str]:
-    """(the optimizer steps the trials may take, None: no limit; the training's length to judge the
-    last pair at, None: none; what was assumed or changed, for the message): `trial_budget`'s share
-    of `train_steps` where it holds trials of `MIN_FIRST_ROUND`-step first rounds, else the
-    training's whole length; without `train_steps`, about one pass over the data."""
-    if settings.train_steps is not None:
-        if settings.verify_budget is None:
-            return None, settings.train_steps, ""
-        budget = trial_budget(settings.verify_budget, training_steps=settings.train_steps, swept_steps=swept_steps,
-                              candidates=candidates)
-        if budget is not None:
-            return budget, None, ""
-        return None, settings.train_steps, (
-            f"{settings.verify_budget:g} of the training's {settings.train_steps} steps cannot hold the sweep's "
-            f"{swept_steps} and trials of {MIN_FIRST_ROUND}-step first rounds, so the last two candidates were judged "
-            "at the training's whole length instead (about 2.7x its steps; shorter trials favour rates that break "
-            "down later)")
-    if settings.verify_budget is None:
-        return None, None, ""
-    per_pass = batches_available(x, settings.batch_size)
-    floor = halving_cost(candidates) * MIN_FIRST_ROUND
-    budget = max(floor, -(-per_pass // accumulation_steps(model.optimizer)) if per_pass else 2 * floor)
-    return budget, None, ("the training's length was not given (train_steps), so the trials took at most "
-                          + (f"one pass over the data ({budget} optimizer steps)" if per_pass and budget > floor else
-                             f"{budget} optimizer steps (first rounds of {MIN_FIRST_ROUND})"))
