@@ -89,6 +89,30 @@ def test_an_unchanged_directory_is_answered_from_the_cache_and_a_changed_run_is_
     assert {run["run"]: run["points_total"] for run in changed["runs"]} == {"a": 100, "b": 200}
 
 
+def test_the_plugin_analyses_its_log_directory_as_tensorboard_starts(tmp_path, monkeypatch):
+    """Constructing the plugin starts the analysis; the first request is then answered from it."""
+    from tb_lrfinder.logformat import files as files_module
+    from tb_lrfinder.logformat.files import read_file_columns
+    from tb_lrfinder.reporting.tensorboard_plugin import LRFinderPlugin
+
+    write_diverging_sweep(tmp_path / "a")
+    read = []
+    original = read_file_columns
+    monkeypatch.setattr(files_module, "read_file_columns", lambda path: read.append(path) or original(path))
+    started = []
+    original_warm_up = LogDirectory.warm_up
+    monkeypatch.setattr(LogDirectory, "warm_up", lambda self: started.append(original_warm_up(self)) or started[-1])
+    plugin = LRFinderPlugin(types.SimpleNamespace(data_provider=None, logdir=str(tmp_path)))
+    (thread,) = started
+    thread.join(timeout=120)
+    assert not thread.is_alive() and len(read) == 1
+    from werkzeug.test import Client
+
+    answer = json.loads(Client(plugin.get_plugin_apps()["/runs"]).get("/runs").get_data())
+    assert len(read) == 1  # nothing read again: the request found the analysis done
+    assert [run["run"] for run in answer["runs"]] == ["a"]
+
+
 def test_a_long_tag_costs_its_length_once(tmp_path):
     """A 1 MiB tag over 2,000 rows: the answer neither copies it per row nor sends it more than once."""
     tag = "x" * (1 << 20)

@@ -58,11 +58,11 @@ class ScalarTable:
     @functools.cached_property
     def runs(self) -> tuple[str, ...]:
         """The runs that have rows, sorted (`run_names` may name a run whose files held no scalar)."""
-        return tuple(self.run_names[code] for code in np.unique(self.run_codes))
+        return tuple(self.run_names[code] for code in _distinct_sorted(self.run_codes))
 
     def tags_of(self, run: str) -> list[str]:
         """The tags `run` has rows of, sorted."""
-        return [self.tag_names[code] for code in np.unique(self.tag_codes[self.rows(run)])]
+        return [self.tag_names[code] for code in _distinct_sorted(self.tag_codes[self.rows(run)])]
 
     def to_frame(self):
         """The table as `read_scalars` returns it: a pandas DataFrame with
@@ -92,6 +92,16 @@ class ScalarTable:
             raise LRFinderError("the scalar frame's columns differ in length")
         keep = last_of_each(steps, tag_codes, run_codes)
         return cls(run_names, tag_names, run_codes[keep], tag_codes[keep], steps[keep], times[keep], values[keep])
+
+
+def _distinct_sorted(codes: np.ndarray) -> np.ndarray:
+    """The distinct values of an ascending array, in one pass (`np.unique` would sort it again)."""
+    if len(codes) == 0:
+        return codes
+    first = np.empty(len(codes), dtype=bool)
+    first[0] = True
+    np.not_equal(codes[1:], codes[:-1], out=first[1:])
+    return codes[first]
 
 
 def _codes(column) -> tuple[tuple[str, ...], np.ndarray]:
@@ -188,14 +198,21 @@ def last_of_each(steps: np.ndarray, *groups: np.ndarray) -> np.ndarray:
     codes = _group_codes(len(steps), groups)
     if codes is None:
         return _last_of_each_sorted(steps, *groups)
+    # Few groups: a stable sort of one-byte codes (a radix sort, one pass) puts the rows in group
+    # order, each group's rows in the order written; only a group whose steps then do not ascend
+    # (a step repeated or out of order) is sorted by step.
+    order = np.argsort(codes.astype(np.uint8), kind="stable")
+    ordered_steps, ordered_codes = steps[order], codes[order]
+    if np.all((ordered_steps[1:] > ordered_steps[:-1]) | (ordered_codes[1:] != ordered_codes[:-1])):
+        return order
     parts = []
-    for code in np.flatnonzero(np.bincount(codes)):  # few groups: one pass each
-        rows = np.flatnonzero(codes == code)
+    bounds = np.flatnonzero(np.diff(ordered_codes)) + 1
+    for rows in np.split(order, bounds):
         ordered = steps[rows]
-        if not np.all(ordered[1:] > ordered[:-1]):  # a step repeated or out of order
+        if not np.all(ordered[1:] > ordered[:-1]):
             rows = rows[_last_of_each_sorted(ordered)]
         parts.append(rows)
-    return np.concatenate(parts) if parts else np.arange(0)
+    return np.concatenate(parts)
 
 
 _FEW_GROUPS = 32

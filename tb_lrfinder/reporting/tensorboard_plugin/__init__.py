@@ -4,8 +4,9 @@ A TensorBoard plugin (entry point `tensorboard_plugins`, so a plain
 `tensorboard --logdir logs` shows an **LR Finder** tab). Its backend analyses
 every run with this project's own pipeline (`runs.analyze_scalars`: the same
 numbers as `tb-lrfinder analyze`): on a local log directory it reads the
-event files itself, every point whatever TensorBoard's sampling, and caches
-each file until it changes (`payload.LogDirectory`); elsewhere it reads what
+event files itself, every point whatever TensorBoard's sampling, starting as
+TensorBoard starts (as TensorBoard's own loader does), and caches each file
+until it changes (`payload.LogDirectory`); elsewhere it reads what
 TensorBoard's data provider kept, and says so. Each run goes to the page at
 drawing size (`payload.MAX_POINTS_DRAWN` points). Its frontend
 (`static/index.js`, an ES module with no dependencies, drawing SVG, every
@@ -41,6 +42,8 @@ class LRFinderPlugin(base_plugin.TBPlugin):
         self._provider = context.data_provider
         logdir = getattr(context, "logdir", "") or ""
         self._directory = LogDirectory(logdir) if logdir and os.path.isdir(logdir) else None
+        if self._directory is not None:
+            self._directory.warm_up()  # analysed while TensorBoard starts and the page loads
         self._provider_lock = threading.Lock()
 
     def get_plugin_apps(self):

@@ -159,6 +159,23 @@ class LogDirectory:
         self._answer: tuple | None = None  # (signatures of every file, JSON bytes)
         self._lock = threading.Lock()
 
+    def warm_up(self) -> threading.Thread:
+        """Starts `answer()` in a background thread and returns the thread.
+
+        TensorBoard's own loader reads the log directory as TensorBoard starts; the plugin does the
+        same, so that the tab's first request finds its answer ready, or under way (a request that
+        arrives meanwhile waits for it under the lock and is answered from the cache).
+        """
+        thread = threading.Thread(target=self._answer_in_background, name="lr_finder warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    def _answer_in_background(self) -> None:
+        try:
+            self.answer()
+        except Exception:  # noqa: BLE001  a request does the same work again and reports what fails
+            pass
+
     def answer(self) -> bytes:
         from tb_lrfinder.logformat.directory import find_event_files
 
