@@ -13,8 +13,9 @@ this times in one run, side by side:
   background never slows it;
 * refresh of an unchanged directory: the tab's poll (`/data/plugin/lr_finder/runs` fetched from
   the page, answered from its cache) against the Scalars dashboard's first load;
-* the TensorBoard process's memory (resident set) after the tab's first load, less that of a
-  TensorBoard serving an empty directory (the largest growth over the rounds);
+* the TensorBoard process's memory (resident set) after the tab's first load, and the most it
+  held by then, each less that of a TensorBoard serving an empty directory (the largest growth
+  over the rounds);
 
 on three log directories: 100 runs x 10,000 steps, one run of 1,000,000 steps, and one run whose
 loss tag is 65,536 characters long. Each is timed `--rounds` times; the medians and their ratios
@@ -113,10 +114,11 @@ class TensorBoard:
                     raise RuntimeError(f"tensorboard did not start: {self._log.read()[-2000:]!r}") from None
                 time.sleep(0.05)
 
-    def rss_mb(self) -> float:
-        """The resident memory of TensorBoard's Python process (its plugins live there), in MB."""
+    def rss_mb(self, field: str = "VmRSS") -> float:
+        """The resident memory of TensorBoard's Python process (its plugins live there), in MB: now
+        (`VmRSS`), or the most it has held (`VmHWM`)."""
         with open(f"/proc/{self.process.pid}/status") as status:
-            line = next(line for line in status if line.startswith("VmRSS:"))
+            line = next(line for line in status if line.startswith(field + ":"))
         return int(line.split()[1]) / 1024
 
     def close(self) -> None:
@@ -170,25 +172,26 @@ def refresh(page, base: str) -> float:
     }})()""")
 
 
-def baseline_rss_mb() -> float:
-    """The resident memory of a TensorBoard serving an empty log directory (nothing for the tab to
-    read), once it answers: what the tab's memory growth is counted from."""
+def baseline_rss_mb() -> tuple[float, float]:
+    """The resident memory (now, most) of a TensorBoard serving an empty log directory (nothing for
+    the tab to read), once it answers: what the tab's memory growth is counted from."""
     with tempfile.TemporaryDirectory() as empty:
         board = TensorBoard(empty)
         try:
             get(board.base, "/data/plugin/lr_finder/runs")
-            return board.rss_mb()
+            return board.rss_mb(), board.rss_mb("VmHWM")
         finally:
             board.close()
 
 
-def measure(name: str, logdir: str, runs: int, rounds: int, baseline_mb: float) -> dict:
+def measure(name: str, logdir: str, runs: int, rounds: int, baseline_mb: tuple[float, float]) -> dict:
     """Medians over `rounds` rounds, each on a fresh TensorBoard: the tab's first load, navigated to as
     soon as TensorBoard answers (the plugin starts analysing the directory as TensorBoard starts, so
     this load waits for most of that work), then the Scalars dashboard's first load once the tab's
     has finished (so the tab's background work never slows Scalars'); the tab's refresh; and
-    TensorBoard's memory after the tab's first load less `baseline_mb` (the largest over the rounds)."""
-    tab, scalars, refreshes, growth, shown = [], [], [], [], 0
+    TensorBoard's memory after the tab's first load (and the most it held) less `baseline_mb`'s (the
+    largest over the rounds)."""
+    tab, scalars, refreshes, growth, peak, shown = [], [], [], [], [], 0
     for _ in range(rounds):
         with Browser() as browser:  # started first: the tab is navigated to the moment TensorBoard answers
             page = browser.page
@@ -199,7 +202,8 @@ def measure(name: str, logdir: str, runs: int, rounds: int, baseline_mb: float) 
                 # A run whose loss tag is not one a sweep writer uses is listed as skipped, not drawn.
                 ready = "true" if name.startswith("a 65,536") else f"{RUN_ROWS} >= {runs}"
                 tab.append(load(page, f"{board.base}/#lr_finder", ready=ready))
-                growth.append(board.rss_mb() - baseline_mb)
+                growth.append(board.rss_mb() - baseline_mb[0])
+                peak.append(board.rss_mb("VmHWM") - baseline_mb[1])
                 refreshes += [refresh(page, board.base) for _ in range(3)]
                 scalars.append(load(page, f"{board.base}/#scalars"))
                 answer = get(board.base, "/data/plugin/lr_finder/runs")
@@ -207,7 +211,7 @@ def measure(name: str, logdir: str, runs: int, rounds: int, baseline_mb: float) 
             finally:
                 board.close()
     return {"set": name, "tab_s": statistics.median(tab), "scalars_s": statistics.median(scalars),
-            "refresh_s": statistics.median(refreshes), "memory_growth_mb": max(growth), "runs_shown": shown}
+            "refresh_s": statistics.median(refreshes), "memory_growth_mb": max(growth), "peak_growth_mb": max(peak), "runs_shown": shown}
 
 
 def main(argv=None) -> int:
@@ -219,8 +223,8 @@ def main(argv=None) -> int:
     folders = make_logs(args.logs)
     print(f"headless Chromium, TensorBoard with its default settings; medians of {args.rounds} rounds\n")
     print("| log directory | tab first load | Scalars first load | ratio (<= 1.5) | tab refresh, unchanged | "
-          "refresh / Scalars' load (<= 0.2) | TensorBoard memory growth (<= 200 MB) | runs shown |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+          "refresh / Scalars' load (<= 0.2) | TensorBoard memory growth (<= 200 MB) | its peak growth | runs shown |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     baseline_mb = baseline_rss_mb()
     results = []
     for name in args.sets:
@@ -228,7 +232,7 @@ def main(argv=None) -> int:
         results.append(row)
         print(f"| {name} | {row['tab_s']:.2f} s | {row['scalars_s']:.2f} s | {row['tab_s'] / row['scalars_s']:.2f} | "
               f"{row['refresh_s'] * 1000:.0f} ms | {row['refresh_s'] / row['scalars_s']:.3f} | "
-              f"{row['memory_growth_mb']:+.0f} MB | {row['runs_shown']} |", flush=True)
+              f"{row['memory_growth_mb']:+.0f} MB | {row['peak_growth_mb']:+.0f} MB | {row['runs_shown']} |", flush=True)
     print(json.dumps(results))
     return 0
 

@@ -68,6 +68,31 @@ def test_a_million_point_run_is_analysed_whole_and_sent_at_drawing_size(tmp_path
     assert run["use"]["learning_rate"] == pytest.approx(expected.learning_rate)
 
 
+def _resident_mb() -> float:
+    with open("/proc/self/status") as status:
+        return int(next(line for line in status if line.startswith("VmRSS:")).split()[1]) / 1024
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads the resident set from /proc")
+def test_after_a_big_analysis_the_server_keeps_about_the_cache_of_columns(tmp_path):
+    """What an analysis of a 1M-step run allocates and frees goes back to the system: the process
+    keeps the cache of the run's columns (80 MB), not the analysis's temporaries (a few hundred MB)."""
+    from tb_lrfinder.reporting.tensorboard_plugin.payload import _malloc_trim
+
+    if _malloc_trim() is None:
+        pytest.skip("the C library has no malloc_trim: freed heap stays with the allocator")
+    _big_sweep(tmp_path / "million", 1_000_000)
+    directory = LogDirectory(tmp_path)
+    import threading
+
+    before = _resident_mb()
+    thread = threading.Thread(target=directory.answer)  # as the plugin's warm-up runs it
+    thread.start()
+    thread.join()
+    cache_mb = sum(column.nbytes for _, columns, _ in directory._files.values() for column in columns[1:]) / 2**20
+    assert _resident_mb() - before < cache_mb + 60
+
+
 def test_an_unchanged_directory_is_answered_from_the_cache_and_a_changed_run_is_read_again(tmp_path, monkeypatch):
     from tb_lrfinder.logformat import files as files_module
     from tb_lrfinder.logformat.files import read_file_columns

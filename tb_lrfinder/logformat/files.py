@@ -158,11 +158,16 @@ class _Columns:
         """(tag names, tag codes, steps, wall times, values), in record order."""
         if not self.order:
             return [], np.array([], np.int32), np.array([], np.int64), np.array([], np.float64), np.array([], np.float64)
-        columns = [np.concatenate(part) for part in (self.codes, self.steps, self.times, self.values)]
         index = np.concatenate(self.order)
-        if np.any(index[1:] < index[:-1]):  # points parsed out of record order (fast path, then protobuf)
-            order = np.argsort(index, kind="stable")
-            columns = [column[order] for column in columns]
+        self.order = []
+        # Points parsed out of record order (fast path, then protobuf) are put back in it.
+        order = np.argsort(index, kind="stable") if np.any(index[1:] < index[:-1]) else None
+        del index
+        columns = []
+        for name in ("codes", "steps", "times", "values"):  # one column at a time, its parts let go
+            column = np.concatenate(getattr(self, name))
+            setattr(self, name, [])
+            columns.append(column if order is None else column[order])
         return (self.tag_names, *columns)
 
 

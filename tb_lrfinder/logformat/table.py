@@ -159,29 +159,34 @@ def read_runs(runs: dict[str, list[str]], read_file=read_file_columns) -> Scalar
         warnings.warn(_summarized(unreadable) + "; skipped", LogReadWarning, stacklevel=2)
     run_names = sorted({part[0] for part in parts})
     tag_names = sorted({name for part in parts for name in part[1]})
-    run_code = {name: code for code, name in enumerate(run_names)}
     tag_code = {name: code for code, name in enumerate(tag_names)}
-    runs = np.concatenate([np.full(len(part[2]), run_code[part[0]], np.int32) for part in parts])
-    tag_codes = np.concatenate([np.array([tag_code[n] for n in part[1]] or [0], np.int32)[part[2]] for part in parts])
-    steps, times, values = (np.concatenate([part[k] for part in parts]) for k in (3, 4, 5))
-    keep = _last_of_each_run(parts, run_names, steps, tag_codes)
-    return ScalarTable(tuple(run_names), tuple(tag_names), runs[keep], tag_codes[keep], steps[keep], times[keep],
-                       values[keep])
+    files_of: dict[str, list[tuple]] = {}
+    for run, names, codes, steps, times, values in parts:  # each file's tag codes as the table's
+        table_codes = np.array([tag_code[name] for name in names] or [0], np.int32)[codes]
+        files_of.setdefault(run, []).append((table_codes, steps, times, values))
+    return _gathered(run_names, tag_names, [files_of[run] for run in run_names])
 
 
-def _last_of_each_run(parts, run_names, steps: np.ndarray, tag_codes: np.ndarray) -> np.ndarray:
-    """`last_of_each(steps, tag_codes, runs)` of the concatenated `parts`, run by run (a run's
-    rows are its files' rows, in `parts` order): one small sort per run instead of one of the
-    whole log's rows."""
-    starts = np.cumsum([0] + [len(part[2]) for part in parts])
-    files_of: dict[str, list[int]] = {}
-    for i, part in enumerate(parts):
-        files_of.setdefault(part[0], []).append(i)
-    keep = []
-    for run in run_names:
-        rows = np.concatenate([np.arange(starts[i], starts[i + 1]) for i in files_of[run]])
-        keep.append(rows[last_of_each(steps[rows], tag_codes[rows])])
-    return np.concatenate(keep)
+def _gathered(run_names: list[str], tag_names: list[str], files_by_run: list[list[tuple]]) -> ScalarTable:
+    """The table of each run's files ((tag codes, steps, wall times, values) each, oldest first),
+    a repeated (tag, step) keeping the later write: each run's kept rows are gathered into columns
+    allocated once (memory: the files' columns and the table, not two whole copies more)."""
+    kept = []  # per run: its columns concatenated (one file: as read) and the rows kept of them
+    for files in files_by_run:
+        columns = files[0] if len(files) == 1 else tuple(np.concatenate(column) for column in zip(*files))
+        kept.append((columns, last_of_each(columns[1], columns[0])))
+    total = sum(len(rows) for _, rows in kept)
+    run_codes = np.empty(total, np.int32)
+    tag_codes, steps, times, values = (np.empty(total, dtype) for dtype in (np.int32, np.int64, np.float64,
+                                                                              np.float64))
+    at = 0
+    for code, (columns, rows) in enumerate(kept):
+        span = slice(at, at + len(rows))
+        run_codes[span] = code
+        for source, target in zip(columns, (tag_codes, steps, times, values)):
+            target[span] = source[rows]  # one column of one run at a time in flight
+        at += len(rows)
+    return ScalarTable(tuple(run_names), tuple(tag_names), run_codes, tag_codes, steps, times, values)
 
 
 def _summarized(messages: list[str], shown: int = 3) -> str:

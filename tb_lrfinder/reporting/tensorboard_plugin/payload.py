@@ -11,6 +11,8 @@ the number of points a run holds.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import math
 import os
@@ -25,9 +27,9 @@ from tb_lrfinder.core.errors import LRFinderError
 MAX_POINTS_DRAWN = 2000
 """Points per run sent to the page at most (evenly spaced over the run's steps; the analysis sees all)."""
 
-MAX_POINTS_SENT = 100_000
+MAX_POINTS_SENT = 50_000
 """Points of all runs together sent at most: with many runs each gets its share of it (at least
-`MIN_POINTS_DRAWN`), as the page overlays them in one plot a thousand pixels wide."""
+`MIN_POINTS_DRAWN`), as the page overlays them in one plot 800 pixels wide (100 runs: 500 each)."""
 
 MIN_POINTS_DRAWN = 300
 """Points per run sent at least, however many runs there are (the analysis sees all)."""
@@ -83,8 +85,9 @@ def run_payload(result, *, updated: float | None, points_drawn: int = MAX_POINTS
     curve = result.curve
     total = len(curve["step"])
     keep = drawn_indices(total, points_drawn)
-    points = {column: _numbers(np.asarray(curve[column], dtype=np.float64)[keep])
-              for column in ("step", "learning_rate", "loss", "smoothed_loss", "val_loss") if column in curve}
+    points = {"step": np.asarray(curve["step"], dtype=np.int64)[keep].tolist()}  # integers: short JSON
+    points.update({column: _numbers(np.asarray(curve[column], dtype=np.float64)[keep])
+                   for column in ("learning_rate", "loss", "smoothed_loss", "val_loss") if column in curve})
     if "val_loss" in curve:  # every validation point, however many points are drawn: they are few
         measured = np.flatnonzero(np.isfinite(np.asarray(curve["val_loss"], dtype=np.float64)))
         points["validation"] = {"learning_rate": [_number(curve["learning_rate"][i]) for i in measured],
@@ -192,6 +195,7 @@ class LogDirectory:
             current = {file for file, _ in signatures}
             for stale in set(self._files) - current:  # files gone from the directory
                 del self._files[stale]
+            release_free_memory()
             return body
 
     def _columns(self, file: str):
@@ -226,6 +230,27 @@ class LogDirectory:
         analysed, skipped = analyze_scalars(table, name_of=lambda run: run,
                                             directory_of=lambda run: os.path.join(self.path, run))
         return payload(analysed, skipped, updated_of=_updated_of(table), source="files", notes=notes)
+
+
+@functools.cache
+def _malloc_trim():
+    """glibc's `malloc_trim`, or None where the C library has none (macOS, Windows, musl)."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+def release_free_memory() -> None:
+    """Hands the heap's free pages back to the system where the C library is glibc (best effort).
+
+    An analysis of a large log allocates and frees a few hundred MB of arrays; glibc keeps much of
+    a freed heap for reuse, so without this TensorBoard's resident memory would stay that much
+    larger than what the plugin keeps (its cache of columns and answer) after each new analysis.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def _updated_of(table):
