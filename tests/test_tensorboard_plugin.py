@@ -190,6 +190,9 @@ def untrusted_tensorboard(tmp_path_factory):
     (root / HOSTILE).mkdir()
     write_simple_log(root / HOSTILE / "events.out.tfevents.1.h", zip(range(120), rates, losses),
                      lr_tag=tags.LEARNING_RATE, loss_tag=tags.LOSS)
+    (root / f"{HOSTILE}_training").mkdir()  # no learning-rate series: listed as skipped, with its reason
+    write_simple_log(root / f"{HOSTILE}_training" / "events.out.tfevents.1.h", zip(range(5), [0.1] * 5, losses[:5]),
+                     lr_tag="epoch_accuracy", loss_tag="epoch_loss")
     from test_plugin_payload import _big_sweep
 
     _big_sweep(root / "million", 1_000_000)
@@ -214,3 +217,6 @@ def test_a_hostile_run_name_renders_as_text_and_a_million_point_run_draws(untrus
     assert dom.count('class="smoothed-loss"') == 2 and dom.count('class="use-line"') == 2
     assert "drawn: 2000 of 1000000 points" in dom
     assert dom.count('class="y-tick"') >= 3 and 'class="headline' in dom
+    # The run that is no range test: one collapsed line, its name and reason inside, as text.
+    assert "<details><summary>1 run(s) without a range test, not drawn: why</summary>" in dom
+    assert "&lt;img src=x onerror=document.body.setAttribute('data-pwned',1)&gt;_training: " in dom

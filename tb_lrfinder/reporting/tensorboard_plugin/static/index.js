@@ -145,11 +145,16 @@ function draw() {
   drawHeadlines(runs);
   drawTable(runs);
   drawPlot(runs.filter((run) => !hidden.has(run.run)), runs);
+  // Runs that are not range tests (a log directory's trainings, say): one collapsed line, each run's
+  // reason inside; opened, it stays open across refreshes.
   const skipped = document.getElementById("skipped");
+  const open = skipped.querySelector("details")?.open ?? false;
   skipped.textContent = "";
   if (latest.skipped.length) {
-    html("div", `Runs without a range test (${latest.skipped.length}):`, {}, skipped);
-    for (const s of latest.skipped.slice(0, 50)) html("div", `${s.run}: ${s.reason}`, {class: "skip"}, skipped);
+    const details = html("details", null, {}, skipped);
+    details.open = open;
+    html("summary", `${latest.skipped.length} run(s) without a range test, not drawn: why`, {}, details);
+    for (const s of latest.skipped.slice(0, 50)) html("div", `${s.run}: ${s.reason}`, {class: "skip"}, details);
   }
   const notes = document.getElementById("notes");
   notes.textContent = "";
