@@ -199,6 +199,20 @@ def test_a_data_provider_answer_is_analysed_and_says_it_may_be_sampled():
     assert run["analysis"]["stop"]["reason"] == "diverged" and run["use"] is not None
 
 
+def test_a_data_provider_answer_becomes_one_table_sorted_with_the_later_write_kept():
+    datum = types.SimpleNamespace
+    series = {"b": {"loss": [datum(step=s, wall_time=1.0, value=v) for s, v in ((2, 0.5), (1, 0.7), (1, 0.6))],
+                    "lr": [datum(step=1, wall_time=2.0, value=0.1)]},
+              "a": {"lr": [datum(step=0, wall_time=3.0, value=0.2)]},
+              "empty": {}}
+    table = scalar_table(series)
+    assert table.run_names == ("a", "b", "empty") and table.runs == ("a", "b")
+    rows = [(table.run_names[r], table.tag_names[t], s, v) for r, t, s, v in
+            zip(table.run_codes, table.tag_codes, table.steps, table.values)]
+    assert rows == [("a", "lr", 0, 0.2), ("b", "loss", 1, 0.6), ("b", "loss", 2, 0.5), ("b", "lr", 1, 0.1)]
+    assert len(scalar_table({})) == 0
+
+
 def test_drawn_indices_keep_the_ends_and_the_limit():
     for count in (1, 10, 2000, 2001, 10**6):
         kept = drawn_indices(count)

@@ -164,16 +164,18 @@ def read_runs(runs: dict[str, list[str]], read_file=read_file_columns) -> Scalar
     for run, names, codes, steps, times, values in parts:  # each file's tag codes as the table's
         table_codes = np.array([tag_code[name] for name in names] or [0], np.int32)[codes]
         files_of.setdefault(run, []).append((table_codes, steps, times, values))
-    return _gathered(run_names, tag_names, [files_of[run] for run in run_names])
+    return gathered_table(run_names, tag_names, [files_of[run] for run in run_names])
 
 
-def _gathered(run_names: list[str], tag_names: list[str], files_by_run: list[list[tuple]]) -> ScalarTable:
-    """The table of each run's files ((tag codes, steps, wall times, values) each, oldest first),
-    a repeated (tag, step) keeping the later write: each run's kept rows are gathered into columns
-    allocated once (memory: the files' columns and the table, not two whole copies more)."""
-    kept = []  # per run: its columns concatenated (one file: as read) and the rows kept of them
-    for files in files_by_run:
-        columns = files[0] if len(files) == 1 else tuple(np.concatenate(column) for column in zip(*files))
+def gathered_table(run_names: list[str], tag_names: list[str], pieces_by_run: list[list[tuple]]) -> ScalarTable:
+    """The table of each run's pieces ((tag codes, steps, wall times, values) each, in the order
+    written: a run's files, oldest first), a repeated (tag, step) keeping the later write: each
+    run's kept rows are gathered into columns allocated once (memory: the pieces and the table,
+    not two whole copies more). A run may have no piece (it then has no row)."""
+    kept = []  # per run: its columns concatenated (one piece: as given) and the rows kept of them
+    for pieces in pieces_by_run:
+        columns = pieces[0] if len(pieces) == 1 else tuple(
+            np.concatenate(column) for column in zip(*pieces or [_NO_PIECE]))
         kept.append((columns, last_of_each(columns[1], columns[0])))
     total = sum(len(rows) for _, rows in kept)
     run_codes = np.empty(total, np.int32)
@@ -187,6 +189,10 @@ def _gathered(run_names: list[str], tag_names: list[str], files_by_run: list[lis
             target[span] = source[rows]  # one column of one run at a time in flight
         at += len(rows)
     return ScalarTable(tuple(run_names), tuple(tag_names), run_codes, tag_codes, steps, times, values)
+
+
+_NO_PIECE = (np.zeros(0, np.int32), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+"""A run's columns where it has no piece."""
 
 
 def _summarized(messages: list[str], shown: int = 3) -> str:
@@ -212,8 +218,7 @@ def last_of_each(steps: np.ndarray, *groups: np.ndarray) -> np.ndarray:
         return order
     parts = []
     bounds = np.flatnonzero(np.diff(ordered_codes)) + 1
-    for rows in np.split(order, bounds):
-        ordered = steps[rows]
+    for rows, ordered in zip(np.split(order, bounds), np.split(ordered_steps, bounds)):
         if not np.all(ordered[1:] > ordered[:-1]):
             rows = rows[_last_of_each_sorted(ordered)]
         parts.append(rows)

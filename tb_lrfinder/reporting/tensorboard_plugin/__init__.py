@@ -95,24 +95,14 @@ def scalar_table(series):
     run and tag names as codes (a long tag costs its length once, not once per row)."""
     import numpy as np
 
-    from tb_lrfinder.logformat.table import ScalarTable, last_of_each
+    from tb_lrfinder.logformat.table import gathered_table
 
     run_names = sorted(series)
     tag_names = sorted({tag for by_tag in series.values() for tag in by_tag})
     tag_code = {tag: code for code, tag in enumerate(tag_names)}
-    runs, tags_, steps, times, values = [], [], [], [], []
-    for run_code, run in enumerate(run_names):
-        for tag, data in series[run].items():
-            runs.append(np.full(len(data), run_code, np.int32))
-            tags_.append(np.full(len(data), tag_code[tag], np.int32))
-            steps.append(np.fromiter((d.step for d in data), np.int64, len(data)))
-            times.append(np.fromiter((d.wall_time for d in data), np.float64, len(data)))
-            values.append(np.fromiter((d.value for d in data), np.float64, len(data)))
-    if not runs:
-        empty = np.zeros(0)
-        return ScalarTable((), (), empty.astype(np.int32), empty.astype(np.int32), empty.astype(np.int64), empty,
-                           empty)
-    runs, tags_, steps, times, values = (np.concatenate(part) for part in (runs, tags_, steps, times, values))
-    keep = last_of_each(steps, tags_, runs)
-    return ScalarTable(tuple(run_names), tuple(tag_names), runs[keep], tags_[keep], steps[keep], times[keep],
-                       values[keep])
+    pieces_by_run = [[(np.full(len(data), tag_code[tag], np.int32),
+                       np.fromiter((d.step for d in data), np.int64, len(data)),
+                       np.fromiter((d.wall_time for d in data), np.float64, len(data)),
+                       np.fromiter((d.value for d in data), np.float64, len(data)))
+                      for tag, data in series[run].items()] for run in run_names]
+    return gathered_table(run_names, tag_names, pieces_by_run)
