@@ -60,6 +60,9 @@ VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a di
                      "steps but never past one training; nothing verified where the sweep alone takes that; the "
                      "100-step sweeps only (on trainings this short a tenth never holds the trials, so find_lr now "
                      "judges at the training's length instead: the budget variant)",
+            "pass": "as wide, without the training's length: sweep then trials of at most about one pass over the "
+                    "data (find_lr(verify=True) without train_steps: verify_step.trial_budget_of); the 100-step "
+                    "sweeps only",
             "budget_choice14": "as budget, but a first round on a plateau is ranked like any other (choice 14)",
             "wide_choice12": "as wide, but a plateau confirms nothing (choice 12)",
             "wide_choice10": "as wide, without windows above (choice 10)",
@@ -130,7 +133,9 @@ def main(argv=None) -> int:
 
     from tb_lrfinder.analysis.halving import halving_cost, search_for
     from tb_lrfinder.sweep.plan import rate_is_a_step_size
+    from tb_lrfinder.training.settings import SweepSettings
     from tb_lrfinder.training.trials import verify_rate
+    from tb_lrfinder.training.verify_step import trial_budget_of
 
     if args.reuse is not None and (args.variant, args.reuse) not in REUSABLE:
         parser.error(f"the {args.variant} variant cannot reuse {args.reuse}'s records")
@@ -154,9 +159,9 @@ def main(argv=None) -> int:
         (x, y), _ = tasks.data(sweep["task"])
         model = tasks.build(sweep["task"], 1e-3, seed=sweep["order"])
         recommended = None if analysis.recommended is None else analysis.recommended.learning_rate
-        if args.variant == "share" and key[1] != 100:  # find_lr's default sweep
+        if args.variant in ("share", "pass") and key[1] != 100:  # find_lr's default sweep
             continue
-        if args.variant in ("wide", "budget", "share"):  # as find_lr(verify=True) searches
+        if args.variant in ("wide", "budget", "share", "pass"):  # as find_lr(verify=True) searches
             search = search_for(recommended, analysis.stop.reason, candidates=5,
                                 swept=(sweep["min_lr"], sweep["max_lr"]),
                                 rate_is_step_size=rate_is_a_step_size(model.optimizer))
@@ -179,8 +184,11 @@ def main(argv=None) -> int:
                                      "rate": fallback, "steps": 0, "confirmed": False, "plateau": False,
                                      "budget": budget, "trials": []})
                 continue
+        if args.variant == "pass":  # as find_lr(verify=True) budgets its trials without train_steps
+            settings = SweepSettings(batch_size=task.batch_size, candidates=search["candidates"])
+            budget = trial_budget_of(model, x, settings, len(sweep["step"]), search["candidates"])[0]
         result = verify_rate(model, x, y, **search, batch_size=task.batch_size, train_steps=train_steps,
-                             budget=budget, training_steps=steps_of[key[0]] if budget is not None else None,
+                             budget=budget, training_steps=steps_of[key[0]] if args.variant == "share" else None,
                              verbose=0)
         records.append(raw, {"task": key[0], "num_steps": key[1], "order": key[2], "recommended": recommended,
                       "rate": result.learning_rate if result.confirmed else fallback, "steps": result.steps,
