@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Long trainings (issue 34): ground truth with the short horizons, and budgeted verification.
+"""Longer trainings (issue 34): ground truth with the short horizons, and budgeted verification.
 
-* `truth`: every long task (`tasks.LONG_TASKS`, 3,000+ optimizer steps) trained for its budget at
+`--set long` (the default): the long tasks (`tasks.LONG_TASKS`, 3,000+ optimizer steps); `--set mid`:
+the mid-length ones (`tasks.MID_TASKS`, 1,000-1,500 steps), recorded in `raw/mid_*` instead of
+`raw/long_*`.
+
+* `truth`: every task of the set trained for its budget at
   `--rates` log-spaced constant rates over its grid, `--seeds` seeds each. Each training also
   records its test loss and score at `HORIZONS` of its steps (2%, 5%, 10%): a trial that trains
   that share of the training from the same start at the same rate sees exactly that model, so the
   rate that is best at a horizon against the rate that is best at the end is the short-horizon
-  bias of trials of that length (`raw/long_truth.jsonl.gz`).
+  bias of trials of that length (`raw/<set>_truth.jsonl.gz`).
 * `verify`: `find_lr(verify=True, train_steps=N, verify_budget=<share>)` on each long task and
-  `--orders` data orders, for each share in `--shares` (`raw/long_verified.jsonl.gz`).
+  `--orders` data orders, for each share in `--shares` (`raw/<set>_verified.jsonl.gz`).
 
 Appended as results come; an interrupted run resumes. `--worker i/n` splits the jobs over processes.
 
@@ -107,7 +111,8 @@ def run_verify(name: str, order: int, share: float) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("truth", "verify"))
-    parser.add_argument("--tasks", nargs="*", default=list(tasks.LONG_TASKS))
+    parser.add_argument("--set", choices=list(tasks.TRAINING_SETS), default="long")
+    parser.add_argument("--tasks", nargs="*", default=None, help="only these tasks of the set")
     parser.add_argument("--rates", type=int, default=13, help="grid points per task (log-spaced over its grid)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--orders", type=int, default=5)
@@ -115,13 +120,15 @@ def main(argv=None) -> int:
     parser.add_argument("--worker", default="0/1", help="i/n: run every n-th job, starting at the i-th")
     args = parser.parse_args(argv)
     index, count = start_worker(args.worker)
+    names = args.tasks or list(tasks.TRAINING_SETS[args.set][0])
+    truth_records, verified_records = f"{args.set}_truth", f"{args.set}_verified"
     if args.what == "truth":
-        done = {(r["task"], r["rate"], r["seed"]) for r in records.read("long_truth")}
-        jobs = [(name, float(rate), seed) for name in args.tasks
+        done = {(r["task"], r["rate"], r["seed"]) for r in records.read(truth_records)}
+        jobs = [(name, float(rate), seed) for name in names
                 for rate in tasks.grid_rates(tasks.ALL_TASKS[name], args.rates) for seed in range(args.seeds)]
     else:
-        done = {(r["task"], r["order"], r["share"]) for r in records.read("long_verified")}
-        jobs = [(name, 100 + order, share) for share in args.shares for name in args.tasks
+        done = {(r["task"], r["order"], r["share"]) for r in records.read(verified_records)}
+        jobs = [(name, 100 + order, share) for share in args.shares for name in names
                 for order in range(args.orders)]
     for i, job in enumerate(jobs):
         if i % count != index or job in done:
@@ -129,12 +136,12 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         if args.what == "truth":
             record = train_with_horizons(*job[:2], seed=job[2])
-            records.append("long_truth", record)
+            records.append(truth_records, record)
             print(f"{job[0]} rate {job[1]:.3g} seed {job[2]}: {record['score']:.2f} "
                   f"({time.perf_counter() - started:.1f} s)", flush=True)
         else:
             record = run_verify(*job)
-            records.append("long_verified", record)
+            records.append(verified_records, record)
             print(f"{job[0]} order {job[1]} share {job[2]}: verified {record['verified']} "
                   f"({record['sweep_steps']} + {record['trial_steps']} steps, {record['seconds']:.1f} s)", flush=True)
     return 0

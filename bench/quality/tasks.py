@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import numpy as np
@@ -288,7 +288,40 @@ LONG_CHOICE = ("long_blobs_sgd", "long_regression_adam", "long_mnist_mlp_momentu
 LONG_HELD_OUT = ("long_spiral_tanh_rmsprop", "long_binary_dropout_adamw", "long_friedman_nesterov")
 """The long tasks held out while that correction is chosen; scored only after it is committed."""
 
-ALL_TASKS = {**TASKS, **LONG_TASKS}
+MID_OF = {"mid_matrix_factorization_rmsprop": ("matrix_factorization_rmsprop", 8),
+          "mid_sigmoid_deep_sgd": ("sigmoid_deep_sgd", 12),
+          "mid_regression_mse": ("regression_mse", 16),
+          "mid_multilabel_momentum": ("multilabel_momentum", 16),
+          "mid_parity_tanh_adam": ("parity_tanh_adam", 10),
+          "mid_regression_huber_adam": ("regression_huber_adam", 8),
+          "mid_rings_elu_rmsprop": ("rings_elu_rmsprop", 20),
+          "mid_heteroscedastic_sgd": ("heteroscedastic_sgd", 6)}
+"""Mid-length trainings (issue 34: 1,000-1,500 optimizer steps, between the short tasks and the long
+ones): a short task's model and data trained for `epochs` instead of its own. Committed (session 24)
+with their split below before any of them was trained."""
+
+MID_TASKS = {name: replace(TASKS[base], name=name, epochs=epochs,
+                           description=f"{TASKS[base].description}; {epochs} epochs")
+             for name, (base, epochs) in MID_OF.items()}
+
+MID_CHOICE = ("mid_matrix_factorization_rmsprop", "mid_sigmoid_deep_sgd", "mid_regression_mse",
+              "mid_multilabel_momentum")
+"""The mid-length tasks a verification budget for trainings a tenth cannot hold is chosen on."""
+
+MID_HELD_OUT = ("mid_parity_tanh_adam", "mid_regression_huber_adam", "mid_rings_elu_rmsprop",
+                "mid_heteroscedastic_sgd")
+"""The mid-length tasks held out while that budget is chosen; scored only after it is committed."""
+
+ALL_TASKS = {**TASKS, **LONG_TASKS, **MID_TASKS}
+
+TRAINING_SETS = {"long": (LONG_TASKS, LONG_HELD_OUT), "mid": (MID_TASKS, MID_HELD_OUT)}
+"""The sets of longer trainings (`long.py`, `horizon.py`): set -> (its tasks, those held out);
+each set's records are `raw/<set>_truth` and `raw/<set>_verified`."""
+
+
+def base_task(name: str) -> str:
+    """The task whose model and data `name` uses (itself, but for the mid-length tasks)."""
+    return MID_OF[name][0] if name in MID_OF else name
 
 
 MOMENTUM = {"sgd": 0.0, "momentum": 0.9, "nesterov": 0.9, "adam": 0.9, "adamw": 0.9, "nadam": 0.9, "rmsprop": 0.0,
@@ -319,6 +352,8 @@ def grid_rates(task: Task, points: int = 13) -> np.ndarray:
 @lru_cache(maxsize=None)
 def data(name: str):
     """((x_train, y_train), (x_test, y_test)) of a task, the same on every call."""
+    if name in MID_OF:
+        return data(base_task(name))
     rng = np.random.RandomState(1234)
     if name.startswith(("mnist", "long_mnist")):
         sys.path.insert(0, os.path.join(ROOT, "examples"))
@@ -765,6 +800,7 @@ def build(name: str, learning_rate, *, seed: int):
     """The task's model, compiled with its optimizer at `learning_rate` (a float or a schedule)."""
     import keras
 
+    name = base_task(name)
     keras.utils.set_random_seed(seed)
     task = ALL_TASKS[name]
     L = keras.layers
