@@ -790,7 +790,8 @@ def test_verify_without_a_training_length_takes_about_one_pass(tmp_path, make_ml
     assert result.verification.budget == 500 and result.verification.steps <= 500
     assert result.verification.share is None
     assert "the training's length was not given (train_steps), so the trials took at most one pass over the " \
-           "data (500 optimizer steps)" in result.verification.message
+           "data (500 optimizer steps); trials this short favour rates that break down later: give train_steps " \
+           "for a check sized to your training" in result.verification.message
 
 
 def test_no_verify_budget_trains_the_last_pair_for_the_whole_training(tmp_path, make_mlp, tiny_data):

@@ -57,11 +57,11 @@ def main() -> int:
     sweeps = [s for s in score.load_sweeps() if s["num_steps"] == 100]
     found = frames(truth, sweeps)
     curve = score.regrets(score.RULES[next(iter(score.RULES))], truth, sweeps)
-    for part, held in (("chosen on", False), ("held out", True)):
-        print(f"{part} ({len({t for t in truth if (t in score.HELD_OUT) == held})} tasks):")
+    for part, held in (("chosen on", (False,)), ("held out", (True,)), ("all", (False, True))):
+        print(f"{part} ({len({t for t in truth if (t in score.HELD_OUT) in held})} tasks):")
         for name, frame in found.items():
-            print(f"  {name}: {line(frame[frame['held_out'] == held])}")
-        rows = curve[curve["held_out"] == held]
+            print(f"  {name}: {line(frame[frame['held_out'].isin(held)])}")
+        rows = curve[curve["held_out"].isin(held)]
         print(f"  the curve's own rate: {rows['regret'].mean():.2f} / {rows['regret'].max():.2f} / "
               f"{int((rows['regret'] > score.CLIFF).sum())} past the cliff")
     today, one_pass = (frame[~frame["held_out"]] for frame in found.values())

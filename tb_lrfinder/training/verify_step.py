@@ -78,4 +78,6 @@ def trial_budget_of(model, x, settings: SweepSettings, swept_steps: int,
     budget = max(floor, -(-per_pass // accumulation_steps(model.optimizer)) if per_pass else 2 * floor)
     return budget, None, ("the training's length was not given (train_steps), so the trials took at most "
                           + (f"one pass over the data ({budget} optimizer steps)" if per_pass and budget > floor else
-                             f"{budget} optimizer steps (first rounds of {MIN_FIRST_ROUND})"))
+                             f"{budget} optimizer steps (first rounds of {MIN_FIRST_ROUND})")
+                          + "; trials this short favour rates that break down later: give train_steps for a check "
+                            "sized to your training")
