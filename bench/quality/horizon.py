@@ -20,6 +20,7 @@ No TensorFlow; runs in about a second.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 
@@ -111,8 +112,6 @@ def one_training_adopted(choice: pd.DataFrame) -> bool | None:
 
 
 def main(argv=None) -> int:
-    import argparse
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", choices=list(tasks.TRAINING_SETS), default="long")
     args = parser.parse_args(argv)
