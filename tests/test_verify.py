@@ -23,6 +23,25 @@ def _assert_identical(before, after):
         assert np.array_equal(a, b, equal_nan=True)
 
 
+def _held_out_losses_by_rate(monkeypatch, by_rate: dict) -> dict:
+    """Make each trial's held-out loss the next of `by_rate[its rate]` (the starting model, at the
+    user's rate 0.01, scores 1.0); returns the calls counted per rate."""
+    from tb_lrfinder.training import trials as trials_module
+
+    calls = {rate: 0 for rate in by_rate}
+
+    def held_out_loss(model, x, y, batch_size):
+        rate = float(model.optimizer.learning_rate.numpy())
+        if not math.isclose(rate, 0.01, rel_tol=1e-6):  # the user's optimizer: the starting model
+            rate = min(by_rate, key=lambda r: abs(math.log(r / rate)))
+            calls[rate] += 1
+            return by_rate[rate][calls[rate] - 1]
+        return 1.0
+
+    monkeypatch.setattr(trials_module, "_held_out_loss", held_out_loss)
+    return calls
+
+
 @pytest.fixture
 def linear_task():
     """Least squares with plain SGD: rates above ~1 diverge (2 / the largest curvature), by construction."""
@@ -76,18 +95,7 @@ def test_no_rate_at_or_above_a_diverged_one_is_trusted(linear_task, monkeypatch)
     # Held-out loss after each round, by the trial's rate: 0.5 diverges (above
     # the start's 1.0); 2.0 above it looks best in every round.
     by_rate = {0.0625: [0.9, 0.8], 0.125: [0.8, 0.6], 0.25: [0.85, 0.7], 0.5: [3.0], 1.0: [0.7], 2.0: [0.1, 0.01]}
-    calls = {rate: 0 for rate in by_rate}
-
-    def held_out_loss(model, x, y, batch_size):
-        rate = float(model.optimizer.learning_rate.numpy())
-        if not math.isclose(rate, 0.01, rel_tol=1e-6):  # the user's optimizer: the starting model
-            rate = min(by_rate, key=lambda r: abs(math.log(r / rate)))
-            calls[rate] += 1
-            return by_rate[rate][calls[rate] - 1]
-        return 1.0
-
-    from tb_lrfinder.training import trials as trials_module
-    monkeypatch.setattr(trials_module, "_held_out_loss", held_out_loss)
+    calls = _held_out_losses_by_rate(monkeypatch, by_rate)
     result = verify_rate(model, x, y, learning_rate=0.5, candidates=6, spread=8.0, max_rate=2.0,
                                 batch_size=32, first_round_steps=2)
     assert [t.learning_rate for t in result.trials] == pytest.approx(list(by_rate))
@@ -706,3 +714,27 @@ def test_a_budget_ends_the_search_where_the_next_round_would_pass_it(linear_task
     with pytest.raises(LRFinderError, match="cannot train one round"):
         verify_rate(model, x, y, learning_rate=0.05, candidates=5, batch_size=32, first_round_steps=10, budget=30,
                     verbose=0)
+
+
+def test_a_budgeted_last_pair_trains_on_while_the_budget_holds(linear_task, monkeypatch):
+    """Where divergence cuts the field to two in the first round, the pair trains on, each round twice
+    the last, while another round fits the budget, and is judged after its last round."""
+    from tb_lrfinder.training.trials import verify_rate
+
+    model, x, y = linear_task
+    # Rates 0.0125 .. 0.2; the top three diverge (above the start's 1.0). The pair's order turns
+    # after its third round: a search ending at the first round would crown 0.025.
+    by_rate = {0.0125: [0.9, 0.8, 0.7, 0.6], 0.025: [0.8, 0.75, 0.72, 0.65], 0.05: [3.0], 0.1: [3.0], 0.2: [3.0]}
+    calls = _held_out_losses_by_rate(monkeypatch, by_rate)
+    result = verify_rate(model, x, y, learning_rate=0.05, candidates=5, batch_size=32, first_round_steps=2,
+                         budget=70, verbose=0)
+    # 5 x 2, then the pair 2 x (4 + 8 + 16) = 66; another round (2 x 32) would pass 70.
+    assert result.steps == 66 <= result.budget
+    assert {t.learning_rate: t.steps for t in result.trials} == pytest.approx(
+        {0.0125: 30, 0.025: 30, 0.05: 2, 0.1: 2, 0.2: 2})
+    assert result.learning_rate == pytest.approx(0.0125)
+    # Without a budget the pair is not trained on (nothing bounds it): the first round decides.
+    calls.update({rate: 0 for rate in by_rate})
+    unbounded = verify_rate(model, x, y, learning_rate=0.05, candidates=5, batch_size=32, first_round_steps=2,
+                            verbose=0)
+    assert unbounded.steps == 10 and unbounded.learning_rate == pytest.approx(0.025)

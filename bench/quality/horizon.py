@@ -83,10 +83,13 @@ def choose(frame: pd.DataFrame) -> float:
     return min(keyed)[2]
 
 
-def verified_frame(frames: dict[str, pd.DataFrame], training_set: str = "long") -> pd.DataFrame | None:
+def verified_frame(frames: dict[str, pd.DataFrame], training_set: str = "long",
+                   records_name: str | None = None) -> pd.DataFrame | None:
+    """Each recorded verification of the set (`<set>_verified`, or `records_name`): its rate's regret, the
+    curve's, the share of the training it took."""
     held_out = tasks.TRAINING_SETS[training_set][1]
     rows = []
-    for r in records.read(f"{training_set}_verified"):
+    for r in records.read(records_name or f"{training_set}_verified"):
         if r["task"] not in frames:
             continue
         table = frames[r["task"]]

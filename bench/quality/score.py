@@ -200,7 +200,10 @@ VERIFIED = (("verified (find_lr verify=True: 5 trials from rate / 4 to rate x 4,
              "raised to first rounds of 10 steps but never past one training; 100-step sweeps)",
              "verified_share", None),
             ("verified without the training's length (find_lr(verify=True) without train_steps: trials of at most "
-             "about one pass over the data, first rounds of at least 10 steps; 100-step sweeps)", "verified_pass", None),
+             "about one pass over the data, first rounds of at least 10 steps, a last pair that trains on while the "
+             "budget holds; 100-step sweeps)", "verified_pass_pair", None),
+            ("verified without the training's length, before the last pair trained on (session 24)",
+             "verified_pass", None),
             ("verified, told the training's length (the option train_steps=the budget: as above, the last pair "
              "trained that long and judged there, a first round on a plateau drops none, a tie in the last "
              "comparison to the lower rate; choices 15 and 16)", "verified_budget", FINAL_TIE),

@@ -8,6 +8,8 @@ about one pass over the data, as it does without `train_steps` (`verified_pass`)
 the latest round and on the same 100-step sweeps, the one-pass budget is adopted if its worst and
 mean regret are both no worse than the full-length check's and it passes the cliff no more often.
 The held-out tasks are printed apart and do not enter the choice. Reads the records only (seconds).
+The one-pass records are those the choice was made on (`verified_pass`, before the last pair trained
+on within the budget: `last_pair.py`).
 
     python bench/quality/short_budget.py
 """

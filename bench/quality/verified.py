@@ -62,7 +62,9 @@ VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a di
                      "judges at the training's length instead: the budget variant)",
             "pass": "as wide, without the training's length: sweep then trials of at most about one pass over the "
                     "data (find_lr(verify=True) without train_steps: verify_step.trial_budget_of); the 100-step "
-                    "sweeps only",
+                    "sweeps only; the record of verify_rate before pass_pair's change",
+            "pass_pair": "as pass, with the last pair training on, each round twice the last, while another round "
+                         "fits the budget (session 24; pass holds the records made before)",
             "budget_choice14": "as budget, but a first round on a plateau is ranked like any other (choice 14)",
             "wide_choice12": "as wide, but a plateau confirms nothing (choice 12)",
             "wide_choice10": "as wide, without windows above (choice 10)",
@@ -70,7 +72,7 @@ VARIANTS = {"wide": "candidates up to 4x the rate, none trusted at or above a di
             "capped": "candidates up to the top of the recommended range (find_lr before choice 7)",
             "wide_choice7": "as wide, before a plateau stopped counting as a divergence (choice 8)",
             "uncapped": "candidates up to 4x the rate (the first design, before the rule for diverged trials)"}
-RECORDS_ONLY = ("wide_choice7", "wide_choice10", "wide_choice11", "wide_choice12", "budget_choice14", "uncapped")
+RECORDS_ONLY = ("pass", "wide_choice7", "wide_choice10", "wide_choice11", "wide_choice12", "budget_choice14", "uncapped")
 """Variants whose data are the record of an earlier `verify_rate`: they cannot be rerun."""
 
 
@@ -90,7 +92,16 @@ def first_round_plateau(record: dict) -> bool:
     return not any(improved(loss, record["initial_loss"]) for rate, loss in first if rate < ceiling)
 
 
-REUSABLE = {("budget", "budget_choice14"): lambda record: not first_round_plateau(record)}
+def budget_left_for_a_pair(record: dict) -> bool:
+    """Whether a budgeted verification left at least two rounds of its shortest first round to each
+    of two candidates: a superset of the searches whose last pair now trains on (`successive_halving`);
+    the others spent their budget as planned and would train exactly the same trials."""
+    first = [t.get("first_round_steps") or t["steps"] for t in record["trials"]]
+    return bool(first) and record.get("budget") is not None and record["budget"] - record["steps"] >= 4 * min(first)
+
+
+REUSABLE = {("budget", "budget_choice14"): lambda record: not first_round_plateau(record),
+            ("pass_pair", "pass"): lambda record: not budget_left_for_a_pair(record)}
 """(variant, earlier variant) -> which of the earlier variant's records the variant would repeat trial for trial."""
 
 
@@ -159,9 +170,9 @@ def main(argv=None) -> int:
         (x, y), _ = tasks.data(sweep["task"])
         model = tasks.build(sweep["task"], 1e-3, seed=sweep["order"])
         recommended = None if analysis.recommended is None else analysis.recommended.learning_rate
-        if args.variant in ("share", "pass") and key[1] != 100:  # find_lr's default sweep
+        if args.variant in ("share", "pass", "pass_pair") and key[1] != 100:  # find_lr's default sweep
             continue
-        if args.variant in ("wide", "budget", "share", "pass"):  # as find_lr(verify=True) searches
+        if args.variant in ("wide", "budget", "share", "pass", "pass_pair"):  # as find_lr(verify=True) searches
             search = search_for(recommended, analysis.stop.reason, candidates=5,
                                 swept=(sweep["min_lr"], sweep["max_lr"]),
                                 rate_is_step_size=rate_is_a_step_size(model.optimizer))
@@ -184,7 +195,7 @@ def main(argv=None) -> int:
                                      "rate": fallback, "steps": 0, "confirmed": False, "plateau": False,
                                      "budget": budget, "trials": []})
                 continue
-        if args.variant == "pass":  # as find_lr(verify=True) budgets its trials without train_steps
+        if args.variant in ("pass", "pass_pair"):  # as find_lr(verify=True) budgets its trials without train_steps
             settings = SweepSettings(batch_size=task.batch_size, candidates=search["candidates"])
             budget = trial_budget_of(model, x, settings, len(sweep["step"]), search["candidates"])[0]
         result = verify_rate(model, x, y, **search, batch_size=task.batch_size, train_steps=train_steps,

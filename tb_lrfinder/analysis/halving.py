@@ -6,8 +6,8 @@ held-out loss after each round, each round twice as long as the one before, unti
 Where every candidate diverges in its first round, windows just below are tried
 (`LOWER_WINDOWS`); where asked (`windows_above_for`) and the highest rate did best, windows just
 above (`UPPER_WINDOWS`). A budget in optimizer steps sizes the rounds (`first_round_for_budget`,
-`trial_budget`); `train_steps` instead makes the last pair train exactly that long
-(`first_round_for`).
+`trial_budget`), and a last pair reached early (the others diverged) trains on while another round
+fits it; `train_steps` instead makes the last pair train exactly that long (`first_round_for`).
 
 The policy drives any `Trainer` (the Keras one is `tb_lrfinder.training.trials`)."""
 
@@ -145,6 +145,10 @@ class Trainer(Protocol):
     def latest(self, i: int) -> float:
         """Candidate `i`'s held-out loss after its last round."""
 
+    def fits(self, indices: list[int], steps: int) -> bool | None:
+        """Whether training each of `indices` `steps` more batches stays within the trials' budget
+        (None: there is no budget)."""
+
 
 def successive_halving(trials: Trainer, *, rate: float, candidates: int, spread: float, max_rate: float | None,
                         windows_above: int, train_steps: int | None, first_round_steps: int,
@@ -184,6 +188,10 @@ def successive_halving(trials: Trainer, *, rate: float, candidates: int, spread:
         if (train_steps is not None and round_steps == first_round_steps
                 and not _any_improved(survivors, trials.losses, initial_loss)):
             # A first round on a plateau ranks noise: every survivor trains the next round, none dropped.
+            training, round_steps = survivors, round_steps * 2
+            continue
+        if train_steps is None and len(survivors) == 2 and trials.fits(survivors, round_steps * 2):
+            # The last pair with budget left for another round: it trains on, each round twice the last.
             training, round_steps = survivors, round_steps * 2
             continue
         keep = math.ceil(min(len(survivors), candidates) / 2)

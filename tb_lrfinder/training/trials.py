@@ -150,8 +150,9 @@ def verify_rate(
         accumulation counted: k batches make one step). A round that would
         pass it is not started; the search ends there and the rounds trained
         decide. Without `first_round_steps` or `train_steps`, the first round
-        is sized so that the whole halving fits (`first_round_for_budget`).
-        None: no limit.
+        is sized so that the whole halving fits (`first_round_for_budget`),
+        and a last pair reached early (the rest having diverged) trains on,
+        each round twice the last, while another round fits. None: no limit.
       training_steps: the optimizer steps of the training the rate is for,
         where `budget` is a share of it: recorded in the result and in each
         trial's run (`tags.TRIAL_TRAINING_STEPS`) so that readers can say what
@@ -296,8 +297,7 @@ class _Trials:
         goes non-finite), then record its held-out loss."""
         import keras
 
-        if self.budget is not None and sum(self.steps) + len(indices) * math.ceil(steps / self.accumulation) > \
-                self.budget:
+        if self.fits(indices, steps) is False:
             raise _BudgetSpent()
         self.progress.round_starts(steps)
         for i in indices:
@@ -327,6 +327,13 @@ class _Trials:
     def latest(self, i: int) -> float:
         """Trial `i`'s held-out loss after its last round."""
         return self.losses[i][-1]
+
+    def fits(self, indices, steps: int) -> bool | None:
+        """Whether `steps` more batches for each of `indices` stay within the budget, in optimizer
+        steps (k batches make one under gradient accumulation); None without a budget."""
+        if self.budget is None:
+            return None
+        return sum(self.steps) + len(indices) * math.ceil(steps / self.accumulation) <= self.budget
 
     def result(self, initial_loss: float) -> tuple[Trial, ...]:
         """Every candidate that trained (one added where the budget then ended the search did not)."""

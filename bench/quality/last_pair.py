@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Budget left unspent by the last pair: does training it on help? (issue 34, DECISIONS.md session 24)
+
+Within a budget, where divergence cuts the field to two early, the last pair used to train one round
+and leave the rest of the budget unspent; now it trains on, each round twice the last, while another
+round fits. Only the searches that left budget for that are rerun (`verified.budget_left_for_a_pair`,
+a superset); the trainings are deterministic, so the others would repeat their records.
+
+* `run`: the long tasks' tenth as it was (`raw/long_verified_before_pair`) into `raw/long_verified`
+  (what `horizon.py` reports), rerunning those searches with `long.run_verify` and copying the rest. The short tasks' one-pass runs are rerun by
+  `verified.py --variant pass_pair --reuse pass`.
+* `score` (the default; records only, seconds): both sets before and after, chosen-on and held-out
+  apart, and the rule of choice.
+
+    python bench/quality/last_pair.py run && python bench/quality/last_pair.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+
+import pandas as pd
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import horizon  # noqa: E402
+import records  # noqa: E402
+import score  # noqa: E402
+import tasks  # noqa: E402
+from verified import budget_left_for_a_pair  # noqa: E402
+
+BEFORE, AFTER = "long_verified_before_pair", "long_verified"
+"""The long tasks' records before the change and with it."""
+
+
+def _long_budget(record: dict) -> dict:
+    """A long run's record with the budget its trials had (`halving.trial_budget`) and `steps` spent."""
+    return {**record, "budget": math.ceil(record["share"] * record["train_steps"]) - record["sweep_steps"],
+            "steps": record["trial_steps"],
+            "trials": [{**t, "first_round_steps": None} for t in record["trials"]]}
+
+
+def run() -> None:
+    import long
+
+    done = {(r["task"], r["order"], r["share"]) for r in records.read(AFTER)}
+    for record in records.read(BEFORE):
+        key = (record["task"], record["order"], record["share"])
+        if key in done:
+            continue
+        if budget_left_for_a_pair(_long_budget(record)):
+            new = {**long.run_verify(*key), "rerun": True}
+            print(f"{key}: {record['use']:.3g} ({record['trial_steps']} steps) -> {new['use']:.3g} "
+                  f"({new['trial_steps']} steps)", flush=True)
+        else:
+            new = {**record, "reused_from": BEFORE}
+        records.append(AFTER, new)
+
+
+def long_frames() -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    frames = horizon.truth_tables("long")
+    before = horizon.verified_frame(frames, "long", records_name=BEFORE)
+    rows = []
+    for r in records.read(AFTER):
+        table = frames[r["task"]]
+        rows.append({"task": r["task"], "order": r["order"], "held_out": r["task"] in tasks.LONG_HELD_OUT,
+                     "regret": float(table["score"].max()) - horizon.score_at(table, r["use"]),
+                     "share": (r["sweep_steps"] + r["trial_steps"]) / r["train_steps"]})
+    return (before, pd.DataFrame(rows)) if rows else None
+
+
+def short_frames() -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    truth = score.load_truth()
+    sweeps = [s for s in score.load_sweeps() if s["num_steps"] == 100]
+    after = score.verified_regrets(truth, sweeps, "verified_pass_pair")
+    if after is None:
+        return None
+    before = score.verified_regrets(truth, sweeps, "verified_pass")
+    keys = set(zip(after["task"], after["order"]))
+    return before[[k in keys for k in zip(before["task"], before["order"])]], after
+
+
+def cells(frame: pd.DataFrame) -> str:
+    regret = frame["regret"]
+    return f"{regret.mean():.2f} / {regret.max():.2f} / {int((regret > score.CLIFF).sum())} ({len(frame)} runs)"
+
+
+def no_worse(before: pd.DataFrame, after: pd.DataFrame) -> bool:
+    return bool(after["regret"].mean() <= before["regret"].mean() and after["regret"].max() <= before["regret"].max()
+                and (after["regret"] > score.CLIFF).sum() <= (before["regret"] > score.CLIFF).sum())
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="?", choices=("run", "score"), default="score")
+    if parser.parse_args(argv).what == "run":
+        run()
+        return 0
+    verdicts = []
+    for name, found in (("long tasks, a tenth", long_frames()), ("short tasks, one pass", short_frames())):
+        if found is None:
+            print(f"{name}: no records yet")
+            verdicts.append(None)
+            continue
+        before, after = found
+        print(f"{name} (mean / worst / past the cliff): before -> after")
+        for part, held in (("chosen on", False), ("held out", True)):
+            b, a = before[before["held_out"] == held], after[after["held_out"] == held]
+            print(f"  {part}: {cells(b)} -> {cells(a)}")
+        print(f"  all: {cells(before)} -> {cells(after)}")
+        verdicts.append(no_worse(before[~before["held_out"]], after[~after["held_out"]]))
+    adopted = None if None in verdicts else all(verdicts)
+    print(f"\nthe last pair trains on (rule of choice, chosen-on runs): "
+          f"{'not decided: records missing' if adopted is None else adopted}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
