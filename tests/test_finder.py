@@ -758,6 +758,21 @@ def test_verify_budget_is_a_share_of_the_training(tmp_path, make_mlp, tiny_data)
     assert quarter.verification.budget == 500 - swept and quarter.verification.share <= 0.25
 
 
+def test_a_mid_length_training_is_verified_within_one_training(tmp_path, make_mlp, tiny_data):
+    """A tenth of 1,200 steps cannot hold a 40-step sweep and 10-step rounds, but one training can:
+    sweep and trials take at most 1,200 steps, and the message says so."""
+    from tb_lrfinder import find_lr
+
+    x, y = tiny_data
+    result = find_lr(make_mlp(), x, y, log_dir=tmp_path, train_steps=1200, verify=True, batch_size=32, min_lr=1e-4,
+                     max_lr=10.0, num_steps=40, verbose=0, report=False)
+    swept = len(result.curve["step"])
+    assert result.verification.budget == 1200 - swept
+    assert swept + result.verification.steps <= 1200 and result.verification.share <= 1.0
+    assert max(t.steps for t in result.verification.trials) < 1200  # no trial trains the whole training
+    assert "so sweep and trials took at most one training's steps instead" in result.verification.message
+
+
 def test_a_training_too_short_for_the_share_is_judged_at_its_length_or_not_verified(tmp_path, make_mlp, tiny_data):
     """A tenth of 300 steps cannot hold a 40-step sweep and 10-step rounds: verify=True judges the last
     pair at the training's whole length (and says so); by default the rate is not verified (a warning)."""
@@ -771,6 +786,8 @@ def test_a_training_too_short_for_the_share_is_judged_at_its_length_or_not_verif
     with pytest.warns(UserWarning, match="train_steps=300: 0.1 of it cannot hold the sweep and trials"):
         unverified = find_lr(make_mlp(), x, y, log_dir=tmp_path / "b", train_steps=300, **options)
     assert unverified.verification is None
+    with pytest.warns(UserWarning, match="train_steps=1200: 0.1 of it .* verify=True checks it within one training"):
+        find_lr(make_mlp(), x, y, log_dir=tmp_path / "e", train_steps=1200, **options)
     long = find_lr(make_mlp(), x, y, log_dir=tmp_path / "c", train_steps=3000, **options)  # 300 - 40 >= 190
     assert long.verification is not None and long.verification.budget == 300 - len(long.curve["step"])
     for bad in (140, 0, -0.5):

@@ -6,8 +6,9 @@ and leave the rest of the budget unspent; now it trains on, each round twice the
 round fits. Only the searches that left budget for that are rerun (`verified.budget_left_for_a_pair`,
 a superset); the trainings are deterministic, so the others would repeat their records.
 
-* `run`: the long tasks' tenth as it was (`raw/long_verified_before_pair`) into `raw/long_verified`
-  (what `horizon.py` reports), rerunning those searches with `long.run_verify` and copying the rest. The short tasks' one-pass runs are rerun by
+* `run [--set long|mid]`: a set's verifications as they were (`raw/<set>_verified_before_pair`) into
+  `raw/<set>_verified` (what `horizon.py` reports), rerunning those searches with `long.run_verify`
+  and copying the rest. The short tasks' one-pass runs are rerun by
   `verified.py --variant pass_pair --reuse pass`.
 * `score` (the default; records only, seconds): both sets before and after, chosen-on and held-out
   apart, and the rule of choice.
@@ -34,7 +35,7 @@ import tasks  # noqa: E402
 from verified import budget_left_for_a_pair  # noqa: E402
 
 BEFORE, AFTER = "long_verified_before_pair", "long_verified"
-"""The long tasks' records before the change and with it."""
+"""The long tasks' records before the change and with it (`<set>_...` for the other sets)."""
 
 
 def _long_budget(record: dict) -> dict:
@@ -44,11 +45,12 @@ def _long_budget(record: dict) -> dict:
             "trials": [{**t, "first_round_steps": None} for t in record["trials"]]}
 
 
-def run() -> None:
+def run(training_set: str) -> None:
     import long
 
-    done = {(r["task"], r["order"], r["share"]) for r in records.read(AFTER)}
-    for record in records.read(BEFORE):
+    before, after = (name.replace("long", training_set, 1) for name in (BEFORE, AFTER))
+    done = {(r["task"], r["order"], r["share"]) for r in records.read(after)}
+    for record in records.read(before):
         key = (record["task"], record["order"], record["share"])
         if key in done:
             continue
@@ -57,8 +59,8 @@ def run() -> None:
             print(f"{key}: {record['use']:.3g} ({record['trial_steps']} steps) -> {new['use']:.3g} "
                   f"({new['trial_steps']} steps)", flush=True)
         else:
-            new = {**record, "reused_from": BEFORE}
-        records.append(AFTER, new)
+            new = {**record, "reused_from": before}
+        records.append(after, new)
 
 
 def long_frames() -> tuple[pd.DataFrame, pd.DataFrame] | None:
@@ -97,8 +99,10 @@ def no_worse(before: pd.DataFrame, after: pd.DataFrame) -> bool:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="?", choices=("run", "score"), default="score")
-    if parser.parse_args(argv).what == "run":
-        run()
+    parser.add_argument("--set", choices=list(tasks.TRAINING_SETS), default="long", help="with run")
+    args = parser.parse_args(argv)
+    if args.what == "run":
+        run(args.set)
         return 0
     verdicts = []
     for name, found in (("long tasks, a tenth", long_frames()), ("short tasks, one pass", short_frames())):

@@ -39,6 +39,15 @@ MIN_FIRST_ROUND = 10
 shorter, a round ranks the noise of a few batches."""
 
 
+ONE_TRAINING_FROM = 1000
+"""Trainings of at least this many optimizer steps that a `verify_budget` share cannot hold (with the
+sweep and trials of `MIN_FIRST_ROUND`-step first rounds) are verified within one training's steps,
+sweep included, instead of judging the last pair at the training's whole length: on the quality
+benchmark's mid-length trainings (1,000-1,504 steps) that lost 3.74 points on average (worst 61.52)
+against 3.34 (61.52) at a third of the cost; on shorter ones trials this short lost far more
+(`bench/quality/DECISIONS.md`, sessions 21 and 24)."""
+
+
 PLATEAU_LENGTHENING = 4
 """Where the trials end on a plateau, the search runs once more with first
 rounds this many times as long (two of successive halving's doublings)."""

@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 
 from tb_lrfinder.analysis.curve import combine
+from tb_lrfinder.analysis.halving import ONE_TRAINING_FROM
 from tb_lrfinder.core.errors import LRFinderError
 from tb_lrfinder.results.result import RangeTestResult
 from tb_lrfinder.results.runs import read_range_test_run
@@ -145,9 +146,11 @@ def find_lr(
       train_steps: the optimizer steps of the training the rate is for
         (epochs x batches per epoch). Where `verify_budget` of it holds the
         sweep and trials of 10-step first rounds, verification takes at most
-        that share; where it cannot, `verify=True` judges the last two
-        candidates at the training's whole length (about 2.7x its steps),
-        and the message says so. None: not known; with `verify`, the trials
+        that share; where it cannot, `verify=True` takes at most one
+        training's steps for a training of 1,000 steps or more
+        (`ONE_TRAINING_FROM`), and for a shorter one judges the last two
+        candidates at the training's whole length (about 2.7x its steps);
+        the message says which. None: not known; with `verify`, the trials
         take at most one pass over the data (and at least first rounds of
         `MIN_FIRST_ROUND` steps), as the result's message says.
       verify_budget: with `train_steps`, the share of the training's
@@ -198,9 +201,10 @@ def find_lr(
         train_steps=train_steps, verify_budget=verify_budget, if_exists=if_exists)
     _check_call(model, x, validation_data, optimizer, settings)
     if verify is None and settings.train_steps is not None and not settings.candidates:
+        instead = ("checks it within one training's steps" if settings.train_steps >= ONE_TRAINING_FROM else
+                   "judges the last two candidates at the training's whole length (about 2.7x its steps)")
         warnings.warn(f"train_steps={settings.train_steps}: {settings.verify_budget} of it cannot hold the sweep and "
-                      "trials, so the rate is not verified; verify=True judges the last two candidates at the "
-                      "training's whole length (about 2.7x its steps)", UserWarning, stacklevel=2)
+                      f"trials, so the rate is not verified; verify=True {instead}", UserWarning, stacklevel=2)
     log_dir = run_folder(os.fspath(log_dir) if log_dir is not None else _default_log_dir(), settings.if_exists,
                          say=settings.verbose > 0)
     if settings.repeats == 1:

@@ -7,6 +7,7 @@ import warnings
 
 from tb_lrfinder.analysis.halving import (
     MIN_FIRST_ROUND,
+    ONE_TRAINING_FROM,
     halving_cost,
     search_for,
     trial_budget,
@@ -57,8 +58,9 @@ def trial_budget_of(model, x, settings: SweepSettings, swept_steps: int,
                   candidates: int) -> tuple[int | None, int | None, str]:
     """(the optimizer steps the trials may take, None: no limit; the training's length to judge the
     last pair at, None: none; what was assumed or changed, for the message): `trial_budget`'s share
-    of `train_steps` where it holds trials of `MIN_FIRST_ROUND`-step first rounds, else the
-    training's whole length; without `train_steps`, about one pass over the data."""
+    of `train_steps` where it holds trials of `MIN_FIRST_ROUND`-step first rounds, else one
+    training's steps for a training of `ONE_TRAINING_FROM` steps or more, else the training's
+    whole length; without `train_steps`, about one pass over the data."""
     if settings.train_steps is not None:
         if settings.verify_budget is None:
             return None, settings.train_steps, ""
@@ -66,6 +68,14 @@ def trial_budget_of(model, x, settings: SweepSettings, swept_steps: int,
                               candidates=candidates)
         if budget is not None:
             return budget, None, ""
+        if settings.train_steps >= ONE_TRAINING_FROM:
+            budget = trial_budget(1.0, training_steps=settings.train_steps, swept_steps=swept_steps,
+                                  candidates=candidates)
+            if budget is not None:
+                return budget, None, (
+                    f"{settings.verify_budget:g} of the training's {settings.train_steps} steps cannot hold the "
+                    f"sweep's {swept_steps} and trials of {MIN_FIRST_ROUND}-step first rounds, so sweep and trials "
+                    "took at most one training's steps instead")
         return None, settings.train_steps, (
             f"{settings.verify_budget:g} of the training's {settings.train_steps} steps cannot hold the sweep's "
             f"{swept_steps} and trials of {MIN_FIRST_ROUND}-step first rounds, so the last two candidates were judged "
