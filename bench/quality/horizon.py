@@ -33,11 +33,10 @@ sys.path.insert(0, os.path.join(HERE, "..", ".."))
 
 import records  # noqa: E402
 import tasks  # noqa: E402
+from score import CLIFF, no_worse  # noqa: E402
 
 HORIZONS = ("0.02", "0.05", "0.1")
 CORRECTIONS = (1.0, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0)
-CLIFF = 20.0
-"""Regret (points) beyond which a rate counts as past the cliff (as in `score.py`)."""
 
 
 def truth_tables(training_set: str = "long") -> dict[str, pd.DataFrame]:
@@ -110,8 +109,7 @@ def one_training_adopted(choice: pd.DataFrame) -> bool | None:
     today, one = (choice[choice["share_asked"] == share]["regret"] for share in (0.1, 1.0))
     if today.empty or one.empty:
         return None
-    return bool(one.max() <= today.max() and one.mean() <= today.mean()
-                and (one > CLIFF).sum() <= (today > CLIFF).sum())
+    return no_worse(today, one)
 
 
 def main(argv=None) -> int:

@@ -19,7 +19,6 @@ a superset); the trainings are deterministic, so the others would repeat their r
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
@@ -39,8 +38,12 @@ BEFORE, AFTER = "long_verified_before_pair", "long_verified"
 
 
 def _long_budget(record: dict) -> dict:
-    """A long run's record with the budget its trials had (`halving.trial_budget`) and `steps` spent."""
-    return {**record, "budget": math.ceil(record["share"] * record["train_steps"]) - record["sweep_steps"],
+    """A `long.run_verify` record with the budget its trials had (None: judged at the training's length)
+    and `steps` spent, as `budget_left_for_a_pair` reads a `verified.py` record."""
+    from tb_lrfinder.analysis.halving import trial_budget
+
+    return {**record, "budget": trial_budget(record["share"], training_steps=record["train_steps"],
+                                             swept_steps=record["sweep_steps"], candidates=5),  # as the runs
             "steps": record["trial_steps"],
             "trials": [{**t, "first_round_steps": None} for t in record["trials"]]}
 
@@ -65,14 +68,8 @@ def run(training_set: str) -> None:
 
 def long_frames() -> tuple[pd.DataFrame, pd.DataFrame] | None:
     frames = horizon.truth_tables("long")
-    before = horizon.verified_frame(frames, "long", records_name=BEFORE)
-    rows = []
-    for r in records.read(AFTER):
-        table = frames[r["task"]]
-        rows.append({"task": r["task"], "order": r["order"], "held_out": r["task"] in tasks.LONG_HELD_OUT,
-                     "regret": float(table["score"].max()) - horizon.score_at(table, r["use"]),
-                     "share": (r["sweep_steps"] + r["trial_steps"]) / r["train_steps"]})
-    return (before, pd.DataFrame(rows)) if rows else None
+    after = horizon.verified_frame(frames, "long", records_name=AFTER)
+    return None if after is None else (horizon.verified_frame(frames, "long", records_name=BEFORE), after)
 
 
 def short_frames() -> tuple[pd.DataFrame, pd.DataFrame] | None:
@@ -89,11 +86,6 @@ def short_frames() -> tuple[pd.DataFrame, pd.DataFrame] | None:
 def cells(frame: pd.DataFrame) -> str:
     regret = frame["regret"]
     return f"{regret.mean():.2f} / {regret.max():.2f} / {int((regret > score.CLIFF).sum())} ({len(frame)} runs)"
-
-
-def no_worse(before: pd.DataFrame, after: pd.DataFrame) -> bool:
-    return bool(after["regret"].mean() <= before["regret"].mean() and after["regret"].max() <= before["regret"].max()
-                and (after["regret"] > score.CLIFF).sum() <= (before["regret"] > score.CLIFF).sum())
 
 
 def main(argv=None) -> int:
@@ -116,7 +108,7 @@ def main(argv=None) -> int:
             b, a = before[before["held_out"] == held], after[after["held_out"] == held]
             print(f"  {part}: {cells(b)} -> {cells(a)}")
         print(f"  all: {cells(before)} -> {cells(after)}")
-        verdicts.append(no_worse(before[~before["held_out"]], after[~after["held_out"]]))
+        verdicts.append(score.no_worse(before[~before["held_out"]]["regret"], after[~after["held_out"]]["regret"]))
     adopted = None if None in verdicts else all(verdicts)
     print(f"\nthe last pair trains on (rule of choice, chosen-on runs): "
           f"{'not decided: records missing' if adopted is None else adopted}")

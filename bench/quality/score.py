@@ -258,6 +258,13 @@ def verified_regrets(truth, sweeps, name, tie=None) -> pd.DataFrame | None:
     return pd.DataFrame(rows) if rows else None
 
 
+def no_worse(before: pd.Series, after: pd.Series) -> bool:
+    """The rules of choice of session 24 (DECISIONS.md): `after`'s regrets are no worse than `before`'s
+    in mean and worst, and pass the cliff no more often."""
+    return bool(after.mean() <= before.mean() and after.max() <= before.max()
+                and (after > CLIFF).sum() <= (before > CLIFF).sum())
+
+
 def summary(frame: pd.DataFrame) -> dict:
     out = {}
     for part, rows in (("chosen on", frame[~frame["held_out"]]), ("held out", frame[frame["held_out"]]),

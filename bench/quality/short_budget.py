@@ -48,12 +48,6 @@ def line(frame: pd.DataFrame) -> str:
             f"(at most {frame['trainings'].max():.2f})")
 
 
-def adopted(today: pd.DataFrame, one_pass: pd.DataFrame) -> bool:
-    """The rule of choice, on the chosen-on sweeps."""
-    return (one_pass["regret"].max() <= today["regret"].max() and one_pass["regret"].mean() <= today["regret"].mean()
-            and (one_pass["regret"] > score.CLIFF).sum() <= (today["regret"] > score.CLIFF).sum())
-
-
 def main() -> int:
     truth = score.load_truth()
     sweeps = [s for s in score.load_sweeps() if s["num_steps"] == 100]
@@ -67,7 +61,7 @@ def main() -> int:
         print(f"  the curve's own rate: {rows['regret'].mean():.2f} / {rows['regret'].max():.2f} / "
               f"{int((rows['regret'] > score.CLIFF).sum())} past the cliff")
     today, one_pass = (frame[~frame["held_out"]] for frame in found.values())
-    print(f"\nadopted (the one-pass budget where a tenth cannot hold the trials): {adopted(today, one_pass)}")
+    print(f"\nadopted (the one-pass budget where a tenth cannot hold the trials): {score.no_worse(today['regret'], one_pass['regret'])}")
     print("\nworst sweeps of the one-pass budget (all tasks):")
     both = found[CANDIDATES[1][0]].merge(found[CANDIDATES[0][0]], on=["task", "order", "num_steps"],
                                          suffixes=("", "_today"))

@@ -124,6 +124,21 @@ def trial_budget(share: float, *, training_steps: int, swept_steps: int, candida
     return budget if budget >= halving_cost(candidates) * MIN_FIRST_ROUND else None
 
 
+def one_training_budget(*, training_steps: int, swept_steps: int, candidates: int) -> int | None:
+    """Where a share of the training cannot hold the sweep and trials: the optimizer steps left to the
+    trials within one whole training (`trial_budget` at share 1) for a training of `ONE_TRAINING_FROM`
+    steps or more, else None (the last pair is then judged at the training's length).
+
+    >>> one_training_budget(training_steps=1200, swept_steps=100, candidates=5)
+    1100
+    >>> one_training_budget(training_steps=900, swept_steps=100, candidates=5) is None
+    True
+    """
+    if training_steps < ONE_TRAINING_FROM:
+        return None
+    return trial_budget(1.0, training_steps=training_steps, swept_steps=swept_steps, candidates=candidates)
+
+
 def shortest_training_for(share: float, *, swept_steps: int, candidates: int) -> int:
     """The shortest training whose `share` holds a sweep of `swept_steps` and trials (`trial_budget`).
 

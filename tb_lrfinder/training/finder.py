@@ -20,7 +20,7 @@ import warnings
 import numpy as np
 
 from tb_lrfinder.analysis.curve import combine
-from tb_lrfinder.analysis.halving import ONE_TRAINING_FROM
+from tb_lrfinder.analysis.halving import one_training_budget
 from tb_lrfinder.core.errors import LRFinderError
 from tb_lrfinder.results.result import RangeTestResult
 from tb_lrfinder.results.runs import read_range_test_run
@@ -201,7 +201,9 @@ def find_lr(
         train_steps=train_steps, verify_budget=verify_budget, if_exists=if_exists)
     _check_call(model, x, validation_data, optimizer, settings)
     if verify is None and settings.train_steps is not None and not settings.candidates:
-        instead = ("checks it within one training's steps" if settings.train_steps >= ONE_TRAINING_FROM else
+        within_one = one_training_budget(training_steps=settings.train_steps,
+                                         swept_steps=settings.num_steps * settings.repeats, candidates=5) is not None
+        instead = ("checks it within one training's steps" if within_one else
                    "judges the last two candidates at the training's whole length (about 2.7x its steps)")
         warnings.warn(f"train_steps={settings.train_steps}: {settings.verify_budget} of it cannot hold the sweep and "
                       f"trials, so the rate is not verified; verify=True {instead}", UserWarning, stacklevel=2)

@@ -7,8 +7,8 @@ import warnings
 
 from tb_lrfinder.analysis.halving import (
     MIN_FIRST_ROUND,
-    ONE_TRAINING_FROM,
     halving_cost,
+    one_training_budget,
     search_for,
     trial_budget,
 )
@@ -68,19 +68,15 @@ def trial_budget_of(model, x, settings: SweepSettings, swept_steps: int,
                               candidates=candidates)
         if budget is not None:
             return budget, None, ""
-        if settings.train_steps >= ONE_TRAINING_FROM:
-            budget = trial_budget(1.0, training_steps=settings.train_steps, swept_steps=swept_steps,
-                                  candidates=candidates)
-            if budget is not None:
-                return budget, None, (
-                    f"{settings.verify_budget:g} of the training's {settings.train_steps} steps cannot hold the "
-                    f"sweep's {swept_steps} and trials of {MIN_FIRST_ROUND}-step first rounds, so sweep and trials "
-                    "took at most one training's steps instead")
+        cannot_hold = (f"{settings.verify_budget:g} of the training's {settings.train_steps} steps cannot hold the "
+                       f"sweep's {swept_steps} and trials of {MIN_FIRST_ROUND}-step first rounds, so ")
+        budget = one_training_budget(training_steps=settings.train_steps, swept_steps=swept_steps,
+                                     candidates=candidates)
+        if budget is not None:
+            return budget, None, cannot_hold + "sweep and trials took at most one training's steps instead"
         return None, settings.train_steps, (
-            f"{settings.verify_budget:g} of the training's {settings.train_steps} steps cannot hold the sweep's "
-            f"{swept_steps} and trials of {MIN_FIRST_ROUND}-step first rounds, so the last two candidates were judged "
-            "at the training's whole length instead (about 2.7x its steps; shorter trials favour rates that break "
-            "down later)")
+            cannot_hold + "the last two candidates were judged at the training's whole length instead (about 2.7x "
+            "its steps; shorter trials favour rates that break down later)")
     if settings.verify_budget is None:
         return None, None, ""
     per_pass = batches_available(x, settings.batch_size)
